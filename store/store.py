@@ -1,0 +1,251 @@
+"""The store: one folder with a SQLite catalog, one safetensors file per bank entry, and checkpoints.
+
+    <store>/catalog.sqlite            tasks, entries (versions, checksums, metrics), runs
+    <store>/bank/<task>/v<N>.safetensors
+    <store>/checkpoints/<task>/<run-key>.pt
+
+Every file is written to a temporary name, fsynced and renamed before its catalog row is committed,
+so a crash leaves either the old state or the new one. Every read of a bank file checks its sha256
+against the catalog. Nothing is pickled: tensors go to safetensors, metadata to JSON, and checkpoints
+are read back with `torch.load(weights_only=True)`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from baas.prompts_bank.bank import BankEntry
+from baas.training.errors import BaasError
+
+FORMAT = "baas-bank-entry/1"
+TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS tasks (
+    name TEXT PRIMARY KEY, dataset TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS entries (
+    task TEXT NOT NULL REFERENCES tasks(name), version INTEGER NOT NULL, file TEXT NOT NULL,
+    sha256 TEXT NOT NULL, backbone TEXT NOT NULL, hidden_size INTEGER NOT NULL, created REAL NOT NULL,
+    metrics TEXT NOT NULL, meta TEXT NOT NULL, PRIMARY KEY (task, version));
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, kind TEXT NOT NULL, started REAL NOT NULL,
+    finished REAL, status TEXT NOT NULL, config TEXT NOT NULL, metrics TEXT);
+"""
+
+
+class StoreError(BaasError):
+    pass
+
+
+def default_store_path() -> Path:
+    """--store wins, then BAAS_HOME, then ~/.baas."""
+    return Path(os.environ.get("BAAS_HOME") or Path.home() / ".baas").expanduser()
+
+
+def validate_task_name(name: str) -> str:
+    if not TASK_NAME.match(name or ""):
+        raise StoreError(
+            f"invalid task name {name!r}: use 1-64 letters, digits, '_' or '-', starting with a letter or digit"
+        )
+    return name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """write(f) into a temporary file beside `path`, fsync, rename over `path`, fsync the folder."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root).expanduser() if root else default_store_path()
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.catalog_path = self.root / "catalog.sqlite"
+        with self._db() as db:
+            db.executescript(SCHEMA)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        try:
+            db = sqlite3.connect(self.catalog_path, timeout=30)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.catalog_path}: cannot open catalog: {exc}") from None
+        db.row_factory = sqlite3.Row
+        try:
+            with db:  # one transaction: committed on success, rolled back on error
+                yield db
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"{self.catalog_path}: catalog error: {exc}") from None
+        finally:
+            db.close()
+
+    # ---- bank entries ------------------------------------------------------------------------
+
+    def save_entry(self, entry: BankEntry, dataset: str, metrics: dict) -> BankEntry:
+        """Write a new version of `entry.task`; returns the entry with its version and file set."""
+        task = validate_task_name(entry.task)
+        with self._db() as db:
+            row = db.execute("SELECT MAX(version) AS v FROM entries WHERE task = ?", (task,)).fetchone()
+        version = (row["v"] or 0) + 1
+        meta = dict(entry.meta, task=task, version=version, metrics=metrics, created=time.time())
+        payload = save_safetensors(
+            {k: v.detach().contiguous().cpu().float() for k, v in entry.tensors().items()},
+            metadata={"format": FORMAT, "baas": json.dumps(meta, sort_keys=True)},
+        )
+        path = self.root / "bank" / task / f"v{version}.safetensors"
+        atomic_write(path, lambda f: f.write(payload))
+        with self._db() as db:
+            db.execute("INSERT OR IGNORE INTO tasks VALUES (?, ?, ?)", (task, dataset, meta["created"]))
+            db.execute(
+                "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (task, version, str(path.relative_to(self.root)), hashlib.sha256(payload).hexdigest(),
+                 meta["backbone"], meta["hidden_size"], meta["created"], json.dumps(metrics), json.dumps(meta)),
+            )
+        entry.meta, entry.version = meta, version
+        return entry
+
+    def entry_path(self, task: str, version: int | None = None) -> Path:
+        return self.root / self._entry_row(task, version)["file"]
+
+    def _entry_row(self, task: str, version: int | None) -> sqlite3.Row:
+        validate_task_name(task)
+        with self._db() as db:
+            if version is None:
+                row = db.execute("SELECT * FROM entries WHERE task = ? ORDER BY version DESC LIMIT 1", (task,)).fetchone()
+            else:
+                row = db.execute("SELECT * FROM entries WHERE task = ? AND version = ?", (task, version)).fetchone()
+        if row is None:
+            which = f"version {version} of " if version else ""
+            raise StoreError(f"no bank entry for {which}task '{task}' in store {self.root} (see `baas bank list`)")
+        return row
+
+    def load_entry(
+        self, task: str, version: int | None = None, *, backbone: str | None = None, hidden_size: int | None = None
+    ) -> BankEntry:
+        """Read and verify an entry; refuse one made for another backbone when `backbone` is given."""
+        row = self._entry_row(task, version)
+        path = self.root / row["file"]
+        try:
+            payload = path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read bank file: {exc.strerror}") from None
+        if hashlib.sha256(payload).hexdigest() != row["sha256"]:
+            raise StoreError(
+                f"{path}: bank file is corrupt or truncated (sha256 does not match the catalog); "
+                f"retrain it with `baas train-task {task}` or remove it with `baas bank rm {task}`"
+            )
+        try:
+            tensors = load_safetensors(payload)
+        except (SafetensorError, ValueError) as exc:
+            raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
+        meta = json.loads(row["meta"])
+        if backbone is not None and (meta["backbone"] != backbone or meta["hidden_size"] != hidden_size):
+            raise StoreError(
+                f"{path}: entry '{task}' was trained on backbone {meta['backbone']} (hidden size {meta['hidden_size']}), "
+                f"not {backbone} (hidden size {hidden_size}); pass --backbone {meta['backbone']} or retrain"
+            )
+        return BankEntry.from_tensors(task, tensors, meta, row["version"])
+
+    def list_entries(self) -> list[dict]:
+        """The latest version of every task, in the order tasks were first learned."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT e.*, t.dataset, (SELECT COUNT(*) FROM entries x WHERE x.task = e.task) AS versions "
+                "FROM entries e JOIN tasks t ON t.name = e.task "
+                "WHERE e.version = (SELECT MAX(version) FROM entries x WHERE x.task = e.task) ORDER BY t.created"
+            ).fetchall()
+        return [self._describe(r) for r in rows]
+
+    def describe(self, task: str, version: int | None = None) -> dict:
+        return self._describe(self._entry_row(task, version))
+
+    def _describe(self, row: sqlite3.Row) -> dict:
+        meta = json.loads(row["meta"])
+        out = {k: row[k] for k in row.keys() if k not in ("meta", "metrics")}
+        out.update(metrics=json.loads(row["metrics"]), meta=meta, path=str(self.root / row["file"]))
+        return out
+
+    def remove(self, task: str) -> int:
+        """Delete every version of a task; returns how many entries went."""
+        validate_task_name(task)
+        with self._db() as db:
+            files = [r["file"] for r in db.execute("SELECT file FROM entries WHERE task = ?", (task,))]
+            if not files:
+                raise StoreError(f"no bank entry for task '{task}' in store {self.root}")
+            db.execute("DELETE FROM entries WHERE task = ?", (task,))
+            db.execute("DELETE FROM tasks WHERE name = ?", (task,))
+        for f in files:  # catalog first: a crash here leaves orphan files, never dangling rows
+            (self.root / f).unlink(missing_ok=True)
+        return len(files)
+
+    # ---- runs ---------------------------------------------------------------------------------
+
+    def start_run(self, task: str, kind: str, config: dict) -> int:
+        with self._db() as db:
+            cur = db.execute(
+                "INSERT INTO runs (task, kind, started, status, config) VALUES (?, ?, ?, 'running', ?)",
+                (validate_task_name(task), kind, time.time(), json.dumps(config, sort_keys=True)),
+            )
+            return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, status: str, metrics: dict | None = None) -> None:
+        with self._db() as db:
+            db.execute("UPDATE runs SET finished = ?, status = ?, metrics = ? WHERE id = ?",
+                       (time.time(), status, json.dumps(metrics) if metrics else None, run_id))
+
+    def runs(self, task: str | None = None) -> list[dict]:
+        with self._db() as db:
+            query = "SELECT * FROM runs" + (" WHERE task = ?" if task else "") + " ORDER BY id"
+            return [dict(r) for r in db.execute(query, (task,) if task else ())]
+
+    # ---- checkpoints --------------------------------------------------------------------------
+
+    def checkpoint_path(self, task: str, key: str) -> Path:
+        return self.root / "checkpoints" / validate_task_name(task) / f"{key}.pt"
+
+    def save_checkpoint(self, task: str, key: str, state: dict) -> None:
+        atomic_write(self.checkpoint_path(task, key), lambda f: torch.save(state, f))
+
+    def load_checkpoint(self, task: str, key: str) -> dict | None:
+        path = self.checkpoint_path(task, key)
+        if not path.is_file():
+            return None
+        try:
+            return torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as exc:  # a checkpoint we cannot read is an error to report, never to ignore
+            raise StoreError(f"{path}: unreadable checkpoint ({type(exc).__name__}); delete it to start over") from None
+
+    def drop_checkpoint(self, task: str, key: str) -> None:
+        self.checkpoint_path(task, key).unlink(missing_ok=True)

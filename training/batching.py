@@ -1,0 +1,113 @@
+"""Tokenise MCQ examples once, then build dynamically padded, length-bucketed batches.
+
+Only real options become rows: a batch of B questions with K_i options each has sum(K_i) rows,
+and `option_mask [B, K_max]` says where their scores go. Nothing is padded into a fake answer.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import torch
+
+from baas.training.data import MCQExample
+
+
+@dataclass
+class Encoded:
+    """One question's token ids, one list per option, ready to pad."""
+
+    options: list[list[int]]
+    label: int
+
+    @property
+    def cost(self) -> int:
+        return len(self.options) * max(len(o) for o in self.options)
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # [N, T], N = number of real options in the batch
+    attention_mask: torch.Tensor  # [N, T]
+    option_mask: torch.Tensor  # [B, K_max] bool: which (question, option) slots are real
+    labels: torch.Tensor  # [B]
+    indices: list[int]  # positions of the questions in the encoded list
+
+    @property
+    def options_per_question(self) -> torch.Tensor:
+        return self.option_mask.sum(dim=1)
+
+
+def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encoded]:
+    """`[context question] [option]` as a pair; the context is cut first, then the start of the question,
+    never an option. Decoders without a separator token get `Answer:` before the option."""
+    head, middle, tail = pair_template(tokenizer)
+    n_special = len(head) + len(middle) + len(tail)
+    answer_prefix = "" if tokenizer.sep_token is not None else "Answer: "
+
+    def ids(texts: list[str]) -> list[list[int]]:
+        return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+
+    contexts = ids([e.context for e in examples])
+    questions = ids([(" " if e.context else "") + e.question for e in examples])
+    flat_options = ids([f"{answer_prefix}{o}" for e in examples for o in e.options])
+    encoded, cursor = [], 0
+    for e, ctx, q in zip(examples, contexts, questions):
+        opts = flat_options[cursor : cursor + len(e.options)]
+        cursor += len(e.options)
+        room = max_length - n_special - max(len(o) for o in opts)
+        if room < 1:
+            raise ValueError(f"example {e.id}: an option alone is longer than max_length={max_length} tokens")
+        q = q[-room:]
+        first = ctx[: room - len(q)] + q
+        encoded.append(Encoded([head + first + middle + o + tail for o in opts], e.label))
+    return encoded
+
+
+def pair_template(tokenizer) -> tuple[list[int], list[int], list[int]]:
+    """The special tokens a tokenizer puts around a text pair: (before, between, after).
+
+    Read off by encoding a known pair, which works for every fast tokenizer (BERT's [CLS] a [SEP] b [SEP],
+    RoBERTa's <s> a </s></s> b </s>, GPT-2's bare a b)."""
+    a = tokenizer("a", add_special_tokens=False)["input_ids"]
+    b = tokenizer("b", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a", "b")["input_ids"]
+    i = next(k for k in range(len(full)) if full[k : k + len(a)] == a)
+    j = next(k for k in range(i + len(a), len(full)) if full[k : k + len(b)] == b)
+    return full[:i], full[i + len(a) : j], full[j + len(b) :]
+
+
+def collate(items: list[Encoded], indices: list[int], pad_id: int) -> Batch:
+    rows = [o for item in items for o in item.options]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        input_ids[i, : len(r)] = torch.tensor(r)
+        attention_mask[i, : len(r)] = 1
+    counts = torch.tensor([len(item.options) for item in items])
+    option_mask = torch.arange(int(counts.max())) < counts.unsqueeze(1)
+    labels = torch.tensor([item.label for item in items])
+    return Batch(input_ids, attention_mask, option_mask, labels, indices)
+
+
+def batch_indices(encoded: list[Encoded], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:
+    """Length buckets: questions of similar cost share a batch, so padding stays small.
+
+    Training shuffles, cuts the order into pools of 50 batches, sorts each pool by cost and shuffles
+    the batches, so each epoch sees a different, still well-packed order. Evaluation just sorts.
+    """
+    order = list(range(len(encoded)))
+    if not shuffle:
+        order.sort(key=lambda i: encoded[i].cost)
+        return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    rng = random.Random(seed)
+    rng.shuffle(order)
+    pool = batch_size * 50
+    batches = []
+    for start in range(0, len(order), pool):
+        chunk = sorted(order[start : start + pool], key=lambda i: encoded[i].cost)
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    rng.shuffle(batches)
+    return batches

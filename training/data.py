@@ -1,0 +1,562 @@
+"""MCQ data: the one record every dataset becomes, one small adapter per dataset, and loading.
+
+An adapter turns a row in the field layout of the dataset's Hugging Face hub version into an
+`MCQExample`. The same `convert` reads rows from the hub (`datasets.load_dataset`) and from local
+files `<data_dir>/<name>/{train,validation,test}.jsonl`, so the shared data pack and the hub agree.
+Adding a dataset is one small class plus a `register(...)` line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from baas.training.errors import DataError
+from baas.training.synthetic import GENERATORS
+
+SPLITS = ("train", "validation", "test")
+MIN_OPTIONS, MAX_OPTIONS = 2, 10
+LETTERS = "ABCDEFGHIJ"
+
+
+@dataclass(frozen=True)
+class MCQExample:
+    id: str
+    question: str
+    options: tuple[str, ...]
+    label: int
+    context: str = ""
+    topic: str | None = None
+    explanation: str | None = None
+
+
+@dataclass
+class SplitData:
+    examples: list[MCQExample]
+    split: str  # the split the rows came from
+    source: str  # where they were read: a file, a hub id, or a generator
+    skipped: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class RowError(ValueError):
+    """A field of one row is missing or has the wrong shape; the loader adds file and line."""
+
+    def __init__(self, field_name: str, expected: str):
+        super().__init__(f"field '{field_name}': {expected}")
+
+
+class Row:
+    """Typed, checked access to one raw row's fields."""
+
+    def __init__(self, raw: Any):
+        if not isinstance(raw, dict):
+            raise RowError("<row>", f"expected a JSON object, got {type(raw).__name__}")
+        self.raw = raw
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.raw.get(name, default)
+
+    def str(self, name: str, optional: bool = False) -> str:
+        value = self.raw.get(name)
+        if value is None and optional:
+            return ""
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise RowError(name, f"expected a string, got {_describe(value)}")
+        return str(value)
+
+    def int(self, name: str) -> int:
+        value = self.raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise RowError(name, f"expected an integer, got {_describe(value)}")
+        try:
+            return int(value)
+        except ValueError:
+            raise RowError(name, f"expected an integer, got {value!r}") from None
+
+    def str_list(self, name: str) -> list[str]:
+        value = self.raw.get(name)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise RowError(name, f"expected a list of strings, got {_describe(value)}")
+        return value
+
+    def dict(self, name: str) -> dict:
+        value = self.raw.get(name)
+        if not isinstance(value, dict):
+            raise RowError(name, f"expected an object, got {_describe(value)}")
+        return value
+
+
+def _describe(value: Any) -> str:
+    return "nothing (field missing or null)" if value is None else f"{type(value).__name__} {str(value)[:40]!r}"
+
+
+def make_example(
+    id: str,
+    question: str,
+    options: list[str],
+    label: int,
+    *,
+    label_field: str,
+    options_field: str,
+    context: str = "",
+    topic: str | None = None,
+    explanation: str | None = None,
+) -> MCQExample:
+    """Build and validate an example; the field names make the error point at the right column."""
+    if not question.strip():
+        raise RowError("question", "expected a non-empty question")
+    if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
+        raise RowError(options_field, f"expected {MIN_OPTIONS} to {MAX_OPTIONS} options, got {len(options)}")
+    if any(not o.strip() for o in options):
+        raise RowError(options_field, "expected non-empty option texts")
+    if not 0 <= label < len(options):
+        raise RowError(label_field, f"expected an answer index in 0..{len(options) - 1}, got {label}")
+    return MCQExample(
+        id=str(id),
+        question=question.strip(),
+        options=tuple(o.strip() for o in options),
+        label=label,
+        context=context.strip(),
+        topic=topic or None,
+        explanation=explanation or None,
+    )
+
+
+def _keyed_choices(row: Row, choices_field: str = "choices", key_field: str = "answerKey") -> tuple[list[str], int]:
+    """`choices: {text: [...], label: [...]}` with an answer key that is one of the labels (ARC, OBQA, CSQA, QASC)."""
+    choices = row.dict(choices_field)
+    texts, labels = choices.get("text"), choices.get("label")
+    if not isinstance(texts, list) or not isinstance(labels, list) or len(texts) != len(labels):
+        raise RowError(choices_field, "expected {'text': [...], 'label': [...]} of equal length")
+    key = row.str(key_field)
+    if key not in labels:
+        raise RowError(key_field, f"expected one of {labels}, got {key!r}")
+    return [str(t) for t in texts], labels.index(key)
+
+
+class Adapter:
+    """Reads one dataset. Subclasses set the hub coordinates and implement `convert`."""
+
+    name: str = ""
+    hub_id: str = ""
+    hub_config: str | None = None
+    # Our split name -> the hub's split name. A split absent here has no labelled hub version.
+    hub_splits: dict[str, str] = {"train": "train", "validation": "validation", "test": "test"}
+    note: str = ""
+
+    def convert(self, row: Row) -> MCQExample:
+        raise NotImplementedError
+
+    def describe_source(self, data_dir: Path | None) -> str:
+        if data_dir is not None:
+            return str(data_dir / self.name)
+        config = f", config {self.hub_config}" if self.hub_config else ""
+        return f"hub {self.hub_id}{config}"
+
+    def available_splits(self, data_dir: Path | None) -> list[str]:
+        if data_dir is not None:
+            return [s for s in SPLITS if (data_dir / self.name / f"{s}.jsonl").is_file()]
+        return [s for s in SPLITS if s in self.hub_splits]
+
+    def rows(self, split: str, data_dir: Path | None) -> tuple[str, Iterator[tuple[str, Any]]]:
+        """(source, iterator of (where, raw row)), `where` being `FILE:LINE` or `hub[split] row N`."""
+        if data_dir is not None:
+            path = data_dir / self.name / f"{split}.jsonl"
+            if not path.is_file():
+                raise DataError(f"{path}: no such file (dataset '{self.name}', split '{split}')")
+            return str(path), _jsonl_rows(path)
+        return self._hub_rows(split)
+
+    def _hub_rows(self, split: str) -> tuple[str, Iterator[tuple[str, Any]]]:
+        if split not in self.hub_splits:
+            raise DataError(f"dataset '{self.name}' has no labelled '{split}' split on the hub")
+        try:
+            import datasets
+
+            ds = datasets.load_dataset(self.hub_id, self.hub_config, split=self.hub_splits[split])
+        except Exception as exc:  # network, missing dataset, auth: all mean "not here"
+            raise DataError(
+                f"could not load '{self.name}' from the Hugging Face hub ({self.describe_source(None)}, "
+                f"split '{self.hub_splits[split]}'): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
+                f"Looked in: no --data-dir/BAAS_DATA_DIR was given. For local files pass --data-dir DIR "
+                f"(or set BAAS_DATA_DIR) with DIR/{self.name}/{{train,validation,test}}.jsonl"
+            ) from None
+        where = f"{self.hub_id}[{self.hub_splits[split]}]"
+        return where, ((f"{where} row {i}", row) for i, row in enumerate(ds))
+
+    def load(self, split: str, data_dir: Path | None, skip_invalid: bool = False) -> SplitData:
+        source, rows = self.rows(split, data_dir)
+        examples, skipped = [], 0
+        for where, raw in rows:
+            try:
+                if isinstance(raw, RowError):
+                    raise raw
+                examples.append(self.convert(Row(raw)))
+            except RowError as exc:
+                if not skip_invalid:
+                    raise DataError(f"{where}: {exc} (use --skip-invalid to skip bad rows)") from None
+                skipped += 1
+        if not examples:
+            raise DataError(f"{source}: no usable rows for split '{split}'")
+        return SplitData(examples, split, source, skipped)
+
+
+def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
+    """(FILE:LINE, parsed object); a line that is not JSON yields a RowError in place of the row."""
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                yield f"{path}:{lineno}", json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield f"{path}:{lineno}", RowError("<line>", f"expected one JSON object per line ({exc.msg})")
+
+
+# ---------------------------------------------------------------------------------------------
+# The datasets. Each class maps the hub layout of one dataset onto MCQExample.
+
+
+class ARCAdapter(Adapter):
+    hub_id = "allenai/ai2_arc"
+
+    def __init__(self, name: str, config: str):
+        self.name, self.hub_config = name, config
+
+    def convert(self, row: Row) -> MCQExample:
+        options, label = _keyed_choices(row)
+        return make_example(row.str("id"), row.str("question"), options, label,
+                            label_field="answerKey", options_field="choices")
+
+
+class OpenBookQAAdapter(Adapter):
+    name, hub_id, hub_config = "openbookqa", "allenai/openbookqa", "main"
+
+    def convert(self, row: Row) -> MCQExample:
+        options, label = _keyed_choices(row)
+        return make_example(row.str("id"), row.str("question_stem"), options, label,
+                            label_field="answerKey", options_field="choices",
+                            explanation=row.str("fact1", optional=True))
+
+
+class CommonsenseQAAdapter(Adapter):
+    name, hub_id = "commonsense_qa", "tau/commonsense_qa"
+    hub_splits = {"train": "train", "validation": "validation"}  # the hub's test split has no answers
+    note = "no labelled test split: evaluates on validation"
+
+    def convert(self, row: Row) -> MCQExample:
+        options, label = _keyed_choices(row)
+        return make_example(row.str("id"), row.str("question"), options, label,
+                            label_field="answerKey", options_field="choices",
+                            topic=row.str("question_concept", optional=True))
+
+
+class QASCAdapter(Adapter):
+    name, hub_id = "qasc", "allenai/qasc"
+    hub_splits = {"train": "train", "validation": "validation"}  # hub test is unlabelled
+
+    def convert(self, row: Row) -> MCQExample:
+        options, label = _keyed_choices(row)
+        facts = [row.str(f, optional=True) for f in ("fact1", "fact2")]
+        return make_example(row.str("id"), row.str("question"), options, label,
+                            label_field="answerKey", options_field="choices",
+                            explanation=" ".join(f for f in facts if f))
+
+
+class MMLUAdapter(Adapter):
+    name, hub_id, hub_config = "mmlu", "cais/mmlu", "all"
+    hub_splits = {"train": "auxiliary_train", "validation": "validation", "test": "test"}
+
+    def convert(self, row: Row) -> MCQExample:
+        options = row.str_list("choices")
+        question = row.str("question")
+        subject = row.str("subject", optional=True)
+        uid = hashlib.sha1(f"{subject}|{question}|{options}".encode()).hexdigest()[:16]
+        return make_example(uid, question, options, row.int("answer"),
+                            label_field="answer", options_field="choices",
+                            topic=subject.replace("_", " "))
+
+
+class MedQAAdapter(Adapter):
+    name, hub_id = "medqa", "GBaker/MedQA-USMLE-4-options"
+    hub_splits = {"train": "train", "test": "test"}  # no hub validation: carved from train
+
+    def convert(self, row: Row) -> MCQExample:
+        opts = row.dict("options")
+        keys = sorted(opts)
+        key = row.str("answer_idx")
+        if key not in opts:
+            raise RowError("answer_idx", f"expected one of {keys}, got {key!r}")
+        question = row.str("question")
+        uid = hashlib.sha1(f"{question}|{opts}".encode()).hexdigest()[:16]
+        return make_example(uid, question, [str(opts[k]) for k in keys], keys.index(key),
+                            label_field="answer_idx", options_field="options",
+                            topic=row.str("meta_info", optional=True))
+
+
+class MedMCQAAdapter(Adapter):
+    name, hub_id = "medmcqa", "openlifescienceai/medmcqa"
+    hub_splits = {"train": "train", "validation": "validation"}  # hub test has cop = -1 (no answers)
+
+    def convert(self, row: Row) -> MCQExample:
+        options = [row.str(k) for k in ("opa", "opb", "opc", "opd")]
+        topic = " / ".join(t for t in (row.str("subject_name", optional=True),
+                                       row.str("topic_name", optional=True)) if t)
+        return make_example(row.str("id"), row.str("question"), options, row.int("cop"),
+                            label_field="cop", options_field="opa..opd", topic=topic,
+                            explanation=row.str("exp", optional=True))
+
+
+class DreamAdapter(Adapter):
+    name, hub_id = "dream", "dataset-org/dream"
+
+    def convert(self, row: Row) -> MCQExample:
+        options = row.str_list("choice")
+        answer = row.str("answer")
+        if answer not in options:
+            raise RowError("answer", f"expected one of the 'choice' texts, got {answer!r}")
+        return make_example(f"{row.str('dialogue_id')}/{row.str('id')}", row.str("question"), options,
+                            options.index(answer), label_field="answer", options_field="choice",
+                            context="\n".join(row.str_list("dialogue")))
+
+
+class CosmosQAAdapter(Adapter):
+    name, hub_id = "cosmos_qa", "allenai/cosmos_qa"
+    hub_splits = {"train": "train", "validation": "validation"}  # hub test has label -1
+
+    def convert(self, row: Row) -> MCQExample:
+        options = [row.str(f"answer{i}") for i in range(4)]
+        return make_example(row.str("id"), row.str("question"), options, row.int("label"),
+                            label_field="label", options_field="answer0..answer3",
+                            context=row.str("context"))
+
+
+class RaceAdapter(Adapter):
+    name, hub_id, hub_config = "race", "ehovy/race", "all"
+
+    def convert(self, row: Row) -> MCQExample:
+        options = row.str_list("options")
+        key = row.str("answer")
+        if len(key) != 1 or key not in LETTERS[: len(options)]:
+            raise RowError("answer", f"expected a letter A..{LETTERS[len(options) - 1]}, got {key!r}")
+        return make_example(row.str("example_id"), row.str("question"), options, LETTERS.index(key),
+                            label_field="answer", options_field="options", context=row.str("article"))
+
+
+class SciQAdapter(Adapter):
+    name, hub_id = "sciq", "allenai/sciq"
+
+    def convert(self, row: Row) -> MCQExample:
+        question = row.str("question")
+        correct = row.str("correct_answer")
+        options = [row.str(f"distractor{i}") for i in (1, 2, 3)]
+        # SciQ stores the answer apart from the distractors; place it at a position fixed by the question
+        # text so the gold index is spread over all slots but identical on every load.
+        position = int(hashlib.sha1(question.encode()).hexdigest(), 16) % 4
+        options.insert(position, correct)
+        uid = hashlib.sha1(question.encode()).hexdigest()[:16]
+        return make_example(uid, question, options, position, label_field="correct_answer",
+                            options_field="distractor1..3", explanation=row.str("support", optional=True))
+
+
+class JsonlAdapter(Adapter):
+    """The project's own format for user data: `<data_dir>/<name>/{train,validation,test}.jsonl`, one object a line:
+    `{"question": str, "options": [str, ...], "label": int | "answer": str, "id"?, "context"?, "topic"?, "explanation"?}`."""
+
+    hub_splits: dict[str, str] = {}
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def describe_source(self, data_dir: Path | None) -> str:
+        return str(data_dir / self.name) if data_dir else "local files only (--data-dir)"
+
+    def convert(self, row: Row) -> MCQExample:
+        options = row.str_list("options")
+        if "label" in row.raw:
+            label, label_field = row.int("label"), "label"
+        else:
+            answer, label_field = row.str("answer"), "answer"
+            if answer not in options:
+                raise RowError("answer", "expected one of the 'options' texts (or give 'label': index)")
+            label = options.index(answer)
+        question = row.str("question")
+        uid = row.str("id", optional=True) or hashlib.sha1(f"{question}|{options}".encode()).hexdigest()[:16]
+        return make_example(uid, question, options, label, label_field=label_field, options_field="options",
+                            context=row.str("context", optional=True), topic=row.str("topic", optional=True),
+                            explanation=row.str("explanation", optional=True))
+
+
+class SyntheticAdapter(JsonlAdapter):
+    """A built-in generated task (see `synthetic.py`): rows in the baas jsonl format, made on the spot."""
+
+    def __init__(self, name: str, generate: Callable[[str], list[dict]]):
+        super().__init__(name)
+        self.generate = generate
+
+    def describe_source(self, data_dir: Path | None) -> str:
+        return "generated (built-in demo task)"
+
+    def available_splits(self, data_dir: Path | None) -> list[str]:
+        return list(SPLITS)
+
+    def rows(self, split: str, data_dir: Path | None) -> tuple[str, Iterator[tuple[str, Any]]]:
+        source = f"{self.name} generator"
+        return source, ((f"{source}[{split}] row {i}", row) for i, row in enumerate(self.generate(split)))
+
+
+REGISTRY: dict[str, Adapter] = {}
+
+
+def register(adapter: Adapter) -> Adapter:
+    REGISTRY[adapter.name] = adapter
+    return adapter
+
+
+for _adapter in (
+    ARCAdapter("arc_easy", "ARC-Easy"),
+    ARCAdapter("arc_challenge", "ARC-Challenge"),
+    OpenBookQAAdapter(),
+    CommonsenseQAAdapter(),
+    QASCAdapter(),
+    MMLUAdapter(),
+    MedQAAdapter(),
+    MedMCQAAdapter(),
+    DreamAdapter(),
+    CosmosQAAdapter(),
+    RaceAdapter(),
+    SciQAdapter(),
+    *(SyntheticAdapter(name, generate) for name, generate in GENERATORS.items()),
+):
+    register(_adapter)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
+    """--data-dir wins, then BAAS_DATA_DIR; None means the hub."""
+    value = data_dir if data_dir not in (None, "") else os.environ.get("BAAS_DATA_DIR") or None
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise DataError(f"data directory {path} does not exist (from --data-dir or BAAS_DATA_DIR)")
+    return path
+
+
+def get_adapter(name: str, data_dir: Path | None) -> Adapter:
+    if name in REGISTRY:
+        return REGISTRY[name]
+    if data_dir is not None and (data_dir / name / "train.jsonl").is_file():
+        return JsonlAdapter(name)
+    where = f" and no folder {data_dir / name} with train.jsonl" if data_dir else ""
+    raise DataError(
+        f"unknown dataset '{name}'{where}. Known: {', '.join(sorted(REGISTRY))}; "
+        "or give --data-dir DIR holding DIR/NAME/{train,validation,test}.jsonl in the baas jsonl format"
+    )
+
+
+@dataclass
+class TaskData:
+    """The three splits a training run uses, with where they came from and what was substituted."""
+
+    name: str
+    train: SplitData
+    validation: SplitData
+    eval: SplitData
+    notes: list[str]
+
+    @property
+    def eval_split(self) -> str:
+        return self.eval.split
+
+
+def _subsample(examples: list[MCQExample], limit: int | None) -> list[MCQExample]:
+    """A fixed, seed-independent shuffle before the cap: files are often sorted by topic."""
+    if limit is None or limit >= len(examples):
+        return examples
+    shuffled = list(examples)
+    random.Random(0).shuffle(shuffled)
+    return shuffled[:limit]
+
+
+def _hash_fraction(example_id: str) -> int:
+    return int(hashlib.sha256(example_id.encode()).hexdigest(), 16) % 100
+
+
+def load_task_data(
+    name: str,
+    data_dir: str | Path | None = None,
+    *,
+    max_train: int | None = None,
+    max_eval: int | None = None,
+    skip_invalid: bool = False,
+    need_eval: bool = True,
+) -> TaskData:
+    """Train, validation (for choices) and the evaluation split (test, else validation, said in `notes`)."""
+    root = resolve_data_dir(data_dir)
+    adapter = get_adapter(name, root)
+    available = adapter.available_splits(root)
+    notes: list[str] = []
+    if "train" not in available:
+        raise DataError(f"dataset '{name}' has no train split at {adapter.describe_source(root)}")
+    train = adapter.load("train", root, skip_invalid)
+    if "validation" in available:
+        validation = adapter.load("validation", root, skip_invalid)
+    else:
+        # Hold out a fixed 10% of train (by id hash) so model choices never look at the test split.
+        held = [e for e in train.examples if _hash_fraction(e.id) < 10]
+        train.examples = [e for e in train.examples if _hash_fraction(e.id) >= 10]
+        validation = SplitData(held, "validation", f"{train.source} (10% of train held out)")
+        notes.append("no validation split: 10% of train held out for validation")
+    if need_eval and "test" in available:
+        evaluation = adapter.load("test", root, skip_invalid)
+    else:
+        evaluation = validation
+        if need_eval:
+            notes.append(f"no labelled test split: evaluating on validation{' (' + adapter.note + ')' if adapter.note else ''}")
+    train.examples = _subsample(train.examples, max_train)
+    validation.examples = _subsample(validation.examples, max_eval)
+    if evaluation is not validation:
+        evaluation.examples = _subsample(evaluation.examples, max_eval)
+    skipped = train.skipped + validation.skipped + (evaluation.skipped if evaluation is not validation else 0)
+    if skipped:
+        notes.append(f"skipped {skipped} invalid rows (--skip-invalid)")
+    return TaskData(name, train, validation, evaluation, notes)
+
+
+def fingerprint(examples: Iterable[MCQExample]) -> str:
+    """Content hash of a list of examples: changes when any text, option or label changes."""
+    h = hashlib.sha256()
+    for e in examples:
+        h.update(json.dumps([e.id, e.context, e.question, e.options, e.label]).encode())
+    return h.hexdigest()[:16]
+
+
+def dataset_table(data_dir: str | Path | None) -> list[dict[str, str]]:
+    """What `baas datasets` shows: every adapter and where it would load from."""
+    root = resolve_data_dir(data_dir)
+    rows = []
+    for name in sorted(REGISTRY):
+        adapter = REGISTRY[name]
+        rows.append({
+            "name": name,
+            "hub_id": adapter.hub_id + (f" ({adapter.hub_config})" if adapter.hub_config else ""),
+            "source": adapter.describe_source(root if root and (root / name).is_dir() else None),
+            "splits": ",".join(adapter.available_splits(root if root and (root / name).is_dir() else None)),
+        })
+    if root is not None:
+        for path in sorted(root.iterdir()):
+            if path.is_dir() and path.name not in REGISTRY and (path / "train.jsonl").is_file():
+                adapter = JsonlAdapter(path.name)
+                rows.append({"name": path.name, "hub_id": "-", "source": str(path),
+                             "splits": ",".join(adapter.available_splits(root))})
+    return rows

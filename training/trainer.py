@@ -1,0 +1,246 @@
+"""Train one task's prompt pair and head on a frozen backbone, then freeze it into the store.
+
+One loop: AdamW with linear warmup and decay, gradient clipping, validation after every epoch, the
+best epoch kept. A checkpoint (trainable state, optimiser, RNG, progress) is written every
+`checkpoint_every` steps and at each epoch end, so a killed run resumes where it stopped and ends
+with the same result as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from baas.prompts_bank.bank import BankEntry
+from baas.prompts_bank.pair import TrainablePromptPair, init_vectors
+from baas.store import Store
+from baas.training.backbone import POOLINGS, Backbone
+from baas.training.batching import Encoded, batch_indices, collate, encode
+from baas.training.data import TaskData, fingerprint
+from baas.training.errors import BaasError
+from baas.training.metrics import chance, mcq_metrics
+from baas.training.model import predict, query_embeddings, score
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 2
+    batch_size: int = 8
+    lr: float = 1e-2  # prompt vectors
+    head_lr: float = 1e-3
+    warmup: float = 0.1  # fraction of steps
+    clip: float = 1.0
+    prefix_len: int = 20
+    suffix_len: int = 20
+    prefix_init: str = "vocab"
+    suffix_init: str = "vocab"
+    pooling: str | None = None  # None: the backbone's default (mean_input for encoders, last for decoders)
+    max_length: int = 256
+    seed: int = 0
+    eval_batch_size: int = 32
+    checkpoint_every: int = 50
+
+    def check(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "max_length"):
+            if getattr(self, name) < 1:
+                raise BaasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("prefix_len", "suffix_len"):
+            if not 0 <= getattr(self, name) <= 256:
+                raise BaasError(f"--{name.replace('_', '-')} must be in 0..256, got {getattr(self, name)}")
+        if self.lr <= 0 or self.head_lr <= 0:
+            raise BaasError("learning rates must be positive")
+        if self.pooling is not None and self.pooling not in POOLINGS:
+            raise BaasError(f"unknown pooling '{self.pooling}'; expected one of {', '.join(POOLINGS)}")
+
+
+class Reporter:
+    """How the trainer talks: progress bars and messages. The default is silent; the CLI shows rich bars."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def start(self, label: str, total: int, completed: int = 0) -> None:
+        pass
+
+    def advance(self, n: int = 1, **fields) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def _frequent_token_ids(encoded: list[Encoded], special: set[int], top: int = 2000) -> torch.Tensor:
+    counts = Counter(t for e in encoded for o in e.options for t in o if t not in special)
+    return torch.tensor([t for t, _ in counts.most_common(top)] or [0])
+
+
+def _evaluate(backbone, encoded, module, pooling, batch_size, reporter, label) -> dict:
+    reporter.start(label, len(encoded))
+    pair, head = module()
+    preds = predict(backbone, encoded, pair, head, pooling, batch_size, on_batch=reporter.advance)
+    reporter.stop()
+    labels = [e.label for e in encoded]
+    return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded))
+
+
+def run_key(task: str, backbone: Backbone, data: TaskData, config: TrainConfig) -> str:
+    """Identifies a run for resuming: same task, backbone, data and settings."""
+    blob = json.dumps([task, backbone.name, fingerprint(data.train.examples),
+                       fingerprint(data.validation.examples), asdict(config)], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def train_task(
+    task: str,
+    data: TaskData,
+    backbone: Backbone,
+    store: Store,
+    config: TrainConfig,
+    reporter: Reporter | None = None,
+    extra_meta: dict | None = None,
+    stop_after_steps: int | None = None,
+) -> dict:
+    """Train, select the best epoch on validation, evaluate, and save a bank entry. Returns the result record.
+
+    `stop_after_steps` ends training early after that many optimiser steps, leaving the checkpoint in
+    place, as a crash would (used by tests of resuming)."""
+    config.check()
+    reporter = reporter or Reporter()
+    started = time.time()
+    torch.manual_seed(config.seed)
+    pooling = config.pooling or backbone.default_pooling
+    max_length = min(config.max_length, backbone.max_positions - config.prefix_len - config.suffix_len)
+    tok = backbone.tokenizer
+    train_enc = encode(data.train.examples, tok, max_length)
+    val_enc = encode(data.validation.examples, tok, max_length)
+    eval_enc = val_enc if data.eval is data.validation else encode(data.eval.examples, tok, max_length)
+
+    generator = torch.Generator().manual_seed(config.seed)
+    embeddings = backbone.model.get_input_embeddings().weight
+    candidates = _frequent_token_ids(train_enc, set(tok.all_special_ids))
+    module = TrainablePromptPair(
+        init_vectors(config.prefix_init, config.prefix_len, embeddings, candidates, generator),
+        init_vectors(config.suffix_init, config.suffix_len, embeddings, candidates, generator),
+        backbone.hidden_size,
+    )
+    optimizer = torch.optim.AdamW([
+        {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
+        {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
+    ])
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    steps_per_epoch = math.ceil(len(train_enc) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = max(1, int(config.warmup * total_steps))
+
+    key = run_key(task, backbone, data, config)
+    state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": []}
+    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    checkpoint = store.load_checkpoint(task, key)
+    if checkpoint is not None:
+        module.load_state_dict(checkpoint["module"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        best_state = checkpoint["best_module"]
+        state = json.loads(checkpoint["progress"])
+        torch.set_rng_state(checkpoint["rng"])
+        reporter.message(f"resuming '{task}' from step {state['step']} of {total_steps} ({store.checkpoint_path(task, key)})")
+    run_id = store.start_run(task, "train", dict(asdict(config), backbone=backbone.name, resumed_at=state["step"]))
+
+    def save_checkpoint() -> None:
+        store.save_checkpoint(task, key, {
+            "module": module.state_dict(), "optimizer": optimizer.state_dict(), "best_module": best_state,
+            "progress": json.dumps(state), "rng": torch.get_rng_state(),
+        })
+
+    try:
+        for epoch in range(state["step"] // steps_per_epoch, config.epochs):
+            batches = batch_indices(train_enc, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+            done_in_epoch = state["step"] - epoch * steps_per_epoch
+            reporter.start(f"{task} epoch {epoch + 1}/{config.epochs}", len(batches), completed=done_in_epoch)
+            for idx in batches[done_in_epoch:]:
+                batch = collate([train_enc[i] for i in idx], idx, backbone.pad_id)
+                for group, base in zip(optimizer.param_groups, base_lrs):
+                    group["lr"] = base * _lr_factor(state["step"], total_steps, warmup)
+                pair, head = module()
+                loss = F.cross_entropy(score(backbone, batch, pair, head, pooling), batch.labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(module.parameters(), config.clip)
+                optimizer.step()
+                state["step"] += 1
+                reporter.advance(1, loss=loss.item())
+                if stop_after_steps is not None and state["step"] >= stop_after_steps:
+                    save_checkpoint()
+                    reporter.stop()
+                    store.finish_run(run_id, "interrupted")
+                    return {"task": task, "interrupted_at_step": state["step"]}
+                if state["step"] % config.checkpoint_every == 0:
+                    save_checkpoint()
+            reporter.stop()
+            val = _evaluate(backbone, val_enc, module, pooling, config.eval_batch_size, reporter, f"{task} validation")
+            state["history"].append({"epoch": epoch + 1, "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
+            reporter.message(f"epoch {epoch + 1}: validation accuracy {val['accuracy']:.3f}")
+            if val["accuracy"] > state["best_accuracy"]:
+                state["best_accuracy"], state["best_epoch"] = val["accuracy"], epoch + 1
+                best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            save_checkpoint()
+    except BaseException:
+        store.finish_run(run_id, "failed")
+        raise
+
+    module.load_state_dict(best_state)
+    result_metrics = _evaluate(backbone, eval_enc, module, pooling, config.eval_batch_size, reporter, f"{task} {data.eval_split}")
+    task_key = query_embeddings(backbone, [e.question for e in data.train.examples]).mean(0)
+    meta = dict(
+        extra_meta or {}, backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
+        prefix_len=config.prefix_len, suffix_len=config.suffix_len, prefix_init=config.prefix_init,
+        suffix_init=config.suffix_init, pooling=pooling, max_length=max_length, config=asdict(config),
+        data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
+        best_epoch=state["best_epoch"], history=state["history"],
+    )
+    with torch.no_grad():
+        entry = BankEntry(task, module.prefix.detach().clone(), module.suffix.detach().clone(),
+                          module.head.weight.detach()[0].clone(), module.head.bias.detach()[0].clone(), task_key, meta)
+    metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
+    entry = store.save_entry(entry, data.name, metrics)
+    store.finish_run(run_id, "done", metrics)
+    store.drop_checkpoint(task, key)
+    return dict(
+        task=task, **metrics, n_train=len(train_enc), n_eval=len(eval_enc), eval_split=data.eval_split,
+        best_epoch=state["best_epoch"], history=state["history"], seconds=round(time.time() - started, 2),
+        bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
+        backbone=backbone.name, resumed=checkpoint is not None,
+    )
+
+
+def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, reporter: Reporter | None = None,
+                   batch_size: int = 32) -> dict:
+    """Evaluate the latest bank entry of `task` on its evaluation split, as single-task inference."""
+    reporter = reporter or Reporter()
+    started = time.time()
+    entry = store.load_entry(task, backbone=backbone.name, hidden_size=backbone.hidden_size)
+    encoded = encode(data.eval.examples, backbone.tokenizer, entry.meta["max_length"])
+    pair, head = entry.prompt()
+    reporter.start(f"{task} {data.eval_split}", len(encoded))
+    preds = predict(backbone, encoded, pair, head, entry.meta["pooling"], batch_size, on_batch=reporter.advance)
+    reporter.stop()
+    metrics = mcq_metrics([e.label for e in encoded], preds)
+    run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})
+    store.finish_run(run_id, "done", metrics)
+    return dict(task=task, **metrics, chance=chance([len(e.options) for e in encoded]), n_train=entry.meta.get("n_train"),
+                n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
+                bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
+                backbone=backbone.name)
