@@ -18,6 +18,12 @@ CATEGORIES = {
     "instrument": ["piano", "violin", "guitar", "drum", "flute", "trumpet", "cello", "harp", "banjo", "oboe"],
 }
 
+ANIMAL_SOUNDS = {
+    "cow": "moo", "dog": "woof", "cat": "meow", "duck": "quack", "sheep": "baa", "pig": "oink",
+    "lion": "roar", "snake": "hiss", "owl": "hoot", "horse": "neigh", "bee": "buzz", "frog": "croak",
+    "mouse": "squeak", "rooster": "cock-a-doodle-doo", "wolf": "howl", "donkey": "hee-haw",
+}
+
 OPPOSITES = [
     ("hot", "cold"), ("big", "small"), ("fast", "slow"), ("happy", "sad"), ("early", "late"),
     ("light", "dark"), ("open", "closed"), ("full", "empty"), ("strong", "weak"), ("rich", "poor"),
@@ -36,19 +42,16 @@ def _row(rng: random.Random, uid: str, question: str, answer: str, distractors: 
     return {"id": uid, "question": question, "options": options, "label": options.index(answer), "topic": topic}
 
 
-def arithmetic(split: str) -> list[dict]:
+def animal_sounds(split: str) -> list[dict]:
     rng = random.Random(SPLIT_SEEDS[split])
+    sounds = sorted(set(ANIMAL_SOUNDS.values()))
+    templates = ["What sound does a {} make?", "Which noise would you hear from a {}?", "A {} usually goes:"]
     rows = []
     for i in range(SPLIT_SIZES[split]):
-        a, b = rng.randint(2, 60), rng.randint(2, 40)
-        op = rng.choice(["plus", "minus"])
-        answer = a + b if op == "plus" else a - b
-        wrong = set()
-        while len(wrong) < 3:
-            candidate = answer + rng.choice([-10, -2, -1, 1, 2, 10, 20])
-            if candidate != answer:
-                wrong.add(candidate)
-        rows.append(_row(rng, f"{split}-{i}", f"What is {a} {op} {b}?", str(answer), [str(w) for w in wrong], "arithmetic"))
+        animal = rng.choice(sorted(ANIMAL_SOUNDS))
+        answer = ANIMAL_SOUNDS[animal]
+        distractors = rng.sample([s for s in sounds if s != answer], 3)
+        rows.append(_row(rng, f"{split}-{i}", rng.choice(templates).format(animal), answer, distractors, "animals"))
     return rows
 
 
@@ -61,7 +64,7 @@ def categories(split: str) -> list[dict]:
         others = rng.sample([n for n in names if n != target], 3)
         answer = rng.choice(CATEGORIES[target])
         distractors = [rng.choice(CATEGORIES[o]) for o in others]
-        rows.append(_row(rng, f"{split}-{i}", f"Which of these is a {target}?", answer, distractors, target))
+        rows.append(_row(rng, f"{split}-{i}", f"Which of these is {'an' if target[0] in 'aeiou' else 'a'} {target}?", answer, distractors, target))
     return rows
 
 
@@ -72,13 +75,15 @@ def opposites(split: str) -> list[dict]:
         word, answer = rng.choice(OPPOSITES)
         if rng.random() < 0.5:
             word, answer = answer, word
-        pool = sorted({w for pair in OPPOSITES for w in pair} - {word, answer})
+        # "light" pairs with both "dark" and "heavy": keep every partner of the word out of the distractors.
+        partners = {w for pair in OPPOSITES if word in pair for w in pair}
+        pool = sorted({w for pair in OPPOSITES for w in pair} - partners)
         rows.append(_row(rng, f"{split}-{i}", f"What is the opposite of '{word}'?", answer, rng.sample(pool, 3), "antonyms"))
     return rows
 
 
 GENERATORS: dict[str, Callable[[str], list[dict]]] = {
-    "demo_arithmetic": arithmetic,
+    "demo_animal_sounds": animal_sounds,
     "demo_categories": categories,
     "demo_opposites": opposites,
 }

@@ -1,0 +1,302 @@
+"""`baas`: train prompt pairs per MCQ dataset on a frozen backbone, keep them in a bank, evaluate them.
+
+Thin by design: parse options, call the library, print a table (rich) or one JSON object (--json,
+always the last stdout line). Progress bars and messages go to stderr. Errors print one line on
+stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from baas.store import Store, default_store_path
+from baas.training.errors import BaasError
+
+app = typer.Typer(
+    help=(
+        "Continual, parameter-efficient multiple-choice QA: one trained \\[prefix; input; suffix] prompt pair per "
+        "dataset on a frozen transformer, kept in a safetensors prompt bank.\n\n"
+        "Start with `baas demo` (offline, a few minutes), then e.g. "
+        "`baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+bank_app = typer.Typer(help="Inspect and manage the prompt bank (the trained, frozen task entries).", no_args_is_help=True)
+app.add_typer(bank_app, name="bank")
+
+out = Console()
+err = Console(stderr=True)
+
+# Options shared by several commands: one definition each, so they mean the same everywhere.
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (catalog + bank). Default: $BAAS_HOME or ~/.baas.")]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Local datasets: DIR/NAME/{train,validation,test}.jsonl in the hub layout. Default: $BAAS_DATA_DIR, else the Hugging Face hub.")]
+BackboneOpt = Annotated[Optional[str], typer.Option("--backbone", help="Hugging Face encoder or decoder: hub id or local folder. Default: the offline all-MiniLM-L6-v2.")]
+MaxEvalOpt = Annotated[Optional[int], typer.Option("--max-eval", min=1, help="Cap on validation and evaluation questions (a fixed random subset).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
+SkipOpt = Annotated[bool, typer.Option("--skip-invalid", help="Skip malformed rows (and report how many) instead of stopping at the first.")]
+
+
+def cli_errors(fn):
+    """One clear line on stderr and exit status 2 for every user-facing error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BaasError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("interrupted: the last checkpoint is kept; rerun the same command to resume")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+class RichReporter:
+    """Progress bars on stderr for the trainer (see training.trainer.Reporter)."""
+
+    def __init__(self, quiet: bool = False):
+        self.quiet = quiet
+        self.progress: Progress | None = None
+        self.task_id = None
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            err.print(text, highlight=False)
+
+    def start(self, label: str, total: int, completed: int = 0) -> None:
+        if self.quiet:
+            return
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task(label, total=total, completed=completed, info="")
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self.progress is not None:
+            info = " ".join(f"{k} {v:.3f}" for k, v in fields.items())
+            self.progress.update(self.task_id, advance=n, info=info)
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def _store(path: Path | None) -> Store:
+    return Store(path or default_store_path())
+
+
+def _emit(result: dict, as_json: bool, title: str, keys: list[str]) -> None:
+    for note in result.get("notes", []):
+        err.print(f"note: {note}", highlight=False)
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    table = Table(title=title, show_header=False)
+    for k in keys:
+        v = result.get(k)
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    out.print(table)
+
+
+RESULT_KEYS = ["task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
+               "eval_split", "seconds", "bank_file"]
+
+
+@app.command("train-task")
+@cli_errors
+def train_task_cmd(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `baas datasets`); also the task's name in the bank.")],
+    data_dir: DataDirOpt = None,
+    backbone: BackboneOpt = None,
+    store: StoreOpt = None,
+    max_train: Annotated[Optional[int], typer.Option(min=1, help="Cap on training questions (a fixed random subset).")] = None,
+    max_eval: MaxEvalOpt = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = 2,
+    prefix_len: Annotated[int, typer.Option(min=0, max=256, help="Prefix vectors before the input (0 for none).")] = 20,
+    suffix_len: Annotated[int, typer.Option(min=0, max=256, help="Suffix vectors after the input (0 for none).")] = 20,
+    prefix_init: Annotated[str, typer.Option(help="vocab (embeddings of the task's frequent tokens) or random.")] = "vocab",
+    suffix_init: Annotated[str, typer.Option(help="vocab or random.")] = "vocab",
+    lr: Annotated[float, typer.Option(help="Learning rate of the prompt vectors.")] = 1e-2,
+    head_lr: Annotated[float, typer.Option(help="Learning rate of the scoring head.")] = 1e-3,
+    batch_size: Annotated[int, typer.Option(min=1, help="Questions per step (all their options go together).")] = 8,
+    max_length: Annotated[int, typer.Option(min=8, help="Token budget per option row; the context is cut first, never an option.")] = 256,
+    pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | last. Default: mean_input (encoders), last (decoders).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and batch order.")] = 0,
+    skip_invalid: SkipOpt = False,
+    as_json: JsonOpt = False,
+):
+    """Train NAME's prompt pair and scoring head on the frozen backbone and save it to the bank.
+
+    Evaluates on the test split (validation when the dataset has no labelled test) with the epoch that
+    did best on validation. A killed run resumes from its last checkpoint when rerun with the same options.
+    Head-only baseline: --prefix-len 0 --suffix-len 0.
+    """
+    from baas.training.backbone import load_backbone
+    from baas.training.data import load_task_data
+    from baas.training.trainer import TrainConfig, train_task
+
+    from baas.store.store import validate_task_name
+
+    validate_task_name(name)
+    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
+                         suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init, pooling=pooling,
+                         max_length=max_length, seed=seed)
+    config.check()
+    st = _store(store)
+    data = load_task_data(name, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid)
+    bb = load_backbone(backbone)
+    result = train_task(name, data, bb, st, config, RichReporter())
+    _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["best_epoch"])
+
+
+@app.command("eval-task")
+@cli_errors
+def eval_task_cmd(
+    name: Annotated[str, typer.Argument(help="A task in the bank (see `baas bank list`).")],
+    data_dir: DataDirOpt = None,
+    backbone: BackboneOpt = None,
+    store: StoreOpt = None,
+    max_eval: MaxEvalOpt = None,
+    skip_invalid: SkipOpt = False,
+    as_json: JsonOpt = False,
+):
+    """Evaluate NAME's latest bank entry on its dataset's evaluation split (single-task inference).
+
+    The backbone defaults to the one the entry was trained on; another one is refused.
+    """
+    from baas.training.backbone import load_backbone
+    from baas.training.data import load_task_data
+    from baas.training.trainer import evaluate_entry
+
+    st = _store(store)
+    dataset = st.describe(name)["dataset"]
+    data = load_task_data(dataset, data_dir, max_eval=max_eval, skip_invalid=skip_invalid)
+    bb = load_backbone(backbone or st.describe(name)["backbone"])
+    result = evaluate_entry(name, data, bb, st, RichReporter())
+    _emit(result, as_json, f"baas eval-task {name}", RESULT_KEYS)
+
+
+@bank_app.command("list")
+@cli_errors
+def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
+    """Every task in the bank (latest version), in the order it was learned."""
+    st = _store(store)
+    rows = st.list_entries()
+    if as_json:
+        print(json.dumps({"store": str(st.root), "entries": rows}, default=str))
+        return
+    table = Table(title=f"prompt bank at {st.root}")
+    for col in ("task", "version", "versions", "backbone", "Lp+Ls", "accuracy", "path"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"],
+                      f"{r['meta']['prefix_len']}+{r['meta']['suffix_len']}", f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
+    out.print(table if rows else f"no entries in {st.root}; train one with `baas train-task NAME`")
+
+
+@bank_app.command("show")
+@cli_errors
+def bank_show(name: Annotated[str, typer.Argument(help="Task name.")], store: StoreOpt = None,
+              version: Annotated[Optional[int], typer.Option(help="A specific version (default: latest).")] = None,
+              as_json: JsonOpt = False):
+    """Metadata, metrics and tensor shapes of one bank entry (its file is read and verified)."""
+    st = _store(store)
+    entry = st.load_entry(name, version)
+    info = st.describe(name, entry.version)
+    info["tensors"] = {k: list(v.shape) for k, v in entry.tensors().items()}
+    if as_json:
+        print(json.dumps(info, default=str))
+        return
+    out.print_json(json.dumps(info, default=str))
+
+
+@bank_app.command("rm")
+@cli_errors
+def bank_rm(name: Annotated[str, typer.Argument(help="Task name.")], store: StoreOpt = None, as_json: JsonOpt = False):
+    """Remove every version of a task from the bank."""
+    removed = _store(store).remove(name)
+    if as_json:
+        print(json.dumps({"task": name, "removed_versions": removed}))
+    else:
+        out.print(f"removed {removed} version(s) of '{name}'")
+
+
+@app.command("datasets")
+@cli_errors
+def datasets_cmd(data_dir: DataDirOpt = None, as_json: JsonOpt = False):
+    """Known dataset adapters and where each would load from (local folder, hub, or generated)."""
+    from baas.training.data import dataset_table
+
+    rows = dataset_table(data_dir)
+    if as_json:
+        print(json.dumps({"datasets": rows}))
+        return
+    table = Table(title="datasets")
+    for col in ("name", "hub_id", "source", "splits"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["hub_id"], r["source"], r["splits"])
+    out.print(table)
+
+
+@app.command("demo")
+@cli_errors
+def demo_cmd(
+    store: Annotated[Optional[Path], typer.Option("--store", help="Store for the demo's bank. Default: $BAAS_HOME/demo or ~/.baas/demo.")] = None,
+    backbone: BackboneOpt = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per task.")] = 2,
+    as_json: JsonOpt = False,
+):
+    """Offline tour: train three generated MCQ tasks one after another into a bank, then re-evaluate
+    every entry read back from disk. Needs no network and no data files."""
+    from baas.training.backbone import load_backbone
+    from baas.training.data import load_task_data
+    from baas.training.synthetic import GENERATORS
+    from baas.training.trainer import TrainConfig, evaluate_entry, train_task
+
+    st = _store(store or default_store_path() / "demo")
+    bb = load_backbone(backbone)
+    reporter = RichReporter()
+    rows = []
+    for name in GENERATORS:
+        data = load_task_data(name)
+        reporter.message(f"training {name} ({len(data.train.examples)} questions)")
+        rows.append(train_task(name, data, bb, st, TrainConfig(epochs=epochs), reporter))
+    for row in rows:
+        row["accuracy_from_bank"] = evaluate_entry(row["task"], load_task_data(row["task"]), bb, st)["accuracy"]
+    if as_json:
+        print(json.dumps({"store": str(st.root), "tasks": rows}, default=str))
+        return
+    table = Table(title=f"baas demo: {len(rows)} generated tasks learned one after another ({bb.name}, frozen)")
+    for col in ("task", "chance", "accuracy (test)", "re-read from bank", "macro F1", "seconds"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["task"], f"{r['chance']:.2f}", f"{r['accuracy']:.3f}", f"{r['accuracy_from_bank']:.3f}",
+                      f"{r['macro_f1']:.3f}", f"{r['seconds']:.0f}")
+    out.print(table)
+    out.print(f"bank: {st.root}\nNext, real data: baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2 "
+              "(DIR/arc_easy/{train,validation,test}.jsonl in the hub layout; without --data-dir it loads from the hub)")
+
+
+def main() -> None:  # pragma: no cover - `python -m baas.cli.main`
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

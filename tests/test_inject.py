@@ -1,0 +1,109 @@
+"""The one injection path: placement, masks, positions, padding invariance, and frozen backbones."""
+
+import pytest
+import torch
+
+from baas.prompts_bank.pair import PromptPair, ScoringHead
+from baas.training.backbone import inject
+from baas.training.batching import collate, encode
+from baas.training.data import load_task_data
+from baas.training.model import score
+
+
+def _marked(n, t, d, offset):
+    return (torch.arange(n * t * d, dtype=torch.float).reshape(n, t, d) + offset)
+
+
+def test_inject_right_padding_places_suffix_after_last_real_token():
+    embeds = _marked(2, 4, 1, 100)
+    mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
+    prefix = torch.full((2, 2, 1), -1.0)
+    suffix = torch.full((2, 3, 1), -2.0)
+    out, new_mask, input_mask = inject(embeds, mask, prefix, suffix)
+    row0 = out[0, :, 0].tolist()
+    assert row0 == [-1, -1, 100, 101, 102, -2, -2, -2, 103]
+    row1 = out[1, :, 0].tolist()
+    assert row1 == [-1, -1, 104, 105, -2, -2, -2, 106, 107]
+    assert new_mask.long().tolist() == [[1] * 8 + [0], [1] * 7 + [0, 0]]
+    assert input_mask.long().tolist() == [[0, 0, 1, 1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0, 0, 0]]
+
+
+def test_inject_left_padding_keeps_pads_first():
+    embeds = _marked(1, 4, 1, 10)
+    mask = torch.tensor([[0, 1, 1, 1]])
+    out, new_mask, _ = inject(embeds, mask, torch.full((1, 1, 1), -1.0), torch.full((1, 2, 1), -2.0))
+    assert out[0, :, 0].tolist() == [10, -1, 11, 12, 13, -2, -2]
+    assert new_mask.long().tolist() == [[0, 1, 1, 1, 1, 1, 1]]
+
+
+def test_inject_without_prompts_is_identity():
+    embeds = torch.randn(3, 5, 4)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
+    out, new_mask, input_mask = inject(embeds, mask, torch.zeros(3, 0, 4), torch.zeros(3, 0, 4))
+    assert torch.equal(out, embeds) and torch.equal(new_mask, mask.bool()) and torch.equal(input_mask, mask.bool())
+
+
+def test_inject_gradient_reaches_prompts():
+    prefix = torch.randn(2, 3, 4, requires_grad=True)
+    suffix = torch.randn(2, 2, 4, requires_grad=True)
+    out, _, _ = inject(torch.randn(2, 5, 4), torch.ones(2, 5), prefix, suffix)
+    out.sum().backward()
+    assert torch.equal(prefix.grad, torch.ones_like(prefix)) and torch.equal(suffix.grad, torch.ones_like(suffix))
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "gpt2"])
+def test_padding_does_not_change_a_rows_output(kind, tiny_backbone):
+    """The same input alone and padded beside a longer one pools to the same vector, with prompts on."""
+    bb = tiny_backbone(kind)
+    ids = bb.tokenizer(["what sound does a cow make?", "a cow"], add_special_tokens=True)["input_ids"]
+    d = bb.hidden_size
+    g = torch.Generator().manual_seed(0)
+    prefix, suffix = torch.randn(1, 3, d, generator=g), torch.randn(1, 2, d, generator=g)
+    pooling = bb.default_pooling
+    short = torch.tensor([ids[1]])
+    alone = bb.forward(short, torch.ones_like(short), prefix, suffix, pooling)
+    width = len(ids[0])
+    padded = torch.full((2, width), bb.pad_id)
+    mask = torch.zeros(2, width, dtype=torch.long)
+    for i, r in enumerate(ids):
+        padded[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    together = bb.forward(padded, mask, prefix.expand(2, -1, -1), suffix.expand(2, -1, -1), pooling)
+    torch.testing.assert_close(together[1:], alone, atol=1e-5, rtol=1e-5)
+    if bb.is_decoder:  # left padding must give the same last-token state as right padding
+        left = torch.full((1, width), bb.pad_id)
+        left[0, width - len(ids[1]):] = torch.tensor(ids[1])
+        left_mask = (torch.arange(width) >= width - len(ids[1])).long().unsqueeze(0)
+        torch.testing.assert_close(bb.forward(left, left_mask, prefix, suffix, pooling), alone, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "gpt2"])
+def test_only_prompts_and_head_receive_gradients(kind, tiny_backbone):
+    bb = tiny_backbone(kind)
+    data = load_task_data("demo_categories", max_train=4)
+    batch = collate(encode(data.train.examples, bb.tokenizer, 64), [0, 1, 2, 3], bb.pad_id)
+    d = bb.hidden_size
+    prefix = torch.randn(1, 4, d, requires_grad=True)
+    suffix = torch.randn(1, 4, d, requires_grad=True)
+    head_w = torch.randn(1, d, requires_grad=True)
+    head_b = torch.zeros(1, requires_grad=True)
+    logits = score(bb, batch, PromptPair(prefix, suffix), ScoringHead(head_w, head_b), bb.default_pooling)
+    torch.nn.functional.cross_entropy(logits, batch.labels).backward()
+    assert all(p.grad is None and not p.requires_grad for p in bb.model.parameters())
+    for t in (prefix, suffix, head_w):
+        assert t.grad is not None and t.grad.abs().sum() > 0
+
+
+def test_variable_option_counts_are_masked_not_padded(tiny_backbone):
+    from baas.training.data import make_example
+
+    bb = tiny_backbone("bert")
+    examples = [make_example("1", "what is hot?", ["cold", "hot"], 1, label_field="l", options_field="o"),
+                make_example("2", "which is a tool?", ["hammer", "apple", "cow", "dog", "sun"], 0, label_field="l", options_field="o")]
+    batch = collate(encode(examples, bb.tokenizer, 32), [0, 1], bb.pad_id)
+    assert batch.input_ids.shape[0] == 7  # 2 + 5 real option rows, no fake answers
+    d = bb.hidden_size
+    logits = score(bb, batch, PromptPair(torch.zeros(1, 2, d), torch.zeros(1, 2, d)),
+                   ScoringHead(torch.randn(1, d), torch.zeros(1)), bb.default_pooling)
+    assert logits.shape == (2, 5)
+    assert torch.isinf(logits[0, 2:]).all() and torch.isfinite(logits[1]).all()
