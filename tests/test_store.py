@@ -1,0 +1,113 @@
+"""The store: atomic safetensors entries, verified reads, backbone checks, names, catalog, checkpoints."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from baas.prompts_bank.bank import BankEntry
+from baas.store import Store
+from baas.store.store import StoreError, validate_task_name
+
+
+def _entry(task="arc_easy", d=8, backbone="tiny"):
+    g = torch.Generator().manual_seed(1)
+    return BankEntry(task, torch.randn(3, d, generator=g), torch.randn(2, d, generator=g), torch.randn(d, generator=g),
+                     torch.tensor(0.5), torch.randn(d, generator=g),
+                     {"backbone": backbone, "hidden_size": d, "prefix_len": 3, "suffix_len": 2})
+
+
+def test_roundtrip_and_plain_safetensors(tmp_path):
+    store = Store(tmp_path)
+    saved = store.save_entry(_entry(), "arc_easy", {"accuracy": 0.5})
+    assert saved.version == 1
+    path = store.entry_path("arc_easy")
+    tensors = load_file(path)  # a plain safetensors file anyone can open
+    assert set(tensors) == {"prefix", "suffix", "head_weight", "head_bias", "key"}
+    loaded = store.load_entry("arc_easy", backbone="tiny", hidden_size=8)
+    assert torch.equal(loaded.prefix, _entry().prefix) and loaded.meta["metrics"] == {"accuracy": 0.5}
+    assert float(loaded.head_bias) == 0.5
+    assert not list(path.parent.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_versions_and_listing(tmp_path):
+    store = Store(tmp_path)
+    store.save_entry(_entry(), "arc_easy", {"accuracy": 0.4})
+    store.save_entry(_entry(), "arc_easy", {"accuracy": 0.6})
+    store.save_entry(_entry("medqa"), "medqa", {"accuracy": 0.3})
+    rows = store.list_entries()
+    assert [(r["task"], r["version"], r["versions"]) for r in rows] == [("arc_easy", 2, 2), ("medqa", 1, 1)]
+    assert store.load_entry("arc_easy", 1).meta["metrics"]["accuracy"] == 0.4
+    assert store.remove("arc_easy") == 2
+    assert [r["task"] for r in store.list_entries()] == ["medqa"]
+    assert not (tmp_path / "bank" / "arc_easy" / "v1.safetensors").exists()
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "garbage"])
+def test_corrupt_files_are_named(tmp_path, damage):
+    store = Store(tmp_path)
+    store.save_entry(_entry(), "arc_easy", {})
+    path = store.entry_path("arc_easy")
+    raw = bytearray(path.read_bytes())
+    if damage == "flip":
+        raw[-5] ^= 0xFF
+    elif damage == "truncate":
+        raw = raw[: len(raw) // 2]
+    else:
+        raw = bytearray(b"not a safetensors file")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match=rf"{path}: bank file is corrupt or truncated"):
+        store.load_entry("arc_easy")
+
+
+def test_missing_file_and_missing_entry(tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(StoreError, match="no bank entry for task 'arc_easy'"):
+        store.load_entry("arc_easy")
+    store.save_entry(_entry(), "arc_easy", {})
+    store.entry_path("arc_easy").unlink()
+    with pytest.raises(StoreError, match="cannot read bank file"):
+        store.load_entry("arc_easy")
+
+
+def test_entry_for_another_backbone_is_refused(tmp_path):
+    store = Store(tmp_path)
+    store.save_entry(_entry(), "arc_easy", {})
+    with pytest.raises(StoreError, match="trained on backbone tiny .hidden size 8., not bert-base .hidden size 768."):
+        store.load_entry("arc_easy", backbone="bert-base", hidden_size=768)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", ".hidden", "x" * 65, "bad name", "a\\b"])
+def test_bad_task_names(tmp_path, name):
+    with pytest.raises(StoreError, match="invalid task name"):
+        validate_task_name(name)
+    with pytest.raises(StoreError):
+        Store(tmp_path).save_entry(_entry(name), "x", {})
+    assert not (tmp_path.parent / "evil").exists()
+
+
+def test_metadata_is_json_in_the_file(tmp_path):
+    from safetensors import safe_open
+
+    store = Store(tmp_path)
+    store.save_entry(_entry(), "arc_easy", {"accuracy": 0.5})
+    with safe_open(store.entry_path("arc_easy"), "pt") as f:
+        meta = f.metadata()
+    assert meta["format"] == "baas-bank-entry/1"
+    assert json.loads(meta["baas"])["backbone"] == "tiny"
+
+
+def test_runs_and_checkpoints(tmp_path):
+    store = Store(tmp_path)
+    run = store.start_run("arc_easy", "train", {"lr": 0.01})
+    store.finish_run(run, "done", {"accuracy": 0.5})
+    assert store.runs("arc_easy")[0]["status"] == "done"
+    assert store.load_checkpoint("arc_easy", "k") is None
+    store.save_checkpoint("arc_easy", "k", {"w": torch.ones(2), "progress": "{}"})
+    assert torch.equal(store.load_checkpoint("arc_easy", "k")["w"], torch.ones(2))
+    store.checkpoint_path("arc_easy", "k").write_bytes(b"junk")
+    with pytest.raises(StoreError, match="unreadable checkpoint"):
+        store.load_checkpoint("arc_easy", "k")
+    store.drop_checkpoint("arc_easy", "k")
+    assert store.load_checkpoint("arc_easy", "k") is None
