@@ -97,6 +97,14 @@ class RichReporter:
             self.progress = None
 
 
+def _table(title: str, columns: list[str], header: bool = True) -> Table:
+    """A table that folds long cells (paths) instead of cutting them, so nothing printed is lost."""
+    table = Table(title=title, show_header=header)
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    return table
+
+
 def _store(path: Path | None) -> Store:
     return Store(path or default_store_path())
 
@@ -107,7 +115,7 @@ def _emit(result: dict, as_json: bool, title: str, keys: list[str]) -> None:
     if as_json:
         print(json.dumps(result, default=str))
         return
-    table = Table(title=title, show_header=False)
+    table = _table(title, ["field", "value"], header=False)
     for k in keys:
         v = result.get(k)
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
@@ -138,6 +146,7 @@ def train_task_cmd(
     max_length: Annotated[int, typer.Option(min=8, help="Token budget per option row; the context is cut first, never an option.")] = 256,
     pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | last. Default: mean_input (encoders), last (decoders).")] = None,
     seed: Annotated[int, typer.Option(help="Seed for initialisation and batch order.")] = 0,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = 50,
     skip_invalid: SkipOpt = False,
     as_json: JsonOpt = False,
 ):
@@ -156,7 +165,7 @@ def train_task_cmd(
     validate_task_name(name)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
                          suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init, pooling=pooling,
-                         max_length=max_length, seed=seed)
+                         max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     config.check()
     st = _store(store)
     data = load_task_data(name, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid)
@@ -185,9 +194,9 @@ def eval_task_cmd(
     from baas.training.trainer import evaluate_entry
 
     st = _store(store)
-    dataset = st.describe(name)["dataset"]
-    data = load_task_data(dataset, data_dir, max_eval=max_eval, skip_invalid=skip_invalid)
-    bb = load_backbone(backbone or st.describe(name)["backbone"])
+    info = st.describe(name)
+    data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid)
+    bb = load_backbone(backbone or info["backbone"])
     result = evaluate_entry(name, data, bb, st, RichReporter())
     _emit(result, as_json, f"baas eval-task {name}", RESULT_KEYS)
 
@@ -201,9 +210,7 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     if as_json:
         print(json.dumps({"store": str(st.root), "entries": rows}, default=str))
         return
-    table = Table(title=f"prompt bank at {st.root}")
-    for col in ("task", "version", "versions", "backbone", "Lp+Ls", "accuracy", "path"):
-        table.add_column(col)
+    table = _table(f"prompt bank at {st.root}", ["task", "version", "versions", "backbone", "Lp+Ls", "accuracy", "path"])
     for r in rows:
         table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"],
                       f"{r['meta']['prefix_len']}+{r['meta']['suffix_len']}", f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
@@ -247,9 +254,7 @@ def datasets_cmd(data_dir: DataDirOpt = None, as_json: JsonOpt = False):
     if as_json:
         print(json.dumps({"datasets": rows}))
         return
-    table = Table(title="datasets")
-    for col in ("name", "hub_id", "source", "splits"):
-        table.add_column(col)
+    table = _table("datasets", ["name", "hub_id", "source", "splits"])
     for r in rows:
         table.add_row(r["name"], r["hub_id"], r["source"], r["splits"])
     out.print(table)
@@ -283,9 +288,8 @@ def demo_cmd(
     if as_json:
         print(json.dumps({"store": str(st.root), "tasks": rows}, default=str))
         return
-    table = Table(title=f"baas demo: {len(rows)} generated tasks learned one after another ({bb.name}, frozen)")
-    for col in ("task", "chance", "accuracy (test)", "re-read from bank", "macro F1", "seconds"):
-        table.add_column(col)
+    table = _table(f"baas demo: {len(rows)} generated tasks learned one after another ({bb.name}, frozen)",
+                   ["task", "chance", "accuracy (test)", "re-read from bank", "macro F1", "seconds"])
     for r in rows:
         table.add_row(r["task"], f"{r['chance']:.2f}", f"{r['accuracy']:.3f}", f"{r['accuracy_from_bank']:.3f}",
                       f"{r['macro_f1']:.3f}", f"{r['seconds']:.0f}")

@@ -136,6 +136,7 @@ def load_backbone(spec: str | None = None) -> Backbone:
             path = str(Path(spec).expanduser().resolve())
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "weights not used" chatter for a base model is expected
+    hf_logging.disable_progress_bar()  # keep stderr for baas's own progress and errors
     try:
         config = AutoConfig.from_pretrained(path, local_files_only=local_only)
         if getattr(config, "is_encoder_decoder", False):

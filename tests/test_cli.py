@@ -1,0 +1,120 @@
+"""The `baas` command as a user runs it: real subprocesses, real files, one JSON line, one error line."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from safetensors.torch import load_file
+
+BAAS = [sys.executable, "-m", "baas.cli.main"]
+TINY_TRAIN = ["--max-train", "40", "--max-eval", "24", "--epochs", "1", "--prefix-len", "2", "--suffix-len", "2",
+              "--batch-size", "4", "--max-length", "48"]
+
+
+def baas(*args, env, check=True):
+    proc = subprocess.run(BAAS + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"baas {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
+    return proc
+
+
+def last_json(proc):
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def error_line(proc) -> str:
+    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0][len("error: "):]
+
+
+def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
+    bb = tiny_backbone_dir("bert")
+    store = tmp_path / "store"
+    result = last_json(baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--json", env=cli_env))
+    for key in ("task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
+                "eval_split", "seconds", "bank_file"):
+        assert key in result
+    assert result["n_train"] == 40 and result["n_eval"] == 24
+    assert set(load_file(result["bank_file"])) == {"prefix", "suffix", "head_weight", "head_bias", "key"}
+
+    evaluated = last_json(baas("eval-task", "demo_categories", "--store", store, "--max-eval", 24, "--json", env=cli_env))
+    assert evaluated["accuracy"] == result["accuracy"] and evaluated["eval_split"] == "test"
+
+    listed = last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))
+    assert [e["task"] for e in listed["entries"]] == ["demo_categories"]
+    shown = last_json(baas("bank", "show", "demo_categories", "--store", store, "--json", env=cli_env))
+    assert shown["tensors"]["prefix"] == [2, 32]
+    human = baas("bank", "list", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
+    assert "demo_categories" in human
+    assert last_json(baas("bank", "rm", "demo_categories", "--store", store, "--json", env=cli_env))["removed_versions"] == 1
+    assert last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))["entries"] == []
+
+
+def test_store_from_environment(tiny_backbone_dir, cli_env, tmp_path):
+    env = dict(cli_env, BAAS_HOME=str(tmp_path / "elsewhere"))
+    baas("train-task", "demo_opposites", "--backbone", tiny_backbone_dir("bert"), *TINY_TRAIN, env=env)
+    assert (tmp_path / "elsewhere" / "bank" / "demo_opposites" / "v1.safetensors").is_file()
+
+
+def test_malformed_row_error(tmp_path, cli_env):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "train.jsonl").write_text('{"question": "q?", "options": ["a", "b"], "label": 0}\n'
+                                                    '{"question": "q?", "options": ["a", "b"], "label": "x"}\n')
+    line = error_line(baas("train-task", "mine", "--data-dir", tmp_path, env=cli_env, check=False))
+    assert line.startswith(f"{tmp_path / 'mine' / 'train.jsonl'}:2: field 'label': expected an integer")
+
+
+def test_unknown_dataset_and_bad_name(cli_env, tmp_path):
+    assert "unknown dataset 'nope'" in error_line(baas("train-task", "nope", "--store", tmp_path, env=cli_env, check=False))
+    assert "invalid task name '../evil'" in error_line(baas("train-task", "../evil", env=cli_env, check=False))
+    assert "no bank entry for task 'ghost'" in error_line(baas("eval-task", "ghost", "--store", tmp_path, env=cli_env, check=False))
+
+
+def test_corrupt_bank_file_and_wrong_backbone(tiny_backbone_dir, cli_env, tmp_path):
+    store = tmp_path / "store"
+    result = last_json(baas("train-task", "demo_categories", "--backbone", tiny_backbone_dir("bert"), "--store", store,
+                            *TINY_TRAIN, "--json", env=cli_env))
+    line = error_line(baas("eval-task", "demo_categories", "--store", store, "--backbone", tiny_backbone_dir("roberta"),
+                           env=cli_env, check=False))
+    assert "was trained on backbone" in line
+    path = Path(result["bank_file"])
+    path.write_bytes(path.read_bytes()[:100])
+    line = error_line(baas("eval-task", "demo_categories", "--store", store, env=cli_env, check=False))
+    assert line.startswith(f"{path}: bank file is corrupt or truncated")
+
+
+def test_killed_train_task_resumes(tiny_backbone_dir, cli_env, tmp_path):
+    store = tmp_path / "store"
+    args = ["train-task", "demo_categories", "--backbone", tiny_backbone_dir("bert"), "--store", store, "--max-train", 300,
+            "--max-eval", 24, "--epochs", 3, "--batch-size", 1, "--prefix-len", 2, "--suffix-len", 2,
+            "--max-length", 48, "--checkpoint-every", 5, "--json"]
+    proc = subprocess.Popen(BAAS + [str(a) for a in args], env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    checkpoints = store / "checkpoints" / "demo_categories"
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(checkpoints.glob("*.pt")) and proc.poll() is None:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    assert proc.poll() is None, "training finished before it could be killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not list((store / "bank").glob("**/*.safetensors"))
+    resumed = baas(*args, env=cli_env)
+    assert "resuming 'demo_categories' from step" in resumed.stderr
+    result = last_json(resumed)
+    assert result["resumed"] is True and Path(result["bank_file"]).is_file()
+
+
+def test_datasets_and_help(cli_env, tmp_path):
+    names = {r["name"] for r in last_json(baas("datasets", "--json", env=cli_env))["datasets"]}
+    assert {"arc_easy", "medqa", "race", "sciq", "demo_categories"} <= names
+    for cmd in (["--help"], ["train-task", "--help"], ["eval-task", "--help"], ["bank", "--help"], ["demo", "--help"]):
+        assert baas(*cmd, env=cli_env).returncode == 0
+    assert "--skip-invalid" in baas("train-task", "--help", env=cli_env).stdout
