@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from baas.prompts_bank.pair import PromptPair, ScoringHead
-from baas.training.backbone import inject
+from baas.training.backbone import INPUT, PAD, PREFIX, SUFFIX, inject, pool
 from baas.training.batching import collate, encode
 from baas.training.data import load_task_data
 from baas.training.model import score
@@ -19,34 +19,44 @@ def test_inject_right_padding_places_suffix_after_last_real_token():
     mask = torch.tensor([[1, 1, 1, 0], [1, 1, 0, 0]])
     prefix = torch.full((2, 2, 1), -1.0)
     suffix = torch.full((2, 3, 1), -2.0)
-    out, new_mask, input_mask = inject(embeds, mask, prefix, suffix)
+    out, segments = inject(embeds, mask, prefix, suffix)
     row0 = out[0, :, 0].tolist()
     assert row0 == [-1, -1, 100, 101, 102, -2, -2, -2, 103]
     row1 = out[1, :, 0].tolist()
     assert row1 == [-1, -1, 104, 105, -2, -2, -2, 106, 107]
-    assert new_mask.long().tolist() == [[1] * 8 + [0], [1] * 7 + [0, 0]]
-    assert input_mask.long().tolist() == [[0, 0, 1, 1, 1, 0, 0, 0, 0], [0, 0, 1, 1, 0, 0, 0, 0, 0]]
+    P, I, S, _ = PREFIX, INPUT, SUFFIX, PAD
+    assert segments.tolist() == [[P, P, I, I, I, S, S, S, _], [P, P, I, I, S, S, S, _, _]]
 
 
 def test_inject_left_padding_keeps_pads_first():
     embeds = _marked(1, 4, 1, 10)
     mask = torch.tensor([[0, 1, 1, 1]])
-    out, new_mask, _ = inject(embeds, mask, torch.full((1, 1, 1), -1.0), torch.full((1, 2, 1), -2.0))
+    out, segments = inject(embeds, mask, torch.full((1, 1, 1), -1.0), torch.full((1, 2, 1), -2.0))
     assert out[0, :, 0].tolist() == [10, -1, 11, 12, 13, -2, -2]
-    assert new_mask.long().tolist() == [[0, 1, 1, 1, 1, 1, 1]]
+    assert segments.tolist() == [[PAD, PREFIX, INPUT, INPUT, INPUT, SUFFIX, SUFFIX]]
 
 
 def test_inject_without_prompts_is_identity():
     embeds = torch.randn(3, 5, 4)
     mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0], [1, 0, 0, 0, 0]])
-    out, new_mask, input_mask = inject(embeds, mask, torch.zeros(3, 0, 4), torch.zeros(3, 0, 4))
-    assert torch.equal(out, embeds) and torch.equal(new_mask, mask.bool()) and torch.equal(input_mask, mask.bool())
+    out, segments = inject(embeds, mask, torch.zeros(3, 0, 4), torch.zeros(3, 0, 4))
+    assert torch.equal(out, embeds) and torch.equal(segments, mask * INPUT)
+
+
+def test_pooling_reads_the_right_positions():
+    hidden = torch.tensor([[[1.0], [2.0], [4.0], [8.0], [16.0]]])
+    segments = torch.tensor([[PREFIX, INPUT, INPUT, SUFFIX, PAD]])
+    assert pool(hidden, segments, "mean_input").item() == 3.0
+    assert pool(hidden, segments, "mean_all").item() == 15.0 / 4
+    assert pool(hidden, segments, "suffix").item() == 8.0
+    assert pool(hidden, segments, "last").item() == 8.0
+    assert pool(hidden, torch.tensor([[INPUT, INPUT, INPUT, PAD, PAD]]), "suffix").item() == pytest.approx(7.0 / 3)
 
 
 def test_inject_gradient_reaches_prompts():
     prefix = torch.randn(2, 3, 4, requires_grad=True)
     suffix = torch.randn(2, 2, 4, requires_grad=True)
-    out, _, _ = inject(torch.randn(2, 5, 4), torch.ones(2, 5), prefix, suffix)
+    out, _ = inject(torch.randn(2, 5, 4), torch.ones(2, 5), prefix, suffix)
     out.sum().backward()
     assert torch.equal(prefix.grad, torch.ones_like(prefix)) and torch.equal(suffix.grad, torch.ones_like(suffix))
 

@@ -25,7 +25,9 @@ from baas.training.errors import BaasError
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 _MINILM_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _MINILM_PACKAGE = "all_minilm_l6_v2"
-POOLINGS = ("mean_input", "mean_all", "last")
+POOLINGS = ("mean_input", "mean_all", "suffix", "last")
+# Segment ids `inject` assigns to every output position.
+PAD, PREFIX, INPUT, SUFFIX = 0, 1, 2, 3
 
 
 def cache_dir() -> Path:
@@ -112,13 +114,14 @@ class Backbone:
         pooling: str,
     ) -> torch.Tensor:
         """[N, T] token ids + [N, Lp, d] / [N, Ls, d] prompts -> pooled [N, d]."""
-        embeds, mask, input_mask = inject(self.embed(input_ids), attention_mask, prefix, suffix)
+        embeds, segments = inject(self.embed(input_ids), attention_mask, prefix, suffix)
+        mask = segments != PAD
         kwargs = {}
         if self.is_decoder:
             # Decoders take positions from the mask, so left padding and prompts both count from 0.
             kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
         hidden = self.model(inputs_embeds=embeds, attention_mask=mask.long(), **kwargs).last_hidden_state
-        return pool(hidden, mask, input_mask, pooling)
+        return pool(hidden, segments, pooling)
 
 
 def load_backbone(spec: str | None = None) -> Backbone:
@@ -162,13 +165,13 @@ def load_backbone(spec: str | None = None) -> Backbone:
 
 def inject(
     embeds: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor, suffix: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Place `prefix` before the first real token and `suffix` right after the last one.
 
     embeds [N, T, d] with mask [N, T] (real tokens contiguous; left or right padding), prefix [N, Lp, d],
-    suffix [N, Ls, d]. Returns embeds [N, Lp+T+Ls, d], the extended mask, and a mask of the input's own
-    real tokens (for pooling). Padding stays where it was: left pads first, right pads last. One scatter,
-    no Python loop over examples.
+    suffix [N, Ls, d]. Returns embeds [N, Lp+T+Ls, d] and segment ids [N, Lp+T+Ls] (PAD, PREFIX, INPUT,
+    SUFFIX): the attention mask is `segments != PAD`. Padding stays where it was: left pads first, right
+    pads last. One scatter, no Python loop over examples.
     """
     n, t, d = embeds.shape
     lp, ls = prefix.shape[1], suffix.shape[1]
@@ -183,19 +186,24 @@ def inject(
     dest = torch.cat([dest_prefix, dest_input, dest_suffix], dim=1)
     source = torch.cat([prefix.to(embeds.dtype), embeds, suffix.to(embeds.dtype)], dim=1)
     out = torch.zeros_like(source).scatter(1, dest.unsqueeze(-1).expand(-1, -1, d), source)
-    ones_p = mask.new_ones(n, lp)
-    ones_s = mask.new_ones(n, ls)
-    new_mask = torch.zeros_like(dest, dtype=torch.bool).scatter(1, dest, torch.cat([ones_p, mask, ones_s], 1))
-    input_mask = torch.zeros_like(new_mask).scatter(1, dest, torch.cat([~ones_p, mask, ~ones_s], 1))
-    return out, new_mask, input_mask
+    kinds = torch.cat([dest_prefix.new_full((n, lp), PREFIX), mask.long() * INPUT, dest_suffix.new_full((n, ls), SUFFIX)], 1)
+    segments = torch.zeros_like(dest).scatter(1, dest, kinds)
+    return out, segments
 
 
-def pool(hidden: torch.Tensor, mask: torch.Tensor, input_mask: torch.Tensor, pooling: str) -> torch.Tensor:
-    """mean_input: mean over the input's own tokens; mean_all: over every real position; last: the last real one."""
+def pool(hidden: torch.Tensor, segments: torch.Tensor, pooling: str) -> torch.Tensor:
+    """mean_input: mean over the input's own tokens; mean_all: over every real position (prompts too);
+    suffix: over the suffix vectors' outputs (a learned read-out of the input; the input's tokens when
+    there is no suffix); last: the state of the last real position (decoders)."""
+    mask = segments != PAD
     if pooling == "last":
         last = mask.shape[1] - 1 - mask.flip(1).long().argmax(dim=1)
         return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    if pooling not in POOLINGS:
+    if pooling == "mean_input" or (pooling == "suffix" and not (segments == SUFFIX).any()):
+        mask = segments == INPUT
+    elif pooling == "suffix":
+        mask = segments == SUFFIX
+    elif pooling != "mean_all":
         raise BaasError(f"unknown pooling '{pooling}'; expected one of {', '.join(POOLINGS)}")
-    weights = (input_mask if pooling == "mean_input" else mask).unsqueeze(-1).to(hidden.dtype)
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)

@@ -88,9 +88,10 @@ def _frequent_token_ids(encoded: list[Encoded], special: set[int], top: int = 20
     return torch.tensor([t for t, _ in counts.most_common(top)] or [0])
 
 
-def _evaluate(backbone, encoded, module, pooling, batch_size, reporter, label) -> dict:
+def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], pair, head, pooling: str, batch_size: int,
+                     reporter: Reporter, label: str) -> dict:
+    """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n."""
     reporter.start(label, len(encoded))
-    pair, head = module()
     preds = predict(backbone, encoded, pair, head, pooling, batch_size, on_batch=reporter.advance)
     reporter.stop()
     labels = [e.label for e in encoded]
@@ -190,7 +191,7 @@ def train_task(
                 if state["step"] % config.checkpoint_every == 0:
                     save_checkpoint()
             reporter.stop()
-            val = _evaluate(backbone, val_enc, module, pooling, config.eval_batch_size, reporter, f"{task} validation")
+            val = evaluate_encoded(backbone, val_enc, *module(), pooling, config.eval_batch_size, reporter, f"{task} validation")
             state["history"].append({"epoch": epoch + 1, "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
             reporter.message(f"epoch {epoch + 1}: validation accuracy {val['accuracy']:.3f}")
             if val["accuracy"] > state["best_accuracy"]:
@@ -202,7 +203,8 @@ def train_task(
         raise
 
     module.load_state_dict(best_state)
-    result_metrics = _evaluate(backbone, eval_enc, module, pooling, config.eval_batch_size, reporter, f"{task} {data.eval_split}")
+    result_metrics = evaluate_encoded(backbone, eval_enc, *module(), pooling, config.eval_batch_size, reporter,
+                                      f"{task} {data.eval_split}")
     task_key = query_embeddings(backbone, [e.question for e in data.train.examples]).mean(0)
     meta = dict(
         extra_meta or {}, backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
@@ -233,14 +235,11 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     started = time.time()
     entry = store.load_entry(task, backbone=backbone.name, hidden_size=backbone.hidden_size)
     encoded = encode(data.eval.examples, backbone.tokenizer, entry.meta["max_length"])
-    pair, head = entry.prompt()
-    reporter.start(f"{task} {data.eval_split}", len(encoded))
-    preds = predict(backbone, encoded, pair, head, entry.meta["pooling"], batch_size, on_batch=reporter.advance)
-    reporter.stop()
-    metrics = mcq_metrics([e.label for e in encoded], preds)
+    metrics = evaluate_encoded(backbone, encoded, *entry.prompt(), entry.meta["pooling"], batch_size, reporter,
+                               f"{task} {data.eval_split}")
+    metrics.pop("n")
     run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})
     store.finish_run(run_id, "done", metrics)
-    return dict(task=task, **metrics, chance=chance([len(e.options) for e in encoded]), n_train=entry.meta.get("n_train"),
-                n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
+    return dict(task=task, **metrics, n_train=entry.meta.get("n_train"), n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
                 bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
                 backbone=backbone.name)
