@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -18,8 +19,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from baas.store import Store, default_store_path
 from baas.training.errors import BaasError
+from baas.training.config import TrainConfig
+
+DEFAULTS = TrainConfig()  # the library's defaults are the CLI's defaults
 
 app = typer.Typer(
     help=(
@@ -105,7 +108,9 @@ def _table(title: str, columns: list[str], header: bool = True) -> Table:
     return table
 
 
-def _store(path: Path | None) -> Store:
+def _store(path: Path | None):
+    from baas.store import Store, default_store_path  # torch-heavy: imported when a command needs it
+
     return Store(path or default_store_path())
 
 
@@ -135,18 +140,18 @@ def train_task_cmd(
     store: StoreOpt = None,
     max_train: Annotated[Optional[int], typer.Option(min=1, help="Cap on training questions (a fixed random subset).")] = None,
     max_eval: MaxEvalOpt = None,
-    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = 2,
-    prefix_len: Annotated[int, typer.Option(min=0, max=256, help="Prefix vectors before the input (0 for none).")] = 20,
-    suffix_len: Annotated[int, typer.Option(min=0, max=256, help="Suffix vectors after the input (0 for none).")] = 20,
-    prefix_init: Annotated[str, typer.Option(help="vocab (embeddings of the task's frequent tokens) or random.")] = "vocab",
-    suffix_init: Annotated[str, typer.Option(help="vocab or random.")] = "vocab",
-    lr: Annotated[float, typer.Option(help="Learning rate of the prompt vectors.")] = 1e-2,
-    head_lr: Annotated[float, typer.Option(help="Learning rate of the scoring head.")] = 1e-3,
-    batch_size: Annotated[int, typer.Option(min=1, help="Questions per step (all their options go together).")] = 8,
-    max_length: Annotated[int, typer.Option(min=8, help="Token budget per option row; the context is cut first, never an option.")] = 256,
-    pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | last. Default: mean_input (encoders), last (decoders).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation and batch order.")] = 0,
-    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = 50,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = DEFAULTS.epochs,
+    prefix_len: Annotated[int, typer.Option(min=0, max=256, help="Prefix vectors before the input (0 for none).")] = DEFAULTS.prefix_len,
+    suffix_len: Annotated[int, typer.Option(min=0, max=256, help="Suffix vectors after the input (0 for none).")] = DEFAULTS.suffix_len,
+    prefix_init: Annotated[str, typer.Option(help="vocab (embeddings of the task's frequent tokens) or random.")] = DEFAULTS.prefix_init,
+    suffix_init: Annotated[str, typer.Option(help="vocab or random.")] = DEFAULTS.suffix_init,
+    lr: Annotated[float, typer.Option(help="Learning rate of the prompt vectors.")] = DEFAULTS.lr,
+    head_lr: Annotated[float, typer.Option(help="Learning rate of the scoring head.")] = DEFAULTS.head_lr,
+    batch_size: Annotated[int, typer.Option(min=1, help="Questions per step (all their options go together).")] = DEFAULTS.batch_size,
+    max_length: Annotated[int, typer.Option(min=8, help="Token budget per option row; the context is cut first, never an option.")] = DEFAULTS.max_length,
+    pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | suffix | last. Default: mean_input (encoders), last (decoders).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed for initialisation and batch order.")] = DEFAULTS.seed,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = DEFAULTS.checkpoint_every,
     skip_invalid: SkipOpt = False,
     as_json: JsonOpt = False,
 ):
@@ -158,9 +163,8 @@ def train_task_cmd(
     """
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
-    from baas.training.trainer import TrainConfig, train_task
-
     from baas.store.store import validate_task_name
+    from baas.training.trainer import train_task
 
     validate_task_name(name)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
@@ -273,9 +277,9 @@ def demo_cmd(
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
     from baas.training.synthetic import GENERATORS
-    from baas.training.trainer import TrainConfig, evaluate_entry, train_task
+    from baas.training.trainer import evaluate_entry, train_task
 
-    st = _store(store or default_store_path() / "demo")
+    st = _store(store or Path(os.environ.get("BAAS_HOME") or Path.home() / ".baas").expanduser() / "demo")
     bb = load_backbone(backbone)
     reporter = RichReporter()
     rows = []

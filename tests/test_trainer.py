@@ -52,7 +52,7 @@ def _keyword_task(root, n=240):
     animals, others = ["cow", "dog", "cat"], ["apple", "hammer", "car", "bus", "red", "blue", "piano", "drum", "sun"]
     for split, count in (("train", n), ("validation", 60), ("test", 60)):
         rows = []
-        for i in range(count):
+        for _ in range(count):
             options = [rng.choice(animals)] + rng.sample(others, 3)
             rng.shuffle(options)
             rows.append({"question": "which is an animal?", "options": options,

@@ -20,12 +20,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from baas.training.config import POOLINGS
 from baas.training.errors import BaasError
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 _MINILM_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 _MINILM_PACKAGE = "all_minilm_l6_v2"
-POOLINGS = ("mean_input", "mean_all", "suffix", "last")
 # Segment ids `inject` assigns to every output position.
 PAD, PREFIX, INPUT, SUFFIX = 0, 1, 2, 3
 

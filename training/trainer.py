@@ -13,8 +13,7 @@ import json
 import math
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
-from typing import Callable
+from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
@@ -22,43 +21,12 @@ import torch.nn.functional as F
 from baas.prompts_bank.bank import BankEntry
 from baas.prompts_bank.pair import TrainablePromptPair, init_vectors
 from baas.store import Store
-from baas.training.backbone import POOLINGS, Backbone
+from baas.training.backbone import Backbone
 from baas.training.batching import Encoded, batch_indices, collate, encode
+from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
-from baas.training.errors import BaasError
 from baas.training.metrics import chance, mcq_metrics
 from baas.training.model import predict, query_embeddings, score
-
-
-@dataclass
-class TrainConfig:
-    epochs: int = 2
-    batch_size: int = 8
-    lr: float = 1e-2  # prompt vectors
-    head_lr: float = 1e-3
-    warmup: float = 0.1  # fraction of steps
-    clip: float = 1.0
-    prefix_len: int = 20
-    suffix_len: int = 20
-    prefix_init: str = "vocab"
-    suffix_init: str = "vocab"
-    pooling: str | None = None  # None: the backbone's default (mean_input for encoders, last for decoders)
-    max_length: int = 256
-    seed: int = 0
-    eval_batch_size: int = 32
-    checkpoint_every: int = 50
-
-    def check(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "max_length"):
-            if getattr(self, name) < 1:
-                raise BaasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("prefix_len", "suffix_len"):
-            if not 0 <= getattr(self, name) <= 256:
-                raise BaasError(f"--{name.replace('_', '-')} must be in 0..256, got {getattr(self, name)}")
-        if self.lr <= 0 or self.head_lr <= 0:
-            raise BaasError("learning rates must be positive")
-        if self.pooling is not None and self.pooling not in POOLINGS:
-            raise BaasError(f"unknown pooling '{self.pooling}'; expected one of {', '.join(POOLINGS)}")
 
 
 class Reporter:
