@@ -17,6 +17,8 @@ import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
+import torch
+
 from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.data import load_task_data
@@ -27,11 +29,11 @@ BASE = TrainConfig(epochs=2)
 HEAD_ONLY = dict(prefix_len=0, suffix_len=0)
 
 
-def run(backbone, data_dir, dataset, config, label, log):
-    data = load_task_data(dataset, data_dir, max_train=600, max_eval=300)
+def run(backbone, data_dir, dataset, config, label, log, max_eval=300):
+    data = load_task_data(dataset, data_dir, max_train=600, max_eval=max_eval)
     with tempfile.TemporaryDirectory() as tmp:
         r = train_task(dataset, data, backbone, Store(tmp), config)
-    row = {"label": label, "dataset": dataset, "config": asdict(config),
+    row = {"label": label, "dataset": dataset, "config": asdict(config), "n_eval": r["n_eval"],
            "validation_accuracy": max(h["validation_accuracy"] for h in r["history"]),
            "eval_split": r["eval_split"], "eval_accuracy": r["accuracy"], "eval_macro_f1": r["macro_f1"],
            "chance": r["chance"], "seconds": r["seconds"], "time": time.strftime("%Y-%m-%d %H:%M")}
@@ -69,6 +71,8 @@ def main() -> None:
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--recipe", default=str(RESULTS / "recipe_chosen.json"))
     ap.add_argument("--datasets", default="arc_easy,commonsense_qa,cosmos_qa")
+    ap.add_argument("--seeds", default="0,1,2", help="compare: seeds per dataset and method")
+    ap.add_argument("--max-eval", type=int, default=500, help="compare: cap on validation/test questions")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "recipe_runs.jsonl"
@@ -84,14 +88,29 @@ def main() -> None:
         (RESULTS / "recipe_search.md").write_text("\n".join(lines) + "\n")
     else:
         chosen = json.loads(Path(args.recipe).read_text())
-        lines = ["# Head-only baseline vs trained prompt pair (MiniLM frozen, 600 train, 2 epochs, <=300 eval)", "",
-                 "| dataset | eval split | chance | head-only acc | pair acc | head-only macro F1 | pair macro F1 |",
-                 "|---|---|---|---|---|---|---|"]
+        seeds = [int(x) for x in args.seeds.split(",")]
+        lines = ["# Head-only baseline vs trained prompt pair", "",
+                 f"MiniLM frozen, 600 training questions, 2 epochs, at most {args.max_eval} validation/test questions, "
+                 f"seeds {seeds}; mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md).", "",
+                 f"- head-only: `{json.dumps(chosen['head_only'])}`", f"- pair: `{json.dumps(chosen['pair'])}`", "",
+                 "| dataset | eval split (n) | chance | head-only acc | pair acc | head-only macro F1 | pair macro F1 | pair - head-only (acc, per seed) |",
+                 "|---|---|---|---|---|---|---|---|"]
+
+        def stat(rows, key):
+            values = torch.tensor([r[key] for r in rows])
+            return f"{values.mean():.3f} ± {values.std(unbiased=len(values) > 1) if len(values) > 1 else 0:.3f}"
+
         for ds in args.datasets.split(","):
-            h = run(backbone, args.data_dir, ds, TrainConfig(**chosen["head_only"]), "head-only", log)
-            p = run(backbone, args.data_dir, ds, TrainConfig(**chosen["pair"]), "pair (chosen recipe)", log)
-            lines.append(f"| {ds} | {p['eval_split']} | {p['chance']:.3f} | {h['eval_accuracy']:.3f} | {p['eval_accuracy']:.3f} "
-                         f"| {h['eval_macro_f1']:.3f} | {p['eval_macro_f1']:.3f} |")
+            heads, pairs = [], []
+            for seed in seeds:
+                heads.append(run(backbone, args.data_dir, ds, TrainConfig(**dict(chosen["head_only"], seed=seed)),
+                                 f"head-only seed {seed}", log, args.max_eval))
+                pairs.append(run(backbone, args.data_dir, ds, TrainConfig(**dict(chosen["pair"], seed=seed)),
+                                 f"pair seed {seed}", log, args.max_eval))
+            diffs = ", ".join(f"{p['eval_accuracy'] - h['eval_accuracy']:+.3f}" for h, p in zip(heads, pairs))
+            lines.append(f"| {ds} | {pairs[0]['eval_split']} ({pairs[0]['n_eval']}) | {pairs[0]['chance']:.3f} | "
+                         f"{stat(heads, 'eval_accuracy')} | {stat(pairs, 'eval_accuracy')} | {stat(heads, 'eval_macro_f1')} | "
+                         f"{stat(pairs, 'eval_macro_f1')} | {diffs} |")
         (RESULTS / "core_results.md").write_text("\n".join(lines) + "\n")
 
 

@@ -116,7 +116,7 @@ def train_task(
     warmup = max(1, int(config.warmup * total_steps))
 
     key = run_key(task, backbone, data, config)
-    state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": []}
+    state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": [], "epoch_loss": 0.0}
     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     checkpoint = store.load_checkpoint(task, key)
     if checkpoint is not None:
@@ -150,6 +150,7 @@ def train_task(
                 torch.nn.utils.clip_grad_norm_(module.parameters(), config.clip)
                 optimizer.step()
                 state["step"] += 1
+                state["epoch_loss"] += loss.item()
                 reporter.advance(1, loss=loss.item())
                 if stop_after_steps is not None and state["step"] >= stop_after_steps:
                     save_checkpoint()
@@ -160,7 +161,9 @@ def train_task(
                     save_checkpoint()
             reporter.stop()
             val = evaluate_encoded(backbone, val_enc, *module(), pooling, config.eval_batch_size, reporter, f"{task} validation")
-            state["history"].append({"epoch": epoch + 1, "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
+            state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
+                                     "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
+            state["epoch_loss"] = 0.0
             reporter.message(f"epoch {epoch + 1}: validation accuracy {val['accuracy']:.3f}")
             if val["accuracy"] > state["best_accuracy"]:
                 state["best_accuracy"], state["best_epoch"] = val["accuracy"], epoch + 1
