@@ -101,6 +101,7 @@ def test_a_changed_config_does_not_resume_someone_elses_checkpoint(tiny_backbone
     (dict(prefix_len=-1), "--prefix-len must be in 0..256"),
     (dict(pooling="max"), "unknown pooling 'max'"),
     (dict(lr=0), "learning rates must be positive"),
+    (dict(suffix_init="zeros"), "unknown --suffix-init 'zeros'"),
 ])
 def test_bad_config_is_refused(change, message):
     with pytest.raises(BaasError, match=message):

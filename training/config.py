@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from baas.training.errors import BaasError
 
 POOLINGS = ("mean_input", "mean_all", "suffix", "last")
+PROMPT_INITS = ("vocab", "random")
 
 
 @dataclass
@@ -36,5 +37,8 @@ class TrainConfig:
                 raise BaasError(f"--{name.replace('_', '-')} must be in 0..256, got {getattr(self, name)}")
         if self.lr <= 0 or self.head_lr <= 0:
             raise BaasError("learning rates must be positive")
+        for name in ("prefix_init", "suffix_init"):
+            if getattr(self, name) not in PROMPT_INITS:
+                raise BaasError(f"unknown --{name.replace('_', '-')} '{getattr(self, name)}'; expected one of {', '.join(PROMPT_INITS)}")
         if self.pooling is not None and self.pooling not in POOLINGS:
             raise BaasError(f"unknown pooling '{self.pooling}'; expected one of {', '.join(POOLINGS)}")

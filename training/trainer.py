@@ -18,8 +18,7 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 
-from baas.prompts_bank.bank import BankEntry
-from baas.prompts_bank.pair import TrainablePromptPair, init_vectors
+from baas.prompts_bank.trainable import TrainablePromptPair, init_vectors
 from baas.store import Store
 from baas.training.backbone import Backbone
 from baas.training.batching import Encoded, batch_indices, collate, encode
@@ -80,7 +79,6 @@ def train_task(
     store: Store,
     config: TrainConfig,
     reporter: Reporter | None = None,
-    extra_meta: dict | None = None,
     stop_after_steps: int | None = None,
 ) -> dict:
     """Train, select the best epoch on validation, evaluate, and save a bank entry. Returns the result record.
@@ -169,8 +167,8 @@ def train_task(
                 state["best_accuracy"], state["best_epoch"] = val["accuracy"], epoch + 1
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             save_checkpoint()
-    except BaseException:
-        store.finish_run(run_id, "failed")
+    except BaseException as exc:
+        store.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         raise
 
     module.load_state_dict(best_state)
@@ -178,15 +176,13 @@ def train_task(
                                       f"{task} {data.eval_split}")
     task_key = query_embeddings(backbone, [e.question for e in data.train.examples]).mean(0)
     meta = dict(
-        extra_meta or {}, backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
+        backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
         prefix_len=config.prefix_len, suffix_len=config.suffix_len, prefix_init=config.prefix_init,
         suffix_init=config.suffix_init, pooling=pooling, max_length=max_length, config=asdict(config),
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"],
     )
-    with torch.no_grad():
-        entry = BankEntry(task, module.prefix.detach().clone(), module.suffix.detach().clone(),
-                          module.head.weight.detach()[0].clone(), module.head.bias.detach()[0].clone(), task_key, meta)
+    entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
     entry = store.save_entry(entry, data.name, metrics)
     store.finish_run(run_id, "done", metrics)
