@@ -45,11 +45,9 @@ def run(backbone, data_dir, dataset, config, label, log, max_eval=300):
 
 def search(backbone, data_dir, log):
     """Stages; each keeps the validation-best setting of the one before."""
-    rows = []
-    best_head = max(
-        (run(backbone, data_dir, "arc_easy", replace(BASE, head_lr=hl, **HEAD_ONLY), f"head-only head_lr={hl}", log)
-         for hl in (1e-3, 1e-2)), key=lambda r: r["validation_accuracy"])
-    rows.append(best_head)
+    rows = [run(backbone, data_dir, "arc_easy", replace(BASE, head_lr=hl, **HEAD_ONLY), f"head-only head_lr={hl}", log)
+            for hl in (1e-3, 1e-2)]
+    best_head = max(rows, key=lambda r: r["validation_accuracy"])
     head_lr = best_head["config"]["head_lr"]
     stage = [run(backbone, data_dir, "arc_easy", replace(BASE, head_lr=head_lr, lr=lr), f"pair 20+20 vocab lr={lr}", log)
              for lr in (3e-3, 1e-2, 3e-2)]

@@ -36,7 +36,8 @@ def _isolated_home(tmp_path, monkeypatch):
 def _wordpiece(path: Path):
     from transformers import BertTokenizerFast
 
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("abcdefghijklmnopqrstuvwxyz0123456789?.,'-")
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + sorted(set(WORDS)) + list("abcdefghijklmnopqrstuvwxyz0123456789?.,'-")
+    vocab = list(dict.fromkeys(tokens))  # one line per token: ids are line numbers
     (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
     return BertTokenizerFast(vocab=str(path / "vocab.txt"))
 

@@ -117,3 +117,12 @@ def test_datasets_and_help(cli_env, tmp_path):
     for cmd in (["--help"], ["train-task", "--help"], ["eval-task", "--help"], ["bank", "--help"], ["demo", "--help"]):
         assert baas(*cmd, env=cli_env).returncode == 0
     assert "--skip-invalid" in baas("train-task", "--help", env=cli_env).stdout
+
+
+def test_demo_trains_every_generated_task_into_a_bank(tiny_backbone_dir, cli_env, tmp_path):
+    out = last_json(baas("demo", "--backbone", tiny_backbone_dir("bert"), "--epochs", 1, "--store", tmp_path / "demo",
+                         "--json", env=cli_env))
+    tasks = [r["task"] for r in out["tasks"]]
+    assert tasks == ["demo_animal_sounds", "demo_categories", "demo_opposites"]
+    assert all(r["accuracy_from_bank"] == r["accuracy"] for r in out["tasks"])
+    assert len(list((tmp_path / "demo" / "bank").glob("*/v1.safetensors"))) == 3
