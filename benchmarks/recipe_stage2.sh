@@ -10,7 +10,7 @@ run() {
   local label=$1; shift
   local store; store=$(mktemp -d)
   baas train-task arc_easy "${common[@]}" --store "$store" "$@" 2>/dev/null | tail -1 |
-    python -c "import json,sys; d=json.load(sys.stdin); d['label']=sys.argv[1]; print(json.dumps(d))" "$label" >> "$OUT"
+    python -c "import json,sys; d=json.load(sys.stdin); d['label']=sys.argv[1]; d.pop('bank_file'); print(json.dumps(d))" "$label" >> "$OUT"
   rm -rf "$store"
 }
 run "head-only bs8 head_lr=1e-2"            --head-lr 1e-2 --prefix-len 0 --suffix-len 0
@@ -21,3 +21,4 @@ run "pair 5+5 bs4 lr=1e-2 head_lr=1e-2"     --head-lr 1e-2 --lr 1e-2 --prefix-le
 run "pair 10+10 bs4 lr=3e-3 head_lr=1e-2"   --head-lr 1e-2 --lr 3e-3 --prefix-len 10 --suffix-len 10 --batch-size 4
 run "head-only bs4 head_lr=3e-2"            --head-lr 3e-2 --prefix-len 0 --suffix-len 0 --batch-size 4
 run "pair 5+5 bs4 lr=3e-3 head_lr=3e-2"     --head-lr 3e-2 --lr 3e-3 --prefix-len 5 --suffix-len 5 --batch-size 4
+run "pair 5+5 bs4 lr=1e-2 head_lr=3e-2"     --head-lr 3e-2 --lr 1e-2 --prefix-len 5 --suffix-len 5 --batch-size 4

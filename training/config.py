@@ -13,13 +13,13 @@ PROMPT_INITS = ("vocab", "random")
 @dataclass
 class TrainConfig:
     epochs: int = 2
-    batch_size: int = 8
+    batch_size: int = 4
     lr: float = 1e-2  # prompt vectors
-    head_lr: float = 1e-3
+    head_lr: float = 3e-2
     warmup: float = 0.1  # fraction of steps
     clip: float = 1.0
-    prefix_len: int = 20
-    suffix_len: int = 20
+    prefix_len: int = 5
+    suffix_len: int = 5
     prefix_init: str = "vocab"
     suffix_init: str = "vocab"
     pooling: str | None = None  # None: the backbone's default (mean_input for encoders, last for decoders)

@@ -191,7 +191,7 @@ def train_task(
         task=task, **metrics, n_train=len(train_enc), n_eval=len(eval_enc), eval_split=data.eval_split,
         best_epoch=state["best_epoch"], history=state["history"], seconds=round(time.time() - started, 2),
         bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
-        backbone=backbone.name, resumed=checkpoint is not None,
+        backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling,
     )
 
 
