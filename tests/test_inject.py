@@ -117,3 +117,21 @@ def test_variable_option_counts_are_masked_not_padded(tiny_backbone):
                    ScoringHead(torch.randn(1, d), torch.zeros(1)), bb.default_pooling)
     assert logits.shape == (2, 5)
     assert torch.isinf(logits[0, 2:]).all() and torch.isfinite(logits[1]).all()
+
+
+def test_truncation_cuts_the_context_first_and_never_an_option(tiny_backbone):
+    from baas.training.data import make_example
+
+    bb = tiny_backbone("bert")
+    tok = bb.tokenizer
+    context = " ".join(["water plant sun energy"] * 30)
+    e = make_example("1", "which is a tool?", ["hammer drum", "apple"], 0, label_field="l", options_field="o", context=context)
+    (encoded,) = encode([e], tok, 24)
+    for row, option in zip(encoded.options, e.options):
+        assert len(row) <= 24
+        option_ids = tok(option, add_special_tokens=False)["input_ids"]
+        question_ids = tok(" " + e.question, add_special_tokens=False)["input_ids"]
+        assert row[-1 - len(option_ids):-1] == option_ids  # the whole option, before the final [SEP]
+        sep = len(row) - 2 - len(option_ids)
+        assert row[sep - len(question_ids):sep] == question_ids  # the whole question survives
+    assert max(len(r) for r in encoded.options) == 24  # the context filled what was left
