@@ -76,6 +76,9 @@ def test_offline_hub_error_says_where_it_looked(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match=r"allenai/ai2_arc.*--data-dir DIR.*arc_easy/\{train,validation,test\}.jsonl"):
         load_task_data("arc_easy")
+    # A data directory without the dataset's folder falls back to the hub, and the error names both places.
+    with pytest.raises(DataError, match=rf"no folder {FIXTURES / 'arc_easy'}, and could not load 'arc_easy' from the Hugging Face hub"):
+        load_task_data("arc_easy", FIXTURES)
 
 
 def _write(path: Path, rows: list) -> Path:

@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
@@ -41,7 +41,6 @@ class SplitData:
     split: str  # the split the rows came from
     source: str  # where they were read: a file, a hub id, or a generator
     skipped: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class RowError(ValueError):
@@ -148,7 +147,6 @@ class Adapter:
     hub_config: str | None = None
     # Our split name -> the hub's split name. A split absent here has no labelled hub version.
     hub_splits: dict[str, str] = {"train": "train", "validation": "validation", "test": "test"}
-    note: str = ""
 
     def convert(self, row: Row) -> MCQExample:
         raise NotImplementedError
@@ -184,8 +182,7 @@ class Adapter:
             raise DataError(
                 f"could not load '{self.name}' from the Hugging Face hub ({self.describe_source(None)}, "
                 f"split '{self.hub_splits[split]}'): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
-                f"Looked in: no --data-dir/BAAS_DATA_DIR was given. For local files pass --data-dir DIR "
-                f"(or set BAAS_DATA_DIR) with DIR/{self.name}/{{train,validation,test}}.jsonl"
+                f"For local files pass --data-dir DIR (or set BAAS_DATA_DIR) with DIR/{self.name}/{{train,validation,test}}.jsonl"
             ) from None
         where = f"{self.hub_id}[{self.hub_splits[split]}]"
         return where, ((f"{where} row {i}", row) for i, row in enumerate(ds))
@@ -248,7 +245,6 @@ class OpenBookQAAdapter(Adapter):
 class CommonsenseQAAdapter(Adapter):
     name, hub_id = "commonsense_qa", "tau/commonsense_qa"
     hub_splits = {"train": "train", "validation": "validation"}  # the hub's test split has no answers
-    note = "no labelled test split: evaluates on validation"
 
     def convert(self, row: Row) -> MCQExample:
         options, label = _keyed_choices(row)
@@ -499,16 +495,23 @@ def load_task_data(
     max_train: int | None = None,
     max_eval: int | None = None,
     skip_invalid: bool = False,
-    need_eval: bool = True,
 ) -> TaskData:
-    """Train, validation (for choices) and the evaluation split (test, else validation, said in `notes`)."""
-    root = resolve_data_dir(data_dir)
-    adapter = get_adapter(name, root)
+    """Train, validation (for choices) and the evaluation split (test, else validation, said in `notes`).
+
+    A known dataset whose folder is not under the data directory loads from the hub, as `baas datasets` shows."""
+    data_root = resolve_data_dir(data_dir)
+    adapter = get_adapter(name, data_root)
+    root = data_root if data_root is not None and (data_root / name).is_dir() else None
     available = adapter.available_splits(root)
     notes: list[str] = []
     if "train" not in available:
         raise DataError(f"dataset '{name}' has no train split at {adapter.describe_source(root)}")
-    train = adapter.load("train", root, skip_invalid)
+    try:
+        train = adapter.load("train", root, skip_invalid)
+    except DataError as exc:
+        if data_root is not None and root is None:
+            raise DataError(f"no folder {data_root / name}, and {exc}") from None
+        raise
     if "validation" in available:
         validation = adapter.load("validation", root, skip_invalid)
     else:
@@ -517,12 +520,11 @@ def load_task_data(
         train.examples = [e for e in train.examples if _hash_fraction(e.id) >= 10]
         validation = SplitData(held, "validation", f"{train.source} (10% of train held out)")
         notes.append("no validation split: 10% of train held out for validation")
-    if need_eval and "test" in available:
+    if "test" in available:
         evaluation = adapter.load("test", root, skip_invalid)
     else:
         evaluation = validation
-        if need_eval:
-            notes.append(f"no labelled test split: evaluating on validation{' (' + adapter.note + ')' if adapter.note else ''}")
+        notes.append("no labelled test split: evaluating on validation")
     train.examples = _subsample(train.examples, max_train)
     validation.examples = _subsample(validation.examples, max_eval)
     if evaluation is not validation:
