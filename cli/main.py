@@ -103,8 +103,8 @@ class RichReporter:
 def _table(title: str, columns: list[str], header: bool = True) -> Table:
     """A table that folds long cells (paths) instead of cutting them, so nothing printed is lost."""
     table = Table(title=title, show_header=header)
-    for col in columns:
-        table.add_column(col, overflow="fold")
+    for i, col in enumerate(columns):
+        table.add_column(col, overflow="fold", no_wrap=i == 0)  # names stay whole; long cells fold
     return table
 
 
