@@ -1,4 +1,4 @@
-"""Frozen task entries and the in-memory bank a router reads from."""
+"""Frozen task entries: what the store saves and what inference (and, later, a router) reads."""
 
 from __future__ import annotations
 
@@ -37,27 +37,3 @@ class BankEntry:
         """This entry broadcast to every question (single-task inference)."""
         return (PromptPair(self.prefix.unsqueeze(0), self.suffix.unsqueeze(0)),
                 ScoringHead(self.head_weight.unsqueeze(0), self.head_bias.reshape(1)))
-
-
-class PromptBank:
-    """The frozen entries of every task learned so far, in learning order."""
-
-    def __init__(self, entries: list[BankEntry] | None = None):
-        self.entries: list[BankEntry] = list(entries or [])
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __getitem__(self, task: str) -> BankEntry:
-        for e in self.entries:
-            if e.task == task:
-                return e
-        raise KeyError(task)
-
-    @property
-    def tasks(self) -> list[str]:
-        return [e.task for e in self.entries]
-
-    def keys(self) -> torch.Tensor:
-        """[num_tasks, d] task keys, for routing by query similarity."""
-        return torch.stack([e.key for e in self.entries])

@@ -91,7 +91,7 @@ def test_padding_does_not_change_a_rows_output(kind, tiny_backbone):
 def test_only_prompts_and_head_receive_gradients(kind, tiny_backbone):
     bb = tiny_backbone(kind)
     data = load_task_data("demo_categories", max_train=4)
-    batch = collate(encode(data.train.examples, bb.tokenizer, 64), [0, 1, 2, 3], bb.pad_id)
+    batch = collate(encode(data.train.examples, bb.tokenizer, 64), bb.pad_id)
     d = bb.hidden_size
     prefix = torch.randn(1, 4, d, requires_grad=True)
     suffix = torch.randn(1, 4, d, requires_grad=True)
@@ -110,7 +110,7 @@ def test_variable_option_counts_are_masked_not_padded(tiny_backbone):
     bb = tiny_backbone("bert")
     examples = [make_example("1", "what is hot?", ["cold", "hot"], 1, label_field="l", options_field="o"),
                 make_example("2", "which is a tool?", ["hammer", "apple", "cow", "dog", "sun"], 0, label_field="l", options_field="o")]
-    batch = collate(encode(examples, bb.tokenizer, 32), [0, 1], bb.pad_id)
+    batch = collate(encode(examples, bb.tokenizer, 32), bb.pad_id)
     assert batch.input_ids.shape[0] == 7  # 2 + 5 real option rows, no fake answers
     d = bb.hidden_size
     logits = score(bb, batch, PromptPair(torch.zeros(1, 2, d), torch.zeros(1, 2, d)),

@@ -32,7 +32,6 @@ class Batch:
     attention_mask: torch.Tensor  # [N, T]
     option_mask: torch.Tensor  # [B, K_max] bool: which (question, option) slots are real
     labels: torch.Tensor  # [B]
-    indices: list[int]  # positions of the questions in the encoded list
 
     @property
     def options_per_question(self) -> torch.Tensor:
@@ -78,7 +77,7 @@ def pair_template(tokenizer) -> tuple[list[int], list[int], list[int]]:
     return full[:i], full[i + len(a) : j], full[j + len(b) :]
 
 
-def collate(items: list[Encoded], indices: list[int], pad_id: int) -> Batch:
+def collate(items: list[Encoded], pad_id: int) -> Batch:
     rows = [o for item in items for o in item.options]
     width = max(len(r) for r in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -89,7 +88,7 @@ def collate(items: list[Encoded], indices: list[int], pad_id: int) -> Batch:
     counts = torch.tensor([len(item.options) for item in items])
     option_mask = torch.arange(int(counts.max())) < counts.unsqueeze(1)
     labels = torch.tensor([item.label for item in items])
-    return Batch(input_ids, attention_mask, option_mask, labels, indices)
+    return Batch(input_ids, attention_mask, option_mask, labels)
 
 
 def batch_indices(encoded: list[Encoded], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:

@@ -27,7 +27,7 @@ def predict(
     """Predicted option index per question, in the order of `encoded`."""
     predictions = [0] * len(encoded)
     for idx in batch_indices(encoded, batch_size, shuffle=False):
-        batch = collate([encoded[i] for i in idx], idx, backbone.pad_id)
+        batch = collate([encoded[i] for i in idx], backbone.pad_id)
         for i, p in zip(idx, score(backbone, batch, pair, head, pooling).argmax(-1).tolist()):
             predictions[i] = p
         if on_batch:

@@ -138,7 +138,7 @@ def train_task(
             done_in_epoch = state["step"] - epoch * steps_per_epoch
             reporter.start(f"{task} epoch {epoch + 1}/{config.epochs}", len(batches), completed=done_in_epoch)
             for idx in batches[done_in_epoch:]:
-                batch = collate([train_enc[i] for i in idx], idx, backbone.pad_id)
+                batch = collate([train_enc[i] for i in idx], backbone.pad_id)
                 for group, base in zip(optimizer.param_groups, base_lrs):
                     group["lr"] = base * _lr_factor(state["step"], total_steps, warmup)
                 pair, head = module()
