@@ -174,9 +174,12 @@ class Adapter:
     def _hub_rows(self, split: str) -> tuple[str, Iterator[tuple[str, Any]]]:
         if split not in self.hub_splits:
             raise DataError(f"dataset '{self.name}' has no labelled '{split}' split on the hub")
-        try:
-            import datasets
+        import datasets
+        import huggingface_hub
 
+        hub_verbosity = huggingface_hub.logging.get_verbosity()
+        huggingface_hub.logging.set_verbosity_error()  # its retry chatter would bury the one error line below
+        try:
             ds = datasets.load_dataset(self.hub_id, self.hub_config, split=self.hub_splits[split])
         except Exception as exc:  # network, missing dataset, auth: all mean "not here"
             raise DataError(
@@ -184,6 +187,8 @@ class Adapter:
                 f"split '{self.hub_splits[split]}'): {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}. "
                 f"For local files pass --data-dir DIR (or set BAAS_DATA_DIR) with DIR/{self.name}/{{train,validation,test}}.jsonl"
             ) from None
+        finally:
+            huggingface_hub.logging.set_verbosity(hub_verbosity)
         where = f"{self.hub_id}[{self.hub_splits[split]}]"
         return where, ((f"{where} row {i}", row) for i, row in enumerate(ds))
 
