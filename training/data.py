@@ -225,49 +225,44 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
 # The datasets. Each class maps the hub layout of one dataset onto MCQExample.
 
 
-class ARCAdapter(Adapter):
+class KeyedChoicesAdapter(Adapter):
+    """Rows with `choices: {text, label}` and an `answerKey` among the labels (ARC, OpenBookQA, CSQA, QASC)."""
+
+    question_field = "question"
+    topic_field: str | None = None
+    explanation_fields: tuple[str, ...] = ()
+
+    def convert(self, row: Row) -> MCQExample:
+        options, label = _keyed_choices(row)
+        explanation = " ".join(t for t in (row.str(f, optional=True) for f in self.explanation_fields) if t)
+        return make_example(row.str("id"), row.str(self.question_field), options, label,
+                            label_field="answerKey", options_field="choices", explanation=explanation,
+                            topic=row.str(self.topic_field, optional=True) if self.topic_field else None)
+
+
+class ARCAdapter(KeyedChoicesAdapter):
     hub_id = "allenai/ai2_arc"
 
     def __init__(self, name: str, config: str):
         self.name, self.hub_config = name, config
 
-    def convert(self, row: Row) -> MCQExample:
-        options, label = _keyed_choices(row)
-        return make_example(row.str("id"), row.str("question"), options, label,
-                            label_field="answerKey", options_field="choices")
 
-
-class OpenBookQAAdapter(Adapter):
+class OpenBookQAAdapter(KeyedChoicesAdapter):
     name, hub_id, hub_config = "openbookqa", "allenai/openbookqa", "main"
-
-    def convert(self, row: Row) -> MCQExample:
-        options, label = _keyed_choices(row)
-        return make_example(row.str("id"), row.str("question_stem"), options, label,
-                            label_field="answerKey", options_field="choices",
-                            explanation=row.str("fact1", optional=True))
+    question_field = "question_stem"
+    explanation_fields = ("fact1",)  # present in the hub's "additional" config
 
 
-class CommonsenseQAAdapter(Adapter):
+class CommonsenseQAAdapter(KeyedChoicesAdapter):
     name, hub_id = "commonsense_qa", "tau/commonsense_qa"
     hub_splits = {"train": "train", "validation": "validation"}  # the hub's test split has no answers
-
-    def convert(self, row: Row) -> MCQExample:
-        options, label = _keyed_choices(row)
-        return make_example(row.str("id"), row.str("question"), options, label,
-                            label_field="answerKey", options_field="choices",
-                            topic=row.str("question_concept", optional=True))
+    topic_field = "question_concept"
 
 
-class QASCAdapter(Adapter):
+class QASCAdapter(KeyedChoicesAdapter):
     name, hub_id = "qasc", "allenai/qasc"
     hub_splits = {"train": "train", "validation": "validation"}  # hub test is unlabelled
-
-    def convert(self, row: Row) -> MCQExample:
-        options, label = _keyed_choices(row)
-        facts = [row.str(f, optional=True) for f in ("fact1", "fact2")]
-        return make_example(row.str("id"), row.str("question"), options, label,
-                            label_field="answerKey", options_field="choices",
-                            explanation=" ".join(f for f in facts if f))
+    explanation_fields = ("fact1", "fact2")
 
 
 class MMLUAdapter(Adapter):
