@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -70,18 +69,14 @@ def cli_errors(fn):
 class RichReporter:
     """Progress bars on stderr for the trainer (see training.trainer.Reporter)."""
 
-    def __init__(self, quiet: bool = False):
-        self.quiet = quiet
+    def __init__(self):
         self.progress: Progress | None = None
         self.task_id = None
 
     def message(self, text: str) -> None:
-        if not self.quiet:
-            err.print(text, highlight=False)
+        err.print(text, highlight=False)
 
     def start(self, label: str, total: int, completed: int = 0) -> None:
-        if self.quiet:
-            return
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
             TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
@@ -108,10 +103,11 @@ def _table(title: str, columns: list[str], header: bool = True) -> Table:
     return table
 
 
-def _store(path: Path | None):
+def _store(path: Path | None, default_subfolder: str = ""):
+    """--store, else the default store (or a folder inside it, for the demo)."""
     from baas.store import Store, default_store_path  # torch-heavy: imported when a command needs it
 
-    return Store(path or default_store_path())
+    return Store(path or default_store_path() / default_subfolder)
 
 
 def _emit(result: dict, as_json: bool, title: str, keys: list[str]) -> None:
@@ -279,16 +275,15 @@ def demo_cmd(
     from baas.training.synthetic import GENERATORS
     from baas.training.trainer import evaluate_entry, train_task
 
-    st = _store(store or Path(os.environ.get("BAAS_HOME") or Path.home() / ".baas").expanduser() / "demo")
+    st = _store(store, default_subfolder="demo")
     bb = load_backbone(backbone)
     reporter = RichReporter()
-    rows = []
-    for name in GENERATORS:
-        data = load_task_data(name)
+    rows, datasets = [], {name: load_task_data(name) for name in GENERATORS}
+    for name, data in datasets.items():
         reporter.message(f"training {name} ({len(data.train.examples)} questions)")
         rows.append(train_task(name, data, bb, st, TrainConfig(epochs=epochs), reporter))
-    for row in rows:
-        row["accuracy_from_bank"] = evaluate_entry(row["task"], load_task_data(row["task"]), bb, st)["accuracy"]
+    for row in rows:  # every entry read back from disk once all tasks are learned
+        row["accuracy_from_bank"] = evaluate_entry(row["task"], datasets[row["task"]], bb, st)["accuracy"]
     if as_json:
         print(json.dumps({"store": str(st.root), "tasks": rows}, default=str))
         return
