@@ -55,6 +55,36 @@ def _frequent_token_ids(encoded: list[Encoded], special: set[int], top: int = 20
     return torch.tensor([t for t, _ in counts.most_common(top)] or [0])
 
 
+def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig
+                   ) -> tuple[TrainablePromptPair, torch.optim.Optimizer]:
+    """The task's trainable pair and head, initialised as `config` says, and their optimiser."""
+    generator = torch.Generator().manual_seed(config.seed)
+    embeddings = backbone.model.get_input_embeddings().weight
+    candidates = _frequent_token_ids(train_enc, set(backbone.tokenizer.all_special_ids))
+    module = TrainablePromptPair(
+        init_vectors(config.prefix_init, config.prefix_len, embeddings, candidates, generator),
+        init_vectors(config.suffix_init, config.suffix_len, embeddings, candidates, generator),
+        backbone.hidden_size,
+    )
+    optimizer = torch.optim.AdamW([
+        {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
+        {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
+    ])
+    return module, optimizer
+
+
+def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer, batch,
+               pooling: str, clip: float) -> float:
+    """One optimiser step on one batch; returns the loss. The whole per-batch work of training."""
+    pair, head = module()
+    loss = F.cross_entropy(score(backbone, batch, pair, head, pooling), batch.labels)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
+    optimizer.step()
+    return loss.item()
+
+
 def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], pair, head, pooling: str, batch_size: int,
                      reporter: Reporter, label: str) -> dict:
     """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n."""
@@ -96,18 +126,7 @@ def train_task(
     val_enc = encode(data.validation.examples, tok, max_length)
     eval_enc = val_enc if data.eval is data.validation else encode(data.eval.examples, tok, max_length)
 
-    generator = torch.Generator().manual_seed(config.seed)
-    embeddings = backbone.model.get_input_embeddings().weight
-    candidates = _frequent_token_ids(train_enc, set(tok.all_special_ids))
-    module = TrainablePromptPair(
-        init_vectors(config.prefix_init, config.prefix_len, embeddings, candidates, generator),
-        init_vectors(config.suffix_init, config.suffix_len, embeddings, candidates, generator),
-        backbone.hidden_size,
-    )
-    optimizer = torch.optim.AdamW([
-        {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
-        {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
-    ])
+    module, optimizer = make_trainable(backbone, train_enc, config)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     steps_per_epoch = math.ceil(len(train_enc) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -141,15 +160,10 @@ def train_task(
                 batch = collate([train_enc[i] for i in idx], backbone.pad_id)
                 for group, base in zip(optimizer.param_groups, base_lrs):
                     group["lr"] = base * _lr_factor(state["step"], total_steps, warmup)
-                pair, head = module()
-                loss = F.cross_entropy(score(backbone, batch, pair, head, pooling), batch.labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(module.parameters(), config.clip)
-                optimizer.step()
+                loss = train_step(backbone, module, optimizer, batch, pooling, config.clip)
                 state["step"] += 1
-                state["epoch_loss"] += loss.item()
-                reporter.advance(1, loss=loss.item())
+                state["epoch_loss"] += loss
+                reporter.advance(1, loss=loss)
                 if stop_after_steps is not None and state["step"] >= stop_after_steps:
                     save_checkpoint()
                     reporter.stop()
