@@ -1,8 +1,9 @@
 """The store: one folder with a SQLite catalog, one safetensors file per bank entry, and checkpoints.
 
-    <store>/catalog.sqlite            tasks, entries (versions, checksums, metrics), runs
+    <store>/catalog.sqlite            tasks, entries (versions, checksums, metrics), runs, llm_cache
     <store>/bank/<task>/v<N>.safetensors
     <store>/checkpoints/<task>/<run-key>.pt
+    <store>/inits/<task>/<init-key>.safetensors   data-driven starting pairs (topic labels, chains)
 
 Every file is written to a temporary name, fsynced and renamed before its catalog row is committed,
 so a crash leaves either the old state or the new one. Every read of a bank file checks its sha256
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
@@ -44,6 +45,8 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, kind TEXT NOT NULL, started REAL NOT NULL,
     finished REAL, status TEXT NOT NULL, config TEXT NOT NULL, metrics TEXT);
+CREATE TABLE IF NOT EXISTS llm_cache (
+    key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL);
 """
 
 
@@ -249,3 +252,40 @@ class Store:
 
     def drop_checkpoint(self, task: str, key: str) -> None:
         self.checkpoint_path(task, key).unlink(missing_ok=True)
+
+    # ---- initialisations ----------------------------------------------------------------------
+
+    def init_path(self, task: str, key: str) -> Path:
+        return self.root / "inits" / validate_task_name(task) / f"{key}.safetensors"
+
+    def save_init(self, task: str, key: str, tensors: dict[str, torch.Tensor], info: dict) -> Path:
+        """A starting pair and the JSON record of how it was made, in one safetensors file."""
+        path = self.init_path(task, key)
+        blob = save_safetensors({k: v.contiguous() for k, v in tensors.items()}, metadata={"info": json.dumps(info)})
+        atomic_write(path, lambda f: f.write(blob))
+        return path
+
+    def load_init(self, task: str, key: str) -> tuple[dict[str, torch.Tensor], dict] | None:
+        path = self.init_path(task, key)
+        if not path.is_file():
+            return None
+        try:
+            with safe_open(path, "pt") as f:
+                info = json.loads((f.metadata() or {})["info"])
+                return {k: f.get_tensor(k) for k in f.keys()}, info
+        except (SafetensorError, KeyError, ValueError, OSError) as exc:
+            raise StoreError(f"{path}: unreadable initialisation ({type(exc).__name__}); delete it to make it again") from None
+
+    # ---- LLM answer cache ---------------------------------------------------------------------
+
+    def llm_cache_get(self, key: str) -> str | None:
+        """The cached answer for a request hash (see `baas.prompts_bank.llm`), or None."""
+        with self._db() as db:
+            row = db.execute("SELECT response FROM llm_cache WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row["response"]
+
+    def llm_cache_put(self, key: str, model: str, request: dict, response: str) -> None:
+        """Store (or replace) the answer for a request hash; the request is kept as JSON for audits."""
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO llm_cache VALUES (?, ?, ?, ?, ?)",
+                       (key, model, json.dumps(request, sort_keys=True), response, time.time()))
