@@ -47,6 +47,15 @@ BackboneOpt = Annotated[Optional[str], typer.Option("--backbone", help="Hugging 
 MaxEvalOpt = Annotated[Optional[int], typer.Option("--max-eval", min=1, help="Cap on validation and evaluation questions (a fixed random subset).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
 SkipOpt = Annotated[bool, typer.Option("--skip-invalid", help="Skip malformed rows (and report how many) instead of stopping at the first.")]
+MaxTrainOpt = Annotated[Optional[int], typer.Option("--max-train", min=1, help="Cap on training questions (a fixed random subset).")]
+PrefixLenOpt = Annotated[int, typer.Option("--prefix-len", min=0, max=256, help="Prefix vectors before the input (0 for none).")]
+SuffixLenOpt = Annotated[int, typer.Option("--suffix-len", min=0, max=256, help="Suffix vectors after the input (0 for none).")]
+PrefixInitOpt = Annotated[str, typer.Option("--prefix-init", help="topic (the dataset's topic labels: its fields, else spaCy entities and noun chunks), vocab (the task's frequent tokens) or random.")]
+SuffixInitOpt = Annotated[str, typer.Option("--suffix-init", help="autocot (a global reasoning chain merged from K Auto-CoT chains), vocab or random.")]
+ClustersOpt = Annotated[int, typer.Option("--clusters", min=1, help="K: question clusters for Auto-CoT, one local chain each.")]
+LlmUrlOpt = Annotated[Optional[str], typer.Option("--llm-base-url", help="OpenAI-compatible endpoint for the chains (e.g. http://127.0.0.1:8000/v1). Default: $BAAS_LLM_BASE_URL; unset: offline chains from the data. Key: $BAAS_LLM_API_KEY or $OPENAI_API_KEY.")]
+LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="Model name at that endpoint. Default: $BAAS_LLM_MODEL, else gpt-4o.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for initialisation, clustering and batch order.")]
 
 
 def cli_errors(fn):
@@ -134,19 +143,24 @@ def train_task_cmd(
     data_dir: DataDirOpt = None,
     backbone: BackboneOpt = None,
     store: StoreOpt = None,
-    max_train: Annotated[Optional[int], typer.Option(min=1, help="Cap on training questions (a fixed random subset).")] = None,
+    max_train: MaxTrainOpt = None,
     max_eval: MaxEvalOpt = None,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = DEFAULTS.epochs,
-    prefix_len: Annotated[int, typer.Option(min=0, max=256, help="Prefix vectors before the input (0 for none).")] = DEFAULTS.prefix_len,
-    suffix_len: Annotated[int, typer.Option(min=0, max=256, help="Suffix vectors after the input (0 for none).")] = DEFAULTS.suffix_len,
-    prefix_init: Annotated[str, typer.Option(help="vocab (embeddings of the task's frequent tokens) or random.")] = DEFAULTS.prefix_init,
-    suffix_init: Annotated[str, typer.Option(help="vocab or random.")] = DEFAULTS.suffix_init,
+    prefix_len: PrefixLenOpt = DEFAULTS.prefix_len,
+    suffix_len: SuffixLenOpt = DEFAULTS.suffix_len,
+    prefix_init: PrefixInitOpt = DEFAULTS.prefix_init,
+    suffix_init: SuffixInitOpt = DEFAULTS.suffix_init,
+    reparam: Annotated[str, typer.Option(help="Reparameterisation while training: bap (the BAP-Encoder: two Bi-LSTMs + cross-attention), mlp, or none. Materialised into plain tensors in the bank.")] = DEFAULTS.reparam,
+    clusters: ClustersOpt = DEFAULTS.clusters,
+    llm_base_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
     lr: Annotated[float, typer.Option(help="Learning rate of the prompt vectors.")] = DEFAULTS.lr,
     head_lr: Annotated[float, typer.Option(help="Learning rate of the scoring head.")] = DEFAULTS.head_lr,
     batch_size: Annotated[int, typer.Option(min=1, help="Questions per step (all their options go together).")] = DEFAULTS.batch_size,
     max_length: Annotated[int, typer.Option(min=8, help="Token budget per option row; the context is cut first, never an option.")] = DEFAULTS.max_length,
     pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | suffix | last. Default: mean_input (encoders), last (decoders).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed for initialisation and batch order.")] = DEFAULTS.seed,
+    reparam_lr: Annotated[float, typer.Option(help="Learning rate of the reparameterisation (mlp, bap).")] = DEFAULTS.reparam_lr,
+    seed: SeedOpt = DEFAULTS.seed,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = DEFAULTS.checkpoint_every,
     skip_invalid: SkipOpt = False,
     as_json: JsonOpt = False,
@@ -155,7 +169,8 @@ def train_task_cmd(
 
     Evaluates on the test split (validation when the dataset has no labelled test) with the epoch that
     did best on validation. A killed run resumes from its last checkpoint when rerun with the same options.
-    Head-only baseline: --prefix-len 0 --suffix-len 0.
+    Head-only baseline: --prefix-len 0 --suffix-len 0. A data-driven start (--prefix-init topic,
+    --suffix-init autocot) is made once per data and settings and kept in the store (see `init-prompts`).
     """
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
@@ -164,14 +179,74 @@ def train_task_cmd(
 
     validate_task_name(name)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
-                         suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init, pooling=pooling,
-                         max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
+                         suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init, reparam=reparam,
+                         reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
+                         pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     config.check()
     st = _store(store)
     data = load_task_data(name, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid)
     bb = load_backbone(backbone)
     result = train_task(name, data, bb, st, config, RichReporter())
     _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["best_epoch"])
+
+
+@app.command("init-prompts")
+@cli_errors
+def init_prompts_cmd(
+    name: Annotated[str, typer.Argument(help="Dataset name (see `baas datasets`); also the task's name in the bank.")],
+    data_dir: DataDirOpt = None,
+    backbone: BackboneOpt = None,
+    store: StoreOpt = None,
+    max_train: MaxTrainOpt = None,
+    prefix_len: PrefixLenOpt = DEFAULTS.prefix_len,
+    suffix_len: SuffixLenOpt = DEFAULTS.suffix_len,
+    prefix_init: PrefixInitOpt = "topic",
+    suffix_init: SuffixInitOpt = "autocot",
+    clusters: ClustersOpt = DEFAULTS.clusters,
+    llm_base_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    seed: SeedOpt = DEFAULTS.seed,
+    skip_invalid: SkipOpt = False,
+    as_json: JsonOpt = False,
+):
+    """Make (or show) NAME's data-driven starting pair: topic labels for the prefix; question clusters,
+    their representatives, local reasoning chains and the merged global chain for the suffix.
+
+    The result is kept in the store; `train-task` with the same data and settings starts from it.
+    Offline (no --llm-base-url) the chains come from the data: its explanations or facts, else a template.
+    """
+    from baas.store.store import validate_task_name
+    from baas.training.backbone import load_backbone
+    from baas.training.batching import encode
+    from baas.training.data import load_task_data
+    from baas.training.trainer import task_init
+
+    validate_task_name(name)
+    config = TrainConfig(prefix_len=prefix_len, suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init,
+                         clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model, seed=seed)
+    config.check()
+    st = _store(store)
+    data = load_task_data(name, data_dir, max_train=max_train, max_eval=1, skip_invalid=skip_invalid)
+    bb = load_backbone(backbone)
+    train_enc = encode(data.train.examples, bb.tokenizer, config.max_length)
+    init = task_init(name, data, bb, st, config, train_enc, reporter=RichReporter())
+    info = dict(task=name, backbone=bb.name, n_train=len(data.train.examples), **init.info,
+                prefix_shape=list(init.prefix.shape), suffix_shape=list(init.suffix.shape))
+    if as_json:
+        print(json.dumps(info, default=str))
+        return
+    topics = info.get("topics")
+    if topics:
+        out.print(f"[bold]topic labels[/bold] ({topics['source']}): " + ", ".join(topics["labels"]), highlight=False)
+    chain = info.get("chain")
+    if chain:
+        table = _table(f"{len(chain['clusters'])} question clusters (Auto-CoT representatives)",
+                       ["cluster", "size", "representative question", "local chain", "source"])
+        for c in chain["clusters"]:
+            table.add_row(str(c["index"]), str(c["size"]), c["representative"]["question"], c["local_chain"], c["source"])
+        out.print(table)
+        out.print(f"[bold]global chain[/bold] ({chain['source']}):\n{chain['global_chain']}", highlight=False)
+    out.print(f"prefix {info['prefix_shape']}, suffix {info['suffix_shape']} kept in {st.root}", highlight=False)
 
 
 @app.command("eval-task")

@@ -7,38 +7,38 @@ from torch import nn
 
 from baas.prompts_bank.bank import BankEntry
 from baas.prompts_bank.pair import PromptPair, ScoringHead
-
-def init_vectors(
-    kind: str, length: int, embeddings: torch.Tensor, candidate_ids: torch.Tensor, generator: torch.Generator
-) -> torch.Tensor:
-    """`vocab`: embeddings of tokens drawn from `candidate_ids` (the task's own frequent tokens);
-    `random`: Gaussian with the embedding table's own scale."""
-    if kind == "vocab":
-        picks = candidate_ids[torch.randint(len(candidate_ids), (length,), generator=generator)]
-        return embeddings[picks].detach().clone()
-    if kind == "random":
-        return torch.randn(length, embeddings.shape[1], generator=generator) * embeddings.std().item()
-    raise ValueError(f"unknown prompt init '{kind}'")
-
+from baas.prompts_bank.reparam import make_reparam
 
 class TrainablePromptPair(nn.Module):
-    """One task's trainable prefix, suffix and scoring head."""
+    """One task's trainable prefix, suffix and scoring head, seen through a reparameterisation
+    (`none`, `mlp` or the BAP-Encoder, see `reparam.py`) while training."""
 
-    def __init__(self, prefix: torch.Tensor, suffix: torch.Tensor, hidden: int):
+    def __init__(self, prefix: torch.Tensor, suffix: torch.Tensor, hidden: int, reparam: str = "none"):
         super().__init__()
         self.prefix = nn.Parameter(prefix.clone())
         self.suffix = nn.Parameter(suffix.clone())
+        self.reparam = make_reparam(reparam, hidden)
         self.head = nn.Linear(hidden, 1)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
-    def forward(self) -> tuple[PromptPair, ScoringHead]:
-        return PromptPair(self.prefix.unsqueeze(0), self.suffix.unsqueeze(0)), ScoringHead(self.head.weight, self.head.bias)
+    def pair(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The prefix [Lp, d] and suffix [Ls, d] the backbone sees."""
+        return self.reparam(self.prefix, self.suffix)
 
+    def forward(self) -> tuple[PromptPair, ScoringHead]:
+        prefix, suffix = self.pair()
+        return PromptPair(prefix.unsqueeze(0), suffix.unsqueeze(0)), ScoringHead(self.head.weight, self.head.bias)
+
+    @torch.no_grad()
     def to_entry(self, task: str, key: torch.Tensor, meta: dict) -> BankEntry:
-        """The trained state as plain frozen tensors, ready for the bank."""
-        return BankEntry(task, self.prefix.detach().clone(), self.suffix.detach().clone(),
+        """The trained state as plain frozen tensors, ready for the bank (the reparameterisation materialised)."""
+        prefix, suffix = self.pair()
+        return BankEntry(task, prefix.detach().clone(), suffix.detach().clone(),
                          self.head.weight.detach()[0].clone(), self.head.bias.detach()[0].clone(), key, meta)
 
     def prompt_parameters(self) -> list[nn.Parameter]:
         return [p for p in (self.prefix, self.suffix) if p.numel()]
+
+    def reparam_parameters(self) -> list[nn.Parameter]:
+        return list(self.reparam.parameters())

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from baas.training.errors import BaasError
 
 POOLINGS = ("mean_input", "mean_all", "suffix", "last")
-PROMPT_INITS = ("vocab", "random")
+PREFIX_INITS = ("topic", "vocab", "random")
+SUFFIX_INITS = ("autocot", "vocab", "random")
+REPARAMS = ("none", "mlp", "bap")
 
 
 @dataclass
@@ -20,8 +22,13 @@ class TrainConfig:
     clip: float = 1.0
     prefix_len: int = 5
     suffix_len: int = 5
-    prefix_init: str = "vocab"
-    suffix_init: str = "vocab"
+    prefix_init: str = "vocab"  # topic: the dataset's topic labels; vocab: frequent task tokens; random
+    suffix_init: str = "vocab"  # autocot: the global reasoning chain; vocab; random
+    reparam: str = "none"  # none | mlp | bap (the BAP-Encoder), used while training only
+    reparam_lr: float = 1e-3
+    clusters: int = 8  # K of the Auto-CoT clustering
+    llm_base_url: str | None = None  # an OpenAI-compatible endpoint for the chains; None: offline chains
+    llm_model: str | None = None
     pooling: str | None = None  # None: the backbone's default (mean_input for encoders, last for decoders)
     max_length: int = 256
     seed: int = 0
@@ -35,10 +42,12 @@ class TrainConfig:
         for name in ("prefix_len", "suffix_len"):
             if not 0 <= getattr(self, name) <= 256:
                 raise BaasError(f"--{name.replace('_', '-')} must be in 0..256, got {getattr(self, name)}")
-        if self.lr <= 0 or self.head_lr <= 0:
+        if min(self.lr, self.head_lr, self.reparam_lr) <= 0:
             raise BaasError("learning rates must be positive")
-        for name in ("prefix_init", "suffix_init"):
-            if getattr(self, name) not in PROMPT_INITS:
-                raise BaasError(f"unknown --{name.replace('_', '-')} '{getattr(self, name)}'; expected one of {', '.join(PROMPT_INITS)}")
+        for name, allowed in (("prefix_init", PREFIX_INITS), ("suffix_init", SUFFIX_INITS), ("reparam", REPARAMS)):
+            if getattr(self, name) not in allowed:
+                raise BaasError(f"unknown --{name.replace('_', '-')} '{getattr(self, name)}'; expected one of {', '.join(allowed)}")
+        if self.clusters < 1:
+            raise BaasError(f"--clusters must be at least 1, got {self.clusters}")
         if self.pooling is not None and self.pooling not in POOLINGS:
             raise BaasError(f"unknown pooling '{self.pooling}'; expected one of {', '.join(POOLINGS)}")

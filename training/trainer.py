@@ -12,13 +12,13 @@ import hashlib
 import json
 import math
 import time
-from collections import Counter
 from dataclasses import asdict
 
 import torch
 import torch.nn.functional as F
 
-from baas.prompts_bank.trainable import TrainablePromptPair, init_vectors
+from baas.prompts_bank.initialise import PromptInit, initialise
+from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
 from baas.training.backbone import Backbone
 from baas.training.batching import Encoded, batch_indices, collate, encode
@@ -50,27 +50,21 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-def _frequent_token_ids(encoded: list[Encoded], special: set[int], top: int = 2000) -> torch.Tensor:
-    counts = Counter(t for e in encoded for o in e.options for t in o if t not in special)
-    return torch.tensor([t for t, _ in counts.most_common(top)] or [0])
-
-
-def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig
+def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig, init: PromptInit | None = None
                    ) -> tuple[TrainablePromptPair, torch.optim.Optimizer]:
-    """The task's trainable pair and head, initialised as `config` says, and their optimiser."""
-    generator = torch.Generator().manual_seed(config.seed)
-    embeddings = backbone.model.get_input_embeddings().weight
-    candidates = _frequent_token_ids(train_enc, set(backbone.tokenizer.all_special_ids))
-    module = TrainablePromptPair(
-        init_vectors(config.prefix_init, config.prefix_len, embeddings, candidates, generator),
-        init_vectors(config.suffix_init, config.suffix_len, embeddings, candidates, generator),
-        backbone.hidden_size,
-    )
-    optimizer = torch.optim.AdamW([
+    """The task's trainable pair and head, started from `init` (by default the token-based start
+    `config` names), and their optimiser: one learning rate for the vectors, one for the
+    reparameterisation, one for the head."""
+    if init is None:
+        init = initialise(config, backbone.tokenizer, backbone.model.get_input_embeddings().weight, train_enc)
+    module = TrainablePromptPair(init.prefix, init.suffix, backbone.hidden_size, config.reparam)
+    groups = [
         {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
-    ])
-    return module, optimizer
+    ]
+    if module.reparam_parameters():
+        groups.append({"params": module.reparam_parameters(), "lr": config.reparam_lr, "weight_decay": 0.0})
+    return module, torch.optim.AdamW(groups)
 
 
 def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer, batch,
@@ -102,6 +96,56 @@ def run_key(task: str, backbone: Backbone, data: TaskData, config: TrainConfig) 
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+class _QuestionEmbeddings:
+    """The training questions' [n, d] embeddings, computed once on first use (clustering, task key)."""
+
+    def __init__(self, backbone: Backbone, examples: list):
+        self.backbone, self.examples, self.value = backbone, examples, None
+
+    def __call__(self) -> torch.Tensor:
+        if self.value is None:
+            self.value = query_embeddings(self.backbone, [e.question for e in self.examples])
+        return self.value
+
+
+def init_key(data: TaskData, backbone: Backbone, config: TrainConfig) -> str:
+    """Identifies a data-driven initialisation: same training data, backbone and init settings."""
+    fields = ("prefix_init", "suffix_init", "prefix_len", "suffix_len", "clusters", "seed", "llm_base_url", "llm_model")
+    blob = json.dumps([backbone.name, fingerprint(data.train.examples), {f: getattr(config, f) for f in fields}], sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, config: TrainConfig,
+              train_enc: list[Encoded], questions=None, reporter: Reporter | None = None) -> PromptInit:
+    """The pair's starting vectors. A data-driven start (topic labels, Auto-CoT chain) is made once and
+    kept in the store (`init-prompts` shows it); later runs with the same data and settings reuse it."""
+    reporter = reporter or Reporter()
+    embeddings = backbone.model.get_input_embeddings().weight
+    if config.prefix_init != "topic" and config.suffix_init != "autocot":
+        return initialise(config, backbone.tokenizer, embeddings, train_enc)
+    key = init_key(data, backbone, config)
+    stored = store.load_init(task, key)
+    if stored is not None:
+        return PromptInit(stored[0]["prefix"], stored[0]["suffix"], dict(stored[1], from_store=True))
+    llm = None
+    if config.suffix_init == "autocot":
+        from baas.prompts_bank.llm import LLMClient, LLMConfig
+
+        llm_config = LLMConfig.from_env(config.llm_base_url, config.llm_model)
+        llm = LLMClient(llm_config, store, warn=reporter.message) if llm_config.enabled else None
+    reporter.message(f"initialising '{task}': prefix from {config.prefix_init}, suffix from {config.suffix_init}"
+                     + (f" ({llm.source})" if llm else " (offline chains)" if config.suffix_init == "autocot" else ""))
+    init = initialise(config, backbone.tokenizer, embeddings, train_enc, data.train.examples,
+                      questions or _QuestionEmbeddings(backbone, data.train.examples), llm)
+    for warning in init.info.get("topics", {}).get("warnings", []) + init.info.get("chain", {}).get("warnings", []):
+        reporter.message(f"warning: {warning}")
+    if llm is not None:
+        llm.close()
+        init.info["llm"] = {"calls": llm.calls, "cache_hits": llm.cache_hits}
+    store.save_init(task, key, {"prefix": init.prefix, "suffix": init.suffix}, init.info)
+    return init
+
+
 def train_task(
     task: str,
     data: TaskData,
@@ -126,7 +170,9 @@ def train_task(
     val_enc = encode(data.validation.examples, tok, max_length)
     eval_enc = val_enc if data.eval is data.validation else encode(data.eval.examples, tok, max_length)
 
-    module, optimizer = make_trainable(backbone, train_enc, config)
+    questions = _QuestionEmbeddings(backbone, data.train.examples)
+    init = task_init(task, data, backbone, store, config, train_enc, questions, reporter)
+    module, optimizer = make_trainable(backbone, train_enc, config, init)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     steps_per_epoch = math.ceil(len(train_enc) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
@@ -188,11 +234,11 @@ def train_task(
     module.load_state_dict(best_state)
     result_metrics = evaluate_encoded(backbone, eval_enc, *module(), pooling, config.eval_batch_size, reporter,
                                       f"{task} {data.eval_split}")
-    task_key = query_embeddings(backbone, [e.question for e in data.train.examples]).mean(0)
+    task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
         prefix_len=config.prefix_len, suffix_len=config.suffix_len, prefix_init=config.prefix_init,
-        suffix_init=config.suffix_init, pooling=pooling, max_length=max_length, config=asdict(config),
+        suffix_init=config.suffix_init, reparam=config.reparam, init=init.info, pooling=pooling, max_length=max_length, config=asdict(config),
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"],
     )
