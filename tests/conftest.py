@@ -4,10 +4,12 @@ and the path of the shared MCQ data pack (tests that need it skip with the reaso
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from llm_server import ScriptedLLMServer
 
 SHARED_MCQ = Path(__file__).resolve().parents[2] / "shared" / "data" / "mcq"
 WORDS = (
@@ -109,3 +111,21 @@ def cli_env(tmp_path):
     env = dict(os.environ, BAAS_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     env.pop("BAAS_DATA_DIR", None)
     return env
+
+
+@pytest.fixture
+def llm_server(monkeypatch) -> Iterator[Callable[..., ScriptedLLMServer]]:
+    """Start a scripted server on 127.0.0.1 (port chosen by the OS); every one started is stopped after the test."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
+    servers: list[ScriptedLLMServer] = []
+
+    def start(*script: tuple) -> ScriptedLLMServer:
+        servers.append(ScriptedLLMServer(list(script)).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()

@@ -126,3 +126,42 @@ def test_demo_trains_every_generated_task_into_a_bank(tiny_backbone_dir, cli_env
     assert tasks == ["demo_animal_sounds", "demo_categories", "demo_opposites"]
     assert all(r["accuracy_from_bank"] == r["accuracy"] for r in out["tasks"])
     assert len(list((tmp_path / "demo" / "bank").glob("*/v1.safetensors"))) == 3
+
+
+CHAIN = "1. Read what the question asks.\n2. Recall the category each option belongs to.\n3. The answer is (A)."
+
+
+def test_init_prompts_uses_a_configured_llm_then_the_store(tiny_backbone_dir, cli_env, tmp_path, llm_server):
+    """`init-prompts` with --llm-base-url asks that server (K local chains + one merge) through the openai
+    client; the initialisation is kept, so a second run and a training run make no request at all."""
+    server = llm_server(("ok", CHAIN))
+    bb, store = tiny_backbone_dir("bert"), tmp_path / "store"
+    common = ["--backbone", bb, "--store", store, "--max-train", "40", "--clusters", "3",
+              "--llm-base-url", server.base_url, "--llm-model", "test-model"]
+    info = last_json(baas("init-prompts", "demo_categories", *common, "--json", env=cli_env))
+    assert info["chain"]["source"] == "llm:test-model"
+    assert len(info["chain"]["clusters"]) == 3 and len(server.requests) == 4  # 3 local chains + 1 merge
+    assert all(c["local_chain"] == CHAIN for c in info["chain"]["clusters"])
+    assert "Let's think step by step" in json.dumps(server.requests[0]["messages"])
+    assert info["topics"]["labels"] and info["prefix_shape"] == [5, info["prefix_shape"][1]]
+
+    again = last_json(baas("init-prompts", "demo_categories", *common, "--json", env=cli_env))
+    assert again["from_store"] is True and again["chain"] == info["chain"] and len(server.requests) == 4
+
+    result = last_json(baas("train-task", "demo_categories", *common, "--prefix-init", "topic", "--suffix-init", "autocot",
+                            "--reparam", "bap", "--max-eval", "16", "--epochs", "1", "--max-length", "48", "--json",
+                            env=cli_env))
+    assert len(server.requests) == 4
+    meta = last_json(baas("bank", "show", "demo_categories", "--store", store, "--json", env=cli_env))["meta"]
+    assert meta["reparam"] == "bap" and meta["init"]["chain"]["source"] == "llm:test-model"
+    assert meta["init"]["topics"]["labels"] == info["topics"]["labels"] and result["accuracy"] >= 0
+
+
+def test_init_prompts_falls_back_offline_when_the_llm_fails(tiny_backbone_dir, cli_env, tmp_path, llm_server):
+    server = llm_server(("status", 500))
+    env = dict(cli_env, BAAS_LLM_BASE_URL=server.base_url)  # the endpoint from the environment
+    proc = baas("init-prompts", "demo_categories", "--backbone", tiny_backbone_dir("bert"), "--store", tmp_path / "s",
+                "--max-train", "40", "--clusters", "2", "--json", env=env)
+    info = last_json(proc)
+    assert info["chain"]["source"] == "offline" and len(server.requests) >= 1
+    assert "HTTP 500" in proc.stderr and "warning" in proc.stderr

@@ -4,7 +4,6 @@ success, retries with backoff, timeouts, malformed answers, the call cap, the st
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Iterator
 
 import pytest
 from llm_server import ScriptedLLMServer
@@ -14,24 +13,6 @@ from baas.store.store import Store
 
 MESSAGES = [{"role": "system", "content": "You reason step by step."},
             {"role": "user", "content": "Q: What does a cow say? A: Let's think step by step."}]
-
-
-@pytest.fixture
-def llm_server(monkeypatch) -> Iterator[Callable[..., ScriptedLLMServer]]:
-    """Start a scripted server on 127.0.0.1 (port chosen by the OS); every one started is stopped after the test."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
-    servers: list[ScriptedLLMServer] = []
-
-    def start(*script: tuple) -> ScriptedLLMServer:
-        servers.append(ScriptedLLMServer(list(script)).start())
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def config(server: ScriptedLLMServer, **overrides) -> LLMConfig:
