@@ -44,7 +44,7 @@ class Reporter:
         pass
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
+def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
@@ -205,7 +205,7 @@ def train_task(
             for idx in batches[done_in_epoch:]:
                 batch = collate([train_enc[i] for i in idx], backbone.pad_id)
                 for group, base in zip(optimizer.param_groups, base_lrs):
-                    group["lr"] = base * _lr_factor(state["step"], total_steps, warmup)
+                    group["lr"] = base * lr_factor(state["step"], total_steps, warmup)
                 loss = train_step(backbone, module, optimizer, batch, pooling, config.clip)
                 state["step"] += 1
                 state["epoch_loss"] += loss
