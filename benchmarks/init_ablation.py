@@ -1,6 +1,8 @@
 """Does a data-driven start help? Initialisation x reparameterisation ablation against PEFT prompt tuning.
 
     python benchmarks/init_ablation.py run --data-dir DIR     # every (dataset, method, seed) not yet in the log
+    (here: two processes side by side, `--threads 1 --datasets arc_easy,openbookqa` and
+     `--threads 1 --datasets arc_challenge,mmlu`, appending to the same log)
     python benchmarks/init_ablation.py report                 # benchmarks/results/init_ablation.md from the log
 
 Every run: the offline MiniLM frozen, the same training questions, epochs, batches, learning rates and
@@ -48,7 +50,7 @@ from throughput import PeftMultipleChoice  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 LOG = RESULTS / "init_ablation.jsonl"
-DATASETS = ("arc_easy", "openbookqa", "qasc", "mmlu")
+DATASETS = ("arc_easy", "openbookqa", "arc_challenge", "mmlu")
 METHODS = {
     "head-only": dict(prefix_len=0, suffix_len=0),
     "random": dict(prefix_init="random", suffix_init="random"),
@@ -105,6 +107,8 @@ def peft_run(backbone: Backbone, data, config: TrainConfig) -> dict:
 
 
 def run(args) -> None:
+    if args.threads:
+        torch.set_num_threads(args.threads)
     backbone = load_backbone(None)
     log = Path(args.log)
     done = set()
@@ -184,10 +188,11 @@ def main() -> None:
     r.add_argument("--datasets", default=",".join(DATASETS))
     r.add_argument("--methods", default=",".join(METHODS))
     r.add_argument("--seeds", default="0,1,2")
-    r.add_argument("--max-train", type=int, default=400)
-    r.add_argument("--max-eval", type=int, default=300)
+    r.add_argument("--max-train", type=int, default=240)
+    r.add_argument("--max-eval", type=int, default=200)
     r.add_argument("--epochs", type=int, default=2)
     r.add_argument("--log", default=str(LOG), help="JSON lines to append to (default: %(default)s)")
+    r.add_argument("--threads", type=int, default=None, help="torch threads (two 1-thread runs side by side use 2 cores best)")
     sub.add_parser("report")
     args = parser.parse_args()
     run(args) if args.cmd == "run" else report(args)
