@@ -217,9 +217,8 @@ def init_prompts_cmd(
     """
     from baas.store.store import validate_task_name
     from baas.training.backbone import load_backbone
-    from baas.training.batching import encode
     from baas.training.data import load_task_data
-    from baas.training.trainer import task_init
+    from baas.training.trainer import encode_cached, task_init
 
     validate_task_name(name)
     config = TrainConfig(prefix_len=prefix_len, suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init,
@@ -228,7 +227,7 @@ def init_prompts_cmd(
     st = _store(store)
     data = load_task_data(name, data_dir, max_train=max_train, max_eval=1, skip_invalid=skip_invalid)
     bb = load_backbone(backbone)
-    train_enc = encode(data.train.examples, bb.tokenizer, config.max_length)
+    train_enc = encode_cached(data.train.examples, bb, config.max_length, st)
     init = task_init(name, data, bb, st, config, train_enc, reporter=RichReporter())
     info = dict(task=name, backbone=bb.name, n_train=len(data.train.examples), **init.info,
                 prefix_shape=list(init.prefix.shape), suffix_shape=list(init.suffix.shape))

@@ -4,6 +4,7 @@
     <store>/bank/<task>/v<N>.safetensors
     <store>/checkpoints/<task>/<run-key>.pt
     <store>/inits/<task>/<init-key>.safetensors   data-driven starting pairs (topic labels, chains)
+    <store>/tokens/<key>.safetensors              token ids of a dataset split for one tokenizer
 
 Every file is written to a temporary name, fsynced and renamed before its catalog row is committed,
 so a crash leaves either the old state or the new one. Every read of a bank file checks its sha256
@@ -275,6 +276,29 @@ class Store:
                 return {k: f.get_tensor(k) for k in f.keys()}, info
         except (SafetensorError, KeyError, ValueError, OSError) as exc:
             raise StoreError(f"{path}: unreadable initialisation ({type(exc).__name__}); delete it to make it again") from None
+
+    # ---- token cache ---------------------------------------------------------------------------
+
+    def tokens_path(self, key: str) -> Path:
+        if not re.fullmatch(r"[0-9a-f]{16,64}", key):
+            raise StoreError(f"invalid token cache key {key!r}")
+        return self.root / "tokens" / f"{key}.safetensors"
+
+    def save_tokens(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
+        blob = save_safetensors({k: v.contiguous() for k, v in tensors.items()})
+        atomic_write(self.tokens_path(key), lambda f: f.write(blob))
+
+    def load_tokens(self, key: str) -> dict[str, torch.Tensor] | None:
+        """The cached tensors, or None when absent; an unreadable file is removed and reported as absent
+        (it is a cache: the caller tokenises again and rewrites it)."""
+        path = self.tokens_path(key)
+        if not path.is_file():
+            return None
+        try:
+            return load_safetensors(path.read_bytes())
+        except (SafetensorError, OSError):
+            path.unlink(missing_ok=True)
+            return None
 
     # ---- LLM answer cache ---------------------------------------------------------------------
 

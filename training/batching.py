@@ -14,6 +14,9 @@ import torch
 from baas.training.data import MCQExample
 
 
+ENCODING_VERSION = 1  # bump when `encode`'s output changes: it keys the store's token cache
+
+
 @dataclass
 class Encoded:
     """One question's token ids, one list per option, ready to pad."""
@@ -61,6 +64,32 @@ def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encod
         q = q[-room:]
         first = ctx[: room - len(q)] + q
         encoded.append(Encoded([head + first + middle + o + tail for o in opts], e.label))
+    return encoded
+
+
+def pack(encoded: list[Encoded]) -> dict[str, torch.Tensor]:
+    """Encoded questions as four flat tensors (for the store's token cache): every row's ids end to end,
+    each row's length, each question's option count, each label."""
+    rows = [o for e in encoded for o in e.options]
+    return {
+        "ids": torch.tensor([t for r in rows for t in r], dtype=torch.int32),
+        "row_lengths": torch.tensor([len(r) for r in rows], dtype=torch.int32),
+        "option_counts": torch.tensor([len(e.options) for e in encoded], dtype=torch.int32),
+        "labels": torch.tensor([e.label for e in encoded], dtype=torch.int32),
+    }
+
+
+def unpack(tensors: dict[str, torch.Tensor]) -> list[Encoded]:
+    """The inverse of `pack`."""
+    ids, lengths = tensors["ids"].tolist(), tensors["row_lengths"].tolist()
+    starts = [0]
+    for n in lengths:
+        starts.append(starts[-1] + n)
+    rows = [ids[a:b] for a, b in zip(starts, starts[1:])]
+    encoded, cursor = [], 0
+    for k, label in zip(tensors["option_counts"].tolist(), tensors["labels"].tolist()):
+        encoded.append(Encoded(rows[cursor : cursor + k], label))
+        cursor += k
     return encoded
 
 

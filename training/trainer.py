@@ -21,7 +21,7 @@ from baas.prompts_bank.initialise import PromptInit, initialise
 from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
 from baas.training.backbone import Backbone
-from baas.training.batching import Encoded, batch_indices, collate, encode
+from baas.training.batching import ENCODING_VERSION, Encoded, batch_indices, collate, encode, pack, unpack
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
 from baas.training.metrics import chance, mcq_metrics
@@ -87,6 +87,19 @@ def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], pair, head, poo
     reporter.stop()
     labels = [e.label for e in encoded]
     return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded))
+
+
+def encode_cached(examples: list, backbone: Backbone, max_length: int, store: Store) -> list[Encoded]:
+    """`encode`, done once per set of questions, tokenizer and length, then read back from the store."""
+    tok = backbone.tokenizer
+    blob = json.dumps([ENCODING_VERSION, backbone.name, type(tok).__name__, len(tok), max_length, fingerprint(examples)])
+    key = hashlib.sha256(blob.encode()).hexdigest()[:32]
+    cached = store.load_tokens(key)
+    if cached is not None:
+        return unpack(cached)
+    encoded = encode(examples, tok, max_length)
+    store.save_tokens(key, pack(encoded))
+    return encoded
 
 
 def run_key(task: str, backbone: Backbone, data: TaskData, config: TrainConfig) -> str:
@@ -165,10 +178,8 @@ def train_task(
     torch.manual_seed(config.seed)
     pooling = config.pooling or backbone.default_pooling
     max_length = min(config.max_length, backbone.max_positions - config.prefix_len - config.suffix_len)
-    tok = backbone.tokenizer
-    train_enc = encode(data.train.examples, tok, max_length)
-    val_enc = encode(data.validation.examples, tok, max_length)
-    eval_enc = val_enc if data.eval is data.validation else encode(data.eval.examples, tok, max_length)
+    train_enc, val_enc = (encode_cached(split.examples, backbone, max_length, store) for split in (data.train, data.validation))
+    eval_enc = val_enc if data.eval is data.validation else encode_cached(data.eval.examples, backbone, max_length, store)
 
     questions = _QuestionEmbeddings(backbone, data.train.examples)
     init = task_init(task, data, backbone, store, config, train_enc, questions, reporter)
@@ -261,7 +272,7 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     reporter = reporter or Reporter()
     started = time.time()
     entry = store.load_entry(task, backbone=backbone.name, hidden_size=backbone.hidden_size)
-    encoded = encode(data.eval.examples, backbone.tokenizer, entry.meta["max_length"])
+    encoded = encode_cached(data.eval.examples, backbone, entry.meta["max_length"], store)
     metrics = evaluate_encoded(backbone, encoded, *entry.prompt(), entry.meta["pooling"], batch_size, reporter,
                                f"{task} {data.eval_split}")
     metrics.pop("n")
