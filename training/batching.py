@@ -49,7 +49,7 @@ def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encod
     answer_prefix = "" if tokenizer.sep_token is not None else "Answer: "
 
     def ids(texts: list[str]) -> list[list[int]]:
-        return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return tokenizer(texts, add_special_tokens=False, verbose=False)["input_ids"] if texts else []
 
     contexts = ids([e.context for e in examples])
     questions = ids([(" " if e.context else "") + e.question for e in examples])
