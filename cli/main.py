@@ -33,6 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # docstrings are paragraphs: single line breaks are re-flowed
 )
 bank_app = typer.Typer(help="Inspect and manage the prompt bank (the trained, frozen task entries).", no_args_is_help=True)
 app.add_typer(bank_app, name="bank")
