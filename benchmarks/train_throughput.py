@@ -101,15 +101,8 @@ class BaasTrain(BaasEncoded):
         return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
 
     def run(self, steps: int) -> dict:
-        shapes, questions = [], 0
-        started = time.perf_counter()
-        for _ in range(steps):
-            idx = next(self.order)
-            batch = self.batch(idx)
-            train_step(self.backbone, self.module, self.optimizer, batch, self.pooling, self.config.clip)
-            shapes.append(tuple(batch.input_ids.shape))
-            questions += len(idx)
-        return measured(time.perf_counter() - started, questions, shapes, self.flop_model.train)
+        return timed_steps(self, steps, lambda b: train_step(self.backbone, self.module, self.optimizer, b,
+                                                             self.pooling, self.config.clip))
 
 
 class PeftTrainSameBatches(BaasEncoded):
@@ -124,15 +117,7 @@ class PeftTrainSameBatches(BaasEncoded):
         return peft_check(self.model, self.batch(range(self.config.batch_size)))
 
     def run(self, steps: int) -> dict:
-        shapes, questions = [], 0
-        started = time.perf_counter()
-        for _ in range(steps):
-            idx = next(self.order)
-            batch = self.batch(idx)
-            self.model.train_step(self.optimizer, batch, self.config.clip)
-            shapes.append(tuple(batch.input_ids.shape))
-            questions += len(idx)
-        return measured(time.perf_counter() - started, questions, shapes, self.flop_model.train)
+        return timed_steps(self, steps, lambda b: self.model.train_step(self.optimizer, b, self.config.clip))
 
 
 class PeftTrainUser:
@@ -152,16 +137,25 @@ class PeftTrainUser:
     def check(self) -> dict:
         return peft_check(self.model, self.data.batch(list(range(self.config.batch_size))))
 
+    def batch(self, idx):
+        return self.data.batch(idx)
+
     def run(self, steps: int) -> dict:
-        shapes, questions = [], 0
-        started = time.perf_counter()
-        for _ in range(steps):
-            idx = next(self.order)
-            batch = self.data.batch(idx)
-            self.model.train_step(self.optimizer, batch, self.config.clip)
-            shapes.append(tuple(batch.input_ids.shape))
-            questions += len(idx)
-        return measured(time.perf_counter() - started, questions, shapes, self.flop_model.train)
+        return timed_steps(self, steps, lambda b: self.model.train_step(self.optimizer, b, self.config.clip))
+
+
+def timed_steps(side, steps: int, step) -> dict:
+    """`steps` training steps of a side (its `order` of batches, its `batch(idx)`, then `step(batch)`),
+    batch building included in the time."""
+    shapes, questions = [], 0
+    started = time.perf_counter()
+    for _ in range(steps):
+        idx = next(side.order)
+        batch = side.batch(idx)
+        step(batch)
+        shapes.append(tuple(batch.input_ids.shape))
+        questions += len(idx)
+    return measured(time.perf_counter() - started, questions, shapes, side.flop_model.train)
 
 
 def peft_check(model: PeftMultipleChoice, batch) -> dict:
