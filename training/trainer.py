@@ -121,31 +121,33 @@ class _QuestionEmbeddings:
         return self.value
 
 
-def init_key(data: TaskData, backbone: Backbone, config: TrainConfig) -> str:
-    """Identifies a data-driven initialisation: same training data, backbone and init settings."""
-    fields = ("prefix_init", "suffix_init", "prefix_len", "suffix_len", "clusters", "seed", "llm_base_url", "llm_model")
-    blob = json.dumps([backbone.name, fingerprint(data.train.examples), {f: getattr(config, f) for f in fields}], sort_keys=True)
+def init_key(data: TaskData, backbone: Backbone, config: TrainConfig, llm: tuple[str, str] | None) -> str:
+    """Identifies a data-driven initialisation: same training data, backbone, init settings and LLM
+    (endpoint and model, None offline)."""
+    fields = ("prefix_init", "suffix_init", "prefix_len", "suffix_len", "clusters", "seed")
+    blob = json.dumps([backbone.name, fingerprint(data.train.examples), {f: getattr(config, f) for f in fields}, llm],
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, config: TrainConfig,
               train_enc: list[Encoded], questions=None, reporter: Reporter | None = None) -> PromptInit:
     """The pair's starting vectors. A data-driven start (topic labels, Auto-CoT chain) is made once and
-    kept in the store (`init-prompts` shows it); later runs with the same data and settings reuse it."""
+    kept in the store (`init-prompts` shows it); later runs with the same data and settings reuse it.
+    The LLM for the chains: `config.llm_base_url` / `llm_model`, else BAAS_LLM_BASE_URL / BAAS_LLM_MODEL."""
+    from baas.prompts_bank.llm import LLMClient, LLMConfig
+
     reporter = reporter or Reporter()
     embeddings = backbone.model.get_input_embeddings().weight
     if config.prefix_init != "topic" and config.suffix_init != "autocot":
         return initialise(config, backbone.tokenizer, embeddings, train_enc)
-    key = init_key(data, backbone, config)
+    llm_config = LLMConfig.from_env(config.llm_base_url, config.llm_model)
+    use_llm = config.suffix_init == "autocot" and llm_config.enabled
+    key = init_key(data, backbone, config, (llm_config.base_url, llm_config.model) if use_llm else None)
     stored = store.load_init(task, key)
     if stored is not None:
         return PromptInit(stored[0]["prefix"], stored[0]["suffix"], dict(stored[1], from_store=True))
-    llm = None
-    if config.suffix_init == "autocot":
-        from baas.prompts_bank.llm import LLMClient, LLMConfig
-
-        llm_config = LLMConfig.from_env(config.llm_base_url, config.llm_model)
-        llm = LLMClient(llm_config, store, warn=reporter.message) if llm_config.enabled else None
+    llm = LLMClient(llm_config, store, warn=reporter.message) if use_llm else None
     reporter.message(f"initialising '{task}': prefix from {config.prefix_init}, suffix from {config.suffix_init}"
                      + (f" ({llm.source})" if llm else " (offline chains)" if config.suffix_init == "autocot" else ""))
     init = initialise(config, backbone.tokenizer, embeddings, train_enc, data.train.examples,
