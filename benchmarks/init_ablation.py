@@ -146,7 +146,8 @@ def _ms(values: list[float]) -> str:
 
 
 def report(args) -> None:
-    rows = [json.loads(line) for line in LOG.read_text().splitlines()]
+    rows = list({(r["dataset"], r["method"], r["seed"]): r  # one row per run, should two processes both make it
+                 for r in reversed([json.loads(line) for line in LOG.read_text().splitlines()])}.values())[::-1]
     datasets = list(dict.fromkeys(r["dataset"] for r in rows))
     methods = [m for m in METHODS if any(r["method"] == m for r in rows)]
     by = {}

@@ -10,7 +10,7 @@ as train_throughput.py, in its own process, in interleaved rounds; only one thin
 - no length bucketing: random batches, still padded to their own longest row
 - no dynamic padding: every batch padded to the full 256-token budget
 - eager attention: the backbone's attention in plain matmuls instead of scaled_dot_product_attention
-- jemalloc / tcmalloc: the shipped step with that allocator preloaded (rows appear only where the library is installed)
+- jemalloc / tcmalloc: the shipped step with that allocator preloaded (rows appear only where the library is installed; baas itself never preloads one: this table is why)
 """
 
 from __future__ import annotations
