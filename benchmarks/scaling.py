@@ -1,0 +1,82 @@
+"""Scaling of baas's training step: time and peak RSS against sequence length, options, prompt length,
+and a bert-base-size backbone (random weights) for users with bigger models.
+
+    python benchmarks/scaling.py            # writes benchmarks/results/scaling.md (a few minutes on 2 cores)
+
+Each configuration runs in its own process (peak RSS is per process): 4 questions per step, every row
+exactly `length` tokens of input (no padding, so the figures are for that length), prompts from the
+vocabulary, baas's `make_trainable` + `train_step`; 1 untimed step, then the median of 3 timed steps.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+DEFAULT = dict(length=128, options=4, prompt=5, backbone="minilm")
+SWEEPS = [
+    ("sequence length (tokens of input per row)", "length", [64, 128, 256, 502]),
+    ("options per question", "options", [2, 3, 4, 5]),
+    ("prompt vectors on each side (prefix = suffix)", "prompt", [0, 8, 16, 32, 64]),
+    ("backbone (random weights for bert-base size)", "backbone", ["minilm", "bert-base"]),
+]
+
+CHILD = r"""
+import json, statistics, sys, time, torch
+from baas.training.backbone import Backbone, load_backbone
+from baas.training.batching import Batch, Encoded
+from baas.training.config import TrainConfig
+from baas.training.trainer import make_trainable, train_step
+cfg = json.loads(sys.argv[1])
+bb = load_backbone(None)
+if cfg["backbone"] == "bert-base":
+    from transformers import BertConfig, BertModel
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(vocab_size=bb.tokenizer.vocab_size, hidden_size=768, num_hidden_layers=12,
+                                 num_attention_heads=12, intermediate_size=3072)).eval().requires_grad_(False)
+    bb = Backbone("bert-base-random", model, bb.tokenizer, False)
+B, K, T, P = 4, cfg["options"], cfg["length"], cfg["prompt"]
+g = torch.Generator().manual_seed(0)
+ids = torch.randint(1000, 20000, (B * K, T), generator=g)
+batch = Batch(ids, torch.ones_like(ids), torch.ones(B, K, dtype=torch.bool), torch.zeros(B, dtype=torch.long))
+enc = [Encoded([ids[0].tolist()], 0)]
+module, opt = make_trainable(bb, enc, TrainConfig(prefix_len=P, suffix_len=P))
+train_step(bb, module, opt, batch, "mean_input", 1.0)
+times = []
+for _ in range(3):
+    t = time.perf_counter()
+    train_step(bb, module, opt, batch, "mean_input", 1.0)
+    times.append(time.perf_counter() - t)
+rss = next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"step_s": statistics.median(times), "peak_rss_mb": rss}))
+"""
+
+
+def measure(cfg: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    lines = ["# Training step scaling (baas, 2 CPU cores, fp32)", "",
+             "Command: `python benchmarks/scaling.py`. One process per configuration; 4 questions per step; "
+             "every input row exactly the given length (no padding); median of 3 steps after 1 untimed. "
+             f"Defaults when not varied: {DEFAULT}. bert-base: 12 layers, hidden 768, random weights "
+             f"(the shape of bert-base, not its weights). {time.strftime('%Y-%m-%d')}.", ""]
+    for title, key, values in SWEEPS:
+        lines += [f"## {title}", "", f"| {key} | step s | questions/s | peak RSS MB |", "|---|---|---|---|"]
+        for value in values:
+            r = measure(dict(DEFAULT, **{key: value}))
+            lines.append(f"| {value} | {r['step_s']:.3f} | {4 / r['step_s']:.2f} | {r['peak_rss_mb']:.0f} |")
+            print(title, lines[-1], flush=True)
+        lines.append("")
+    (RESULTS / "scaling.md").write_text("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
