@@ -27,12 +27,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from baas.training.backbone import load_backbone
-from baas.training.batching import batch_indices, collate, encode
+from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.model import predict, score
 from baas.training.trainer import make_trainable
 from throughput import (
     RESULTS,
+    BaasTokens,
     BenchError,
     Chunks,
     FlopModel,
@@ -56,19 +57,12 @@ QUICK = {"questions": 16, "rounds": 2, "steps": 1, "warmup": 1}
 FULL = {"questions": 200, "rounds": 5, "steps": 5, "warmup": 1}
 
 
-class BaasEncodedEval:
-    """Backbone + baas's one-off tokenisation of the evaluation questions."""
+class BaasEncodedEval(BaasTokens):
+    """The evaluation questions tokenised as baas does, served in consecutive slices."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        self.config = TrainConfig(eval_batch_size=batch_size)
+        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size))
         self.batch_size = batch_size
-        self.backbone = load_backbone(backbone_spec)
-        self.virtual = self.config.prefix_len + self.config.suffix_len
-        max_length = min(self.config.max_length, self.backbone.max_positions - self.virtual)
-        started = time.perf_counter()
-        self.encoded = encode(examples, self.backbone.tokenizer, max_length)
-        self.info = {"tokenise_s": time.perf_counter() - started, "n_questions": len(examples)}
-        self.flop_model = FlopModel.of(self.backbone.model, self.virtual)
         self.chunks = Chunks(len(self.encoded))
 
     def sorted_batches(self, encoded) -> list[list[int]]:

@@ -11,7 +11,6 @@ vocabulary, baas's `make_trainable` + `train_step`; 1 untimed step, then the med
 from __future__ import annotations
 
 import json
-import statistics
 import subprocess
 import sys
 import time

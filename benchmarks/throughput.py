@@ -110,6 +110,23 @@ def load_questions(datasets: str, data_dir: Path, split: str, per_dataset: int) 
     return examples
 
 
+class BaasTokens:
+    """Backbone + baas's one-off tokenisation of the questions, as `train_task` does it."""
+
+    def __init__(self, examples: list, backbone_spec: str | None, config):
+        from baas.training.backbone import load_backbone
+        from baas.training.batching import encode
+
+        self.config = config
+        self.backbone = load_backbone(backbone_spec)
+        self.virtual = config.prefix_len + config.suffix_len
+        max_length = min(config.max_length, self.backbone.max_positions - self.virtual)
+        started = time.perf_counter()
+        self.encoded = encode(examples, self.backbone.tokenizer, max_length)
+        self.info = {"tokenise_s": time.perf_counter() - started, "n_questions": len(examples)}
+        self.flop_model = FlopModel.of(self.backbone.model, self.virtual)
+
+
 # ---------------------------------------------------------------------------------------------
 # The PEFT side: prompt tuning wrapped for multiple choice as a user would, and user-style batches
 

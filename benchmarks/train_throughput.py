@@ -35,12 +35,13 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from baas.training.backbone import load_backbone
-from baas.training.batching import batch_indices, collate, encode
+from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.model import score
 from baas.training.trainer import make_trainable, train_step
 from throughput import (
     RESULTS,
+    BaasTokens,
     BenchError,
     FlopModel,
     PeftMultipleChoice,
@@ -70,18 +71,11 @@ def baas_order(encoded, batch_size: int, seed: int):
         yield from batch_indices(encoded, batch_size, shuffle=True, seed=seed * 1000 + epoch)
 
 
-class BaasEncoded:
-    """Backbone + baas's one-off tokenisation, as `train_task` does it."""
+class BaasEncoded(BaasTokens):
+    """The questions tokenised as `train_task` does, served in the trainer's batch order."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        self.config = TrainConfig(batch_size=batch_size)
-        self.backbone = load_backbone(backbone_spec)
-        self.virtual = self.config.prefix_len + self.config.suffix_len
-        max_length = min(self.config.max_length, self.backbone.max_positions - self.virtual)
-        started = time.perf_counter()
-        self.encoded = encode(examples, self.backbone.tokenizer, max_length)
-        self.info = {"tokenise_s": time.perf_counter() - started, "n_questions": len(examples)}
-        self.flop_model = FlopModel.of(self.backbone.model, self.virtual)
+        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size))
         self.order = baas_order(self.encoded, batch_size, self.config.seed)
 
     def batch(self, idx):
