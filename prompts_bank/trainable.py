@@ -1,4 +1,4 @@
-"""One task's trainable prompt pair and head, their initialisation, and freezing them into a bank entry."""
+"""One task's trainable prompt pair and head (through a reparameterisation), frozen into a bank entry after training."""
 
 from __future__ import annotations
 
