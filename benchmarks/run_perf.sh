@@ -9,3 +9,4 @@ $PY benchmarks/train_throughput.py --data-dir "$DATA" --json | tail -1 > benchma
 $PY benchmarks/eval_throughput.py --data-dir "$DATA" --json | tail -1 > benchmarks/results/eval_throughput.json
 $PY benchmarks/train_effects.py --data-dir "$DATA" --rounds 3 --steps 10
 $PY benchmarks/token_cache.py --data-dir "$DATA"
+$PY benchmarks/scaling.py
