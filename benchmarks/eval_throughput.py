@@ -26,7 +26,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from baas.training.backbone import load_backbone
 from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.model import predict, score
@@ -36,10 +35,9 @@ from throughput import (
     BaasTokens,
     BenchError,
     Chunks,
-    FlopModel,
     PeftMultipleChoice,
+    PeftUserSide,
     SideSpec,
-    UserBatches,
     add_common_args,
     compare,
     environment_lines,
@@ -100,7 +98,7 @@ class PeftEvalSameBatches(BaasEncodedEval):
         self.model = PeftMultipleChoice(self.backbone.model, self.virtual)
 
     def check(self) -> dict:
-        return peft_check(self.model, collate(self.encoded[: self.batch_size], self.backbone.pad_id))
+        return self.model.check(collate(self.encoded[: self.batch_size], self.backbone.pad_id))
 
     @torch.inference_mode()
     def run(self, steps: int) -> dict:
@@ -114,19 +112,14 @@ class PeftEvalSameBatches(BaasEncodedEval):
         return measured(time.perf_counter() - started, len(chunk), shapes, self.flop_model.forward)
 
 
-class PeftEvalUser:
+class PeftEvalUser(PeftUserSide):
     def __init__(self, examples, backbone_spec, batch_size: int):
+        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size))
         self.batch_size = batch_size
-        backbone = load_backbone(backbone_spec)
-        virtual = TrainConfig().prefix_len + TrainConfig().suffix_len
-        self.data = UserBatches(backbone.tokenizer, examples)
-        self.info = {"tokenise_s": self.data.tokenise_s, "n_questions": len(examples)}
-        self.flop_model = FlopModel.of(backbone.model, virtual)
-        self.model = PeftMultipleChoice(backbone.model, virtual)
         self.chunks = Chunks(len(self.data))
 
     def check(self) -> dict:
-        return peft_check(self.model, self.data.batch(list(range(self.batch_size))))
+        return self.model.check(self.batch(range(self.batch_size)))
 
     @torch.inference_mode()
     def run(self, steps: int) -> dict:
@@ -134,16 +127,10 @@ class PeftEvalUser:
         shapes = []
         started = time.perf_counter()
         for start in range(0, len(chunk), self.batch_size):
-            batch = self.data.batch(chunk[start: start + self.batch_size])
+            batch = self.batch(chunk[start: start + self.batch_size])
             self.model(batch.input_ids, batch.attention_mask, batch.option_mask).argmax(-1).tolist()
             shapes.append(tuple(batch.input_ids.shape))
         return measured(time.perf_counter() - started, len(chunk), shapes, self.flop_model.forward)
-
-
-def peft_check(model: PeftMultipleChoice, batch) -> dict:
-    with torch.inference_mode():
-        logits = model(batch.input_ids, batch.attention_mask, batch.option_mask)
-    return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
 
 
 def main() -> None:

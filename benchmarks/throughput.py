@@ -164,6 +164,12 @@ class PeftMultipleChoice(nn.Module):
         scores = self.head(pooled).squeeze(-1)
         return scores.new_full(option_mask.shape, float("-inf")).masked_scatter(option_mask, scores)
 
+    @torch.no_grad()
+    def check(self, batch: MCQBatch) -> dict:
+        """Logits shape and loss on one batch (the start-of-run agreement check between sides)."""
+        logits = self(batch.input_ids, batch.attention_mask, batch.option_mask)
+        return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
+
     def optimizer(self, lr: float, head_lr: float) -> torch.optim.Optimizer:
         """AdamW with baas's two parameter groups: the prompts (no weight decay) and the head."""
         prompts = [p for p in self.peft.parameters() if p.requires_grad]
@@ -222,6 +228,25 @@ class UserBatches:
         padded = self.collator([row for i in idx for row in self.features[i]])
         return MCQBatch(padded["input_ids"], padded["attention_mask"],
                         option_mask([len(self.features[i]) for i in idx]), torch.tensor([self.labels[i] for i in idx]))
+
+
+class PeftUserSide:
+    """The PEFT side as a user sets it up: the same frozen backbone, the tokenizer's pair call on every
+    (question, option), and the prompt-tuning model with Lp + Ls virtual tokens."""
+
+    def __init__(self, examples: list, backbone_spec: str | None, config):
+        from baas.training.backbone import load_backbone
+
+        self.config = config
+        backbone = load_backbone(backbone_spec)
+        virtual = config.prefix_len + config.suffix_len
+        self.data = UserBatches(backbone.tokenizer, examples)
+        self.info = {"tokenise_s": self.data.tokenise_s, "n_questions": len(examples)}
+        self.flop_model = FlopModel.of(backbone.model, virtual)
+        self.model = PeftMultipleChoice(backbone.model, virtual)
+
+    def batch(self, idx: list[int]) -> MCQBatch:
+        return self.data.batch(list(idx))
 
 
 def random_batches(n: int, batch_size: int, seed: int):

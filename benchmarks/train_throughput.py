@@ -34,7 +34,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from baas.training.backbone import load_backbone
 from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.model import score
@@ -43,10 +42,9 @@ from throughput import (
     RESULTS,
     BaasTokens,
     BenchError,
-    FlopModel,
     PeftMultipleChoice,
+    PeftUserSide,
     SideSpec,
-    UserBatches,
     add_common_args,
     compare,
     environment_lines,
@@ -108,31 +106,22 @@ class PeftTrainSameBatches(BaasEncoded):
         self.optimizer = self.model.optimizer(self.config.lr, self.config.head_lr)
 
     def check(self) -> dict:
-        return peft_check(self.model, self.batch(range(self.config.batch_size)))
+        return self.model.check(self.batch(range(self.config.batch_size)))
 
     def run(self, steps: int) -> dict:
         return timed_steps(self, steps, lambda b: self.model.train_step(self.optimizer, b, self.config.clip))
 
 
-class PeftTrainUser:
+class PeftTrainUser(PeftUserSide):
     """PEFT prompt tuning as a user would run it: pair tokenisation, random order, DataCollatorWithPadding."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        self.config = TrainConfig(batch_size=batch_size)
-        backbone = load_backbone(backbone_spec)  # the same frozen AutoModel and tokenizer
-        virtual = self.config.prefix_len + self.config.suffix_len
-        self.data = UserBatches(backbone.tokenizer, examples)
-        self.info = {"tokenise_s": self.data.tokenise_s, "n_questions": len(examples)}
-        self.flop_model = FlopModel.of(backbone.model, virtual)
-        self.model = PeftMultipleChoice(backbone.model, virtual)
+        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size))
         self.optimizer = self.model.optimizer(self.config.lr, self.config.head_lr)
         self.order = random_batches(len(self.data), batch_size, self.config.seed)
 
     def check(self) -> dict:
-        return peft_check(self.model, self.data.batch(list(range(self.config.batch_size))))
-
-    def batch(self, idx):
-        return self.data.batch(idx)
+        return self.model.check(self.batch(range(self.config.batch_size)))
 
     def run(self, steps: int) -> dict:
         return timed_steps(self, steps, lambda b: self.model.train_step(self.optimizer, b, self.config.clip))
@@ -150,12 +139,6 @@ def timed_steps(side, steps: int, step) -> dict:
         shapes.append(tuple(batch.input_ids.shape))
         questions += len(idx)
     return measured(time.perf_counter() - started, questions, shapes, side.flop_model.train)
-
-
-def peft_check(model: PeftMultipleChoice, batch) -> dict:
-    with torch.no_grad():
-        logits = model(batch.input_ids, batch.attention_mask, batch.option_mask)
-    return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
 
 
 def main() -> None:
