@@ -149,6 +149,7 @@ def train_task_cmd(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = DEFAULTS.epochs,
     prefix_len: PrefixLenOpt = DEFAULTS.prefix_len,
     suffix_len: SuffixLenOpt = DEFAULTS.suffix_len,
+    depth: Annotated[int, typer.Option(min=1, help="Layers with their own prompt vectors: 1 puts the pair at the input embeddings only; N also replaces the prompt positions' states at the inputs of the backbone's layers 1..N-1 (deep prompts, started from where the input-level pair leads).")] = DEFAULTS.depth,
     prefix_init: PrefixInitOpt = DEFAULTS.prefix_init,
     suffix_init: SuffixInitOpt = DEFAULTS.suffix_init,
     reparam: Annotated[str, typer.Option(help="Reparameterisation while training: bap (the BAP-Encoder: two Bi-LSTMs + cross-attention), mlp, or none. Materialised into plain tensors in the bank.")] = DEFAULTS.reparam,
@@ -180,7 +181,7 @@ def train_task_cmd(
 
     validate_task_name(name)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
-                         suffix_len=suffix_len, prefix_init=prefix_init, suffix_init=suffix_init, reparam=reparam,
+                         suffix_len=suffix_len, depth=depth, prefix_init=prefix_init, suffix_init=suffix_init, reparam=reparam,
                          reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
                          pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     config.check()
@@ -288,7 +289,7 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     table = _table(f"prompt bank at {st.root}", ["task", "version", "versions", "backbone", "Lp+Ls", "accuracy", "path"])
     for r in rows:
         table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"],
-                      f"{r['meta']['prefix_len']}+{r['meta']['suffix_len']}", f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
+                      f"{r['meta']['prefix_len']}+{r['meta']['suffix_len']}" + (f" x{r['meta']['depth']}" if r['meta'].get('depth', 1) > 1 else ""), f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
     out.print(table if rows else f"no entries in {st.root}; train one with `baas train-task NAME`")
 
 

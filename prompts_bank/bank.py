@@ -14,8 +14,8 @@ class BankEntry:
     """One trained task, materialised: plain tensors, no training machinery."""
 
     task: str
-    prefix: torch.Tensor  # [Lp, d]
-    suffix: torch.Tensor  # [Ls, d]
+    prefix: torch.Tensor  # [D, Lp, d] (D = 1: input level only)
+    suffix: torch.Tensor  # [D, Ls, d]
     head_weight: torch.Tensor  # [d]
     head_bias: torch.Tensor  # [] (scalar)
     key: torch.Tensor  # [d] mean query embedding of the task's training questions, for routing
@@ -30,7 +30,9 @@ class BankEntry:
 
     @classmethod
     def from_tensors(cls, task: str, tensors: dict[str, torch.Tensor], meta: dict, version: int) -> "BankEntry":
-        return cls(task, tensors["prefix"], tensors["suffix"], tensors["head_weight"],
+        # Entries written before deep prompts hold [L, d]: the same pair at depth 1.
+        prefix, suffix = (tensors[k] if tensors[k].dim() == 3 else tensors[k].unsqueeze(0) for k in ("prefix", "suffix"))
+        return cls(task, prefix, suffix, tensors["head_weight"],
                    tensors["head_bias"].reshape(()), tensors["key"], meta, version)
 
     def prompt(self) -> tuple[PromptPair, ScoringHead]:

@@ -1,7 +1,8 @@
 """Prompt pairs: the vectors placed before (prefix) and after (suffix) every input.
 
-`PromptPair` is what the injection path consumes: per-example tensors `[B, L, d]` (B = 1 broadcasts
-one task's pair to every question). `ScoringHead` is the task's small linear scorer in the same
+`PromptPair` is what the injection path consumes: per-example tensors `[B, D, L, d]` (B = 1 broadcasts
+one task's pair to every question; D = 1 is a pair at the input embeddings only, D > 1 a deep pair
+with vectors for the inputs of the backbone's first D layers). `ScoringHead` is the task's small linear scorer in the same
 per-example form, so a router can fuse heads as it fuses prompts.
 """
 
@@ -13,8 +14,8 @@ import torch
 
 @dataclass
 class PromptPair:
-    prefix: torch.Tensor  # [B or 1, Lp, d]
-    suffix: torch.Tensor  # [B or 1, Ls, d]
+    prefix: torch.Tensor  # [B or 1, D, Lp, d]
+    suffix: torch.Tensor  # [B or 1, D, Ls, d]
 
     def per_row(self, counts: torch.Tensor) -> "PromptPair":
         """Repeat each question's pair for its options (counts [B]); a shared pair is broadcast."""

@@ -9,22 +9,31 @@ from baas.prompts_bank.bank import BankEntry
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.prompts_bank.reparam import make_reparam
 
+
 class TrainablePromptPair(nn.Module):
-    """One task's trainable prefix, suffix and scoring head, seen through a reparameterisation
-    (`none`, `mlp` or the BAP-Encoder, see `reparam.py`) while training."""
+    """One task's trainable prefix, suffix and scoring head.
+
+    The input-level vectors (layer 0) are seen through a reparameterisation (`none`, `mlp` or the
+    BAP-Encoder, see `reparam.py`) while training; a deep pair's vectors for layers 1..D-1 are plain
+    parameters."""
 
     def __init__(self, prefix: torch.Tensor, suffix: torch.Tensor, hidden: int, reparam: str = "none"):
+        """prefix [D, Lp, d] and suffix [D, Ls, d] (or [Lp, d] / [Ls, d] for D = 1): the starting vectors."""
         super().__init__()
-        self.prefix = nn.Parameter(prefix.clone())
-        self.suffix = nn.Parameter(suffix.clone())
+        prefix, suffix = (t if t.dim() == 3 else t.unsqueeze(0) for t in (prefix, suffix))
+        self.prefix = nn.Parameter(prefix[0].clone())
+        self.suffix = nn.Parameter(suffix[0].clone())
+        self.deep_prefix = nn.Parameter(prefix[1:].clone())
+        self.deep_suffix = nn.Parameter(suffix[1:].clone())
         self.reparam = make_reparam(reparam, hidden)
         self.head = nn.Linear(hidden, 1)
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
     def pair(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The prefix [Lp, d] and suffix [Ls, d] the backbone sees."""
-        return self.reparam(self.prefix, self.suffix)
+        """The prefix [D, Lp, d] and suffix [D, Ls, d] the backbone sees."""
+        prefix, suffix = self.reparam(self.prefix, self.suffix)
+        return torch.cat([prefix.unsqueeze(0), self.deep_prefix]), torch.cat([suffix.unsqueeze(0), self.deep_suffix])
 
     def forward(self) -> tuple[PromptPair, ScoringHead]:
         prefix, suffix = self.pair()
@@ -38,7 +47,7 @@ class TrainablePromptPair(nn.Module):
                          self.head.weight.detach()[0].clone(), self.head.bias.detach()[0].clone(), key, meta)
 
     def prompt_parameters(self) -> list[nn.Parameter]:
-        return [p for p in (self.prefix, self.suffix) if p.numel()]
+        return [p for p in (self.prefix, self.suffix, self.deep_prefix, self.deep_suffix) if p.numel()]
 
     def reparam_parameters(self) -> list[nn.Parameter]:
         return list(self.reparam.parameters())

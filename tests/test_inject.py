@@ -7,6 +7,7 @@ from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import INPUT, PAD, PREFIX, SUFFIX, inject, pool
 from baas.training.batching import collate, encode
 from baas.training.data import load_task_data
+from baas.training.errors import BaasError
 from baas.training.model import score
 
 
@@ -61,14 +62,15 @@ def test_inject_gradient_reaches_prompts():
     assert torch.equal(prefix.grad, torch.ones_like(prefix)) and torch.equal(suffix.grad, torch.ones_like(suffix))
 
 
+@pytest.mark.parametrize("depth", [1, 2])
 @pytest.mark.parametrize("kind", ["bert", "roberta", "gpt2"])
-def test_padding_does_not_change_a_rows_output(kind, tiny_backbone):
+def test_padding_does_not_change_a_rows_output(kind, depth, tiny_backbone):
     """The same input alone and padded beside a longer one pools to the same vector, with prompts on."""
     bb = tiny_backbone(kind)
     ids = bb.tokenizer(["what sound does a cow make?", "a cow"], add_special_tokens=True)["input_ids"]
     d = bb.hidden_size
     g = torch.Generator().manual_seed(0)
-    prefix, suffix = torch.randn(1, 3, d, generator=g), torch.randn(1, 2, d, generator=g)
+    prefix, suffix = torch.randn(1, depth, 3, d, generator=g), torch.randn(1, depth, 2, d, generator=g)
     pooling = bb.default_pooling
     short = torch.tensor([ids[1]])
     alone = bb.forward(short, torch.ones_like(short), prefix, suffix, pooling)
@@ -78,7 +80,7 @@ def test_padding_does_not_change_a_rows_output(kind, tiny_backbone):
     for i, r in enumerate(ids):
         padded[i, : len(r)] = torch.tensor(r)
         mask[i, : len(r)] = 1
-    together = bb.forward(padded, mask, prefix.expand(2, -1, -1), suffix.expand(2, -1, -1), pooling)
+    together = bb.forward(padded, mask, prefix.expand(2, -1, -1, -1), suffix.expand(2, -1, -1, -1), pooling)
     torch.testing.assert_close(together[1:], alone, atol=1e-5, rtol=1e-5)
     if bb.is_decoder:  # left padding must give the same last-token state as right padding
         left = torch.full((1, width), bb.pad_id)
@@ -93,15 +95,44 @@ def test_only_prompts_and_head_receive_gradients(kind, tiny_backbone):
     data = load_task_data("demo_categories", max_train=4)
     batch = collate(encode(data.train.examples, bb.tokenizer, 64), bb.pad_id)
     d = bb.hidden_size
-    prefix = torch.randn(1, 4, d, requires_grad=True)
-    suffix = torch.randn(1, 4, d, requires_grad=True)
+    prefix = torch.randn(1, 2, 4, d, requires_grad=True)  # a deep pair: both layers' vectors must learn
+    suffix = torch.randn(1, 2, 4, d, requires_grad=True)
     head_w = torch.randn(1, d, requires_grad=True)
     head_b = torch.zeros(1, requires_grad=True)
     logits = score(bb, batch, PromptPair(prefix, suffix), ScoringHead(head_w, head_b), bb.default_pooling)
     torch.nn.functional.cross_entropy(logits, batch.labels).backward()
     assert all(p.grad is None and not p.requires_grad for p in bb.model.parameters())
-    for t in (prefix, suffix, head_w):
-        assert t.grad is not None and t.grad.abs().sum() > 0
+    for grad in (prefix.grad[0, 0], prefix.grad[0, 1], suffix.grad[0, 1], head_w.grad):
+        assert grad.abs().sum() > 0
+    # In a causal decoder nothing reads the suffix's layer-0 states except the suffix itself, whose
+    # states layer 1 replaces: only an encoder's shallower suffix layers learn.
+    assert (suffix.grad[0, 0].abs().sum() > 0) == (not bb.is_decoder)
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2"])
+def test_deep_prompts_replace_the_prompt_states_entering_each_layer(kind, tiny_backbone):
+    """Layer i's input holds prefix[:, i] / suffix[:, i] at the prompt positions and is untouched elsewhere."""
+    bb = tiny_backbone(kind)
+    first_child = {"bert": lambda layer: layer.attention, "gpt2": lambda layer: layer.ln_1}[kind]
+    seen = []
+    handle = first_child(bb.layers[1]).register_forward_pre_hook(lambda module, args: seen.append(args[0]))
+    ids = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    d = bb.hidden_size
+    prefix, suffix = torch.randn(2, 2, 3, d), torch.randn(2, 2, 2, d)
+    try:
+        bb.forward(ids, mask, prefix, suffix, bb.default_pooling)
+        bb.forward(ids, mask, prefix[:, :1], suffix[:, :1], bb.default_pooling)  # depth 1: layer 1 sees layer 0's output
+    finally:
+        handle.remove()
+    deep, shallow = seen
+    torch.testing.assert_close(deep[0, :3], prefix[0, 1])
+    torch.testing.assert_close(deep[0, 7:9], suffix[0, 1])
+    torch.testing.assert_close(deep[1, 5:7], suffix[1, 1])  # right after the 3 prefix + 2 real tokens
+    torch.testing.assert_close(deep[0, 3:7], shallow[0, 3:7])  # the input's states enter layer 1 unchanged
+    assert not torch.allclose(shallow[0, :3], prefix[0, 1])
+    with pytest.raises(BaasError, match="does not fit"):
+        bb.forward(ids, mask, torch.randn(2, 3, 1, d), torch.randn(2, 3, 1, d), bb.default_pooling)
 
 
 def test_variable_option_counts_are_masked_not_padded(tiny_backbone):
@@ -113,7 +144,7 @@ def test_variable_option_counts_are_masked_not_padded(tiny_backbone):
     batch = collate(encode(examples, bb.tokenizer, 32), bb.pad_id)
     assert batch.input_ids.shape[0] == 7  # 2 + 5 real option rows, no fake answers
     d = bb.hidden_size
-    logits = score(bb, batch, PromptPair(torch.zeros(1, 2, d), torch.zeros(1, 2, d)),
+    logits = score(bb, batch, PromptPair(torch.zeros(1, 1, 2, d), torch.zeros(1, 1, 2, d)),
                    ScoringHead(torch.randn(1, d), torch.zeros(1)), bb.default_pooling)
     assert logits.shape == (2, 5)
     assert torch.isinf(logits[0, 2:]).all() and torch.isfinite(logits[1]).all()

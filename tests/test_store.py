@@ -13,7 +13,7 @@ from baas.store.store import StoreError, validate_task_name
 
 def _entry(task="arc_easy", d=8, backbone="tiny"):
     g = torch.Generator().manual_seed(1)
-    return BankEntry(task, torch.randn(3, d, generator=g), torch.randn(2, d, generator=g), torch.randn(d, generator=g),
+    return BankEntry(task, torch.randn(1, 3, d, generator=g), torch.randn(1, 2, d, generator=g), torch.randn(d, generator=g),
                      torch.tensor(0.5), torch.randn(d, generator=g),
                      {"backbone": backbone, "hidden_size": d, "prefix_len": 3, "suffix_len": 2})
 
@@ -29,6 +29,15 @@ def test_roundtrip_and_plain_safetensors(tmp_path):
     assert torch.equal(loaded.prefix, _entry().prefix) and loaded.meta["metrics"] == {"accuracy": 0.5}
     assert float(loaded.head_bias) == 0.5
     assert not list(path.parent.glob(".*tmp"))  # no temporary files left behind
+
+
+def test_an_entry_written_before_deep_prompts_reads_as_depth_one(tmp_path):
+    store = Store(tmp_path)
+    old = _entry()
+    old.prefix, old.suffix = old.prefix[0], old.suffix[0]  # the [L, d] layout of earlier versions
+    store.save_entry(old, "arc_easy", {})
+    loaded = store.load_entry("arc_easy", backbone="tiny", hidden_size=8)
+    assert loaded.prefix.shape == (1, 3, 8) and torch.equal(loaded.suffix[0], old.suffix)
 
 
 def test_versions_and_listing(tmp_path):

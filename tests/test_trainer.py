@@ -15,18 +15,19 @@ def _data(n=40):
     return load_task_data("demo_categories", max_train=n, max_eval=32)
 
 
-@pytest.mark.parametrize("kind", ["bert", "gpt2"])
-def test_train_saves_a_complete_entry(kind, tiny_backbone, tmp_path):
+@pytest.mark.parametrize("kind,depth", [("bert", 1), ("gpt2", 2)])
+def test_train_saves_a_complete_entry(kind, depth, tiny_backbone, tmp_path):
     bb = tiny_backbone(kind)
     store = Store(tmp_path)
-    result = train_task("cats", _data(), bb, store, TrainConfig(**SMALL))
+    result = train_task("cats", _data(), bb, store, TrainConfig(**SMALL, depth=depth))
     for key in ("task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
                 "eval_split", "seconds", "bank_file"):
         assert key in result
     assert result["n_train"] == 40 and result["eval_split"] == "test" and result["chance"] == 0.25
     assert len(result["history"]) == 2 and result["best_epoch"] in (1, 2)
     entry = store.load_entry("cats", backbone=bb.name, hidden_size=bb.hidden_size)
-    assert entry.prefix.shape == (3, bb.hidden_size) and entry.suffix.shape == (2, bb.hidden_size)
+    assert entry.prefix.shape == (depth, 3, bb.hidden_size) and entry.suffix.shape == (depth, 2, bb.hidden_size)
+    assert entry.meta["depth"] == depth
     assert entry.meta["pooling"] == ("last" if kind == "gpt2" else "mean_input")
     assert entry.meta["data_fingerprint"] and entry.meta["config"]["lr"] == 1e-2
     # Reloaded from disk, the entry scores exactly as it did at the end of training.
@@ -41,6 +42,11 @@ def test_frozen_backbone_is_untouched(tiny_backbone, tmp_path):
     train_task("cats", _data(16), bb, Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
     after = bb.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_a_prompt_deeper_than_the_backbone_is_refused(tiny_backbone, tmp_path):
+    with pytest.raises(BaasError, match="--depth 3 is deeper than backbone"):
+        train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, depth=3)))
 
 
 def _keyword_task(root, n=240):

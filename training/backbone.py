@@ -2,8 +2,11 @@
 
 `inject` places a per-example prompt pair around each input at the input-embedding layer,
 `[prefix; input; suffix]`, with the suffix right after the last real token; training, single-task
-inference and every router strategy go through it. Encoders pool the input's own tokens; decoders
-read the state of the last real position (the end of the suffix).
+inference and every router strategy go through it. A pair may be deep: `D` layers of vectors, of
+which layer 0 enters at the embeddings and layer i replaces the prompt positions' hidden states
+where they enter the backbone's layer i (the sequence layout and attention mask stay those of
+`inject`). Encoders pool the input's own tokens; decoders read the state of the last real position
+(the end of the suffix).
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +106,19 @@ class Backbone:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
+    @property
+    def layers(self) -> nn.ModuleList:
+        """The backbone's stack of transformer layers (BERT `encoder.layer`, GPT-2 `h`, Llama `layers`, ...)."""
+        n = self.model.config.num_hidden_layers
+        for module in self.model.modules():
+            if isinstance(module, nn.ModuleList) and len(module) == n:
+                return module
+        raise BaasError(f"backbone '{self.name}': no stack of {n} layers found, so deep prompts cannot be placed")
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.model.config.num_hidden_layers)
+
     def embed(self, input_ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(input_ids)
 
@@ -113,15 +130,61 @@ class Backbone:
         suffix: torch.Tensor,
         pooling: str,
     ) -> torch.Tensor:
-        """[N, T] token ids + [N, Lp, d] / [N, Ls, d] prompts -> pooled [N, d]."""
-        embeds, segments = inject(self.embed(input_ids), attention_mask, prefix, suffix)
+        """[N, T] token ids + prompts [N, D, Lp, d] / [N, D, Ls, d] -> pooled [N, d] (D = 1: input level only)."""
+        embeds, segments = inject(self.embed(input_ids), attention_mask, prefix[:, 0], suffix[:, 0])
         mask = segments != PAD
         kwargs = {}
         if self.is_decoder:
             # Decoders take positions from the mask, so left padding and prompts both count from 0.
             kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
-        hidden = self.model(inputs_embeds=embeds, attention_mask=mask.long(), **kwargs).last_hidden_state
+        with self._deep_prompts(segments, prefix[:, 1:], suffix[:, 1:]):
+            hidden = self.model(inputs_embeds=embeds, attention_mask=mask.long(), **kwargs).last_hidden_state
         return pool(hidden, segments, pooling)
+
+    @contextmanager
+    def _deep_prompts(self, segments: torch.Tensor, prefix: torch.Tensor, suffix: torch.Tensor):
+        """While active, layer i+1 sees prefix[:, i] / suffix[:, i] at the prompt positions of its input."""
+        depth = prefix.shape[1]
+        if depth == 0 or prefix.shape[2] + suffix.shape[2] == 0:
+            yield
+            return
+        if depth >= self.num_layers:
+            raise BaasError(f"a prompt of depth {depth + 1} does not fit backbone '{self.name}' ({self.num_layers} layers)")
+        # Per row the prompt positions run prefix first, then suffix, in sequence order: one masked_scatter fills them.
+        at = ((segments == PREFIX) | (segments == SUFFIX)).unsqueeze(-1)
+        vectors = torch.cat([prefix, suffix], dim=2)
+
+        def replace(layer_vectors):
+            def hook(module, args, kwargs):
+                if args:
+                    hidden = args[0]
+                    return (hidden.masked_scatter(at, layer_vectors.to(hidden.dtype)), *args[1:]), kwargs
+                hidden = kwargs["hidden_states"]
+                return args, dict(kwargs, hidden_states=hidden.masked_scatter(at, layer_vectors.to(hidden.dtype)))
+            return hook
+
+        layers = self.layers
+        handles = [layers[i + 1].register_forward_pre_hook(replace(vectors[:, i].contiguous()), with_kwargs=True)
+                   for i in range(depth)]
+        try:
+            yield
+        finally:
+            for handle in handles:
+                handle.remove()
+
+    @torch.no_grad()
+    def prompt_states(self, prefix: torch.Tensor, suffix: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Input-level prompts [Lp, d] / [Ls, d] -> [depth, Lp, d] / [depth, Ls, d]: layer 0 is the input
+        itself, layer i the states the prompt vectors reach at the input of layer i when the backbone reads
+        `[prefix; suffix]` alone. A deep pair started here begins close to the shallow pair it extends."""
+        lp = prefix.shape[0]
+        embeds = torch.cat([prefix, suffix]).unsqueeze(0)
+        if embeds.shape[1] == 0 or depth == 1:
+            return prefix.unsqueeze(0), suffix.unsqueeze(0)
+        hidden = self.model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+                            output_hidden_states=True).hidden_states
+        states = torch.cat([embeds, *hidden[1:depth]])
+        return states[:, :lp].clone(), states[:, lp:].clone()
 
 
 def load_backbone(spec: str | None = None) -> Backbone:

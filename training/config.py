@@ -22,6 +22,7 @@ class TrainConfig:
     clip: float = 1.0
     prefix_len: int = 5
     suffix_len: int = 5
+    depth: int = 1  # layers with their own prompt vectors: 1 = input embeddings only; N = the inputs of layers 0..N-1
     prefix_init: str = "vocab"  # topic: the dataset's topic labels; vocab: frequent task tokens; random
     suffix_init: str = "vocab"  # autocot: the global reasoning chain; vocab; random
     reparam: str = "none"  # none | mlp | bap (the BAP-Encoder), used while training only
@@ -36,7 +37,7 @@ class TrainConfig:
     checkpoint_every: int = 50
 
     def check(self) -> None:
-        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "max_length"):
+        for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "max_length", "depth"):
             if getattr(self, name) < 1:
                 raise BaasError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
         for name in ("prefix_len", "suffix_len"):

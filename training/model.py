@@ -40,14 +40,14 @@ def query_embeddings(backbone: Backbone, texts: list[str], batch_size: int = 64,
     """[n, d] mean-pooled backbone states of the bare texts (no prompts): task keys and routing queries."""
     tok = backbone.tokenizer
     d = backbone.hidden_size
-    empty = torch.zeros(1, 0, d)
+    empty = torch.zeros(1, 1, 0, d)
     out = []
     order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
         enc = tok([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
         n = enc["input_ids"].shape[0]
-        pooled = backbone.forward(enc["input_ids"], enc["attention_mask"], empty.expand(n, 0, d), empty.expand(n, 0, d), "mean_input")
+        pooled = backbone.forward(enc["input_ids"], enc["attention_mask"], empty.expand(n, -1, -1, -1), empty.expand(n, -1, -1, -1), "mean_input")
         out.append(pooled)
     result = torch.empty(len(texts), d)
     result[torch.tensor(order)] = torch.cat(out)

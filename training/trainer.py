@@ -24,6 +24,7 @@ from baas.training.backbone import Backbone
 from baas.training.batching import ENCODING_VERSION, Encoded, batch_indices, collate, encode, pack, unpack
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
+from baas.training.errors import BaasError
 from baas.training.metrics import chance, mcq_metrics
 from baas.training.model import predict, query_embeddings, score
 
@@ -57,7 +58,10 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     reparameterisation, one for the head."""
     if init is None:
         init = initialise(config, backbone.tokenizer, backbone.model.get_input_embeddings().weight, train_enc)
-    module = TrainablePromptPair(init.prefix, init.suffix, backbone.hidden_size, config.reparam)
+    if config.depth > backbone.num_layers:
+        raise BaasError(f"--depth {config.depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
+    prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, config.depth)
+    module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam)
     groups = [
         {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
@@ -250,7 +254,7 @@ def train_task(
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
-        prefix_len=config.prefix_len, suffix_len=config.suffix_len, prefix_init=config.prefix_init,
+        prefix_len=config.prefix_len, suffix_len=config.suffix_len, depth=config.depth, prefix_init=config.prefix_init,
         suffix_init=config.suffix_init, reparam=config.reparam, init=init.info, pooling=pooling, max_length=max_length, config=asdict(config),
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"],
