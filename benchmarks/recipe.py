@@ -3,7 +3,9 @@
     python benchmarks/recipe.py search --data-dir DIR   # staged search on arc_easy, validation accuracy decides
     benchmarks/recipe_stage2.sh DIR                     # stage 2: 500 validation questions, batch size, head lr
     python benchmarks/recipe.py report                  # renders recipe_search.md from both stages' logs
-    python benchmarks/recipe.py compare --data-dir DIR  # head-only vs the chosen recipe, 3 datasets x 3 seeds
+    python benchmarks/recipe.py compare --data-dir DIR  # head-only vs the chosen pairs, 3 datasets x 3 seeds
+    python benchmarks/recipe.py compare-report          # renders core_results.md from the latest logged runs
+    benchmarks/compare.sh DIR                           # the comparison as 27 single runs, two at a time
 
 Every run: MiniLM frozen, 600 training questions, 2 epochs, validation/test capped at 300 questions
 (a fixed subset). Results are appended to benchmarks/results/recipe_runs.jsonl and summarised in
@@ -92,17 +94,21 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["search", "report", "compare"])
+    ap.add_argument("mode", choices=["search", "report", "compare", "compare-report"])
     ap.add_argument("--data-dir")
     ap.add_argument("--recipe", default=str(RESULTS / "recipe_chosen.json"))
     ap.add_argument("--datasets", default="arc_easy,commonsense_qa,cosmos_qa")
     ap.add_argument("--seeds", default="0,1,2", help="compare: seeds per dataset and method")
     ap.add_argument("--max-eval", type=int, default=500, help="compare: cap on validation/test questions")
+    ap.add_argument("--methods", help="compare: which of the recipe file's methods to run (default: all)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "recipe_runs.jsonl"
     if args.mode == "report":
         report()
+        return
+    if args.mode == "compare-report":
+        compare_report(json.loads(Path(args.recipe).read_text()), args.datasets.split(","), args.max_eval)
         return
     if not args.data_dir:
         ap.error("--data-dir is required for search and compare")
@@ -112,30 +118,51 @@ def main() -> None:
         report()
     else:
         chosen = json.loads(Path(args.recipe).read_text())
-        seeds = [int(x) for x in args.seeds.split(",")]
-        lines = ["# Head-only baseline vs trained prompt pair", "",
-                 f"MiniLM frozen, 600 training questions, 2 epochs, at most {args.max_eval} validation/test questions, "
-                 f"seeds {seeds}; mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md).", "",
-                 f"- head-only: `{json.dumps(chosen['head_only'])}`", f"- pair: `{json.dumps(chosen['pair'])}`", "",
-                 "| dataset | eval split (n) | chance | head-only acc | pair acc | head-only macro F1 | pair macro F1 | pair - head-only (acc, per seed) |",
-                 "|---|---|---|---|---|---|---|---|"]
-
-        def stat(rows, key):
-            values = torch.tensor([r[key] for r in rows])
-            return f"{values.mean():.3f} ± {values.std(unbiased=len(values) > 1) if len(values) > 1 else 0:.3f}"
-
+        methods = args.methods.split(",") if args.methods else [m for m in chosen if m != "chosen_by"]
         for ds in args.datasets.split(","):
-            heads, pairs = [], []
-            for seed in seeds:
-                heads.append(run(backbone, args.data_dir, ds, TrainConfig(**dict(chosen["head_only"], seed=seed)),
-                                 f"head-only seed {seed}", log, args.max_eval))
-                pairs.append(run(backbone, args.data_dir, ds, TrainConfig(**dict(chosen["pair"], seed=seed)),
-                                 f"pair seed {seed}", log, args.max_eval))
-            diffs = ", ".join(f"{p['eval_accuracy'] - h['eval_accuracy']:+.3f}" for h, p in zip(heads, pairs))
-            lines.append(f"| {ds} | {pairs[0]['eval_split']} ({pairs[0]['n_eval']}) | {pairs[0]['chance']:.3f} | "
-                         f"{stat(heads, 'eval_accuracy')} | {stat(pairs, 'eval_accuracy')} | {stat(heads, 'eval_macro_f1')} | "
-                         f"{stat(pairs, 'eval_macro_f1')} | {diffs} |")
-        (RESULTS / "core_results.md").write_text("\n".join(lines) + "\n")
+            for seed in (int(x) for x in args.seeds.split(",")):
+                for method in methods:
+                    run(backbone, args.data_dir, ds, TrainConfig(**dict(chosen[method], seed=seed)),
+                        f"{label(method)} seed {seed}", log, args.max_eval)
+
+
+def label(method: str) -> str:
+    return method.replace("_", "-")
+
+
+def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
+    """core_results.md from the latest logged run of each (dataset, method, seed); each method's
+    difference to head-only is paired by seed."""
+    latest = {}
+    for line in (RESULTS / "recipe_runs.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        latest[(row["dataset"], row["label"])] = row
+    methods = [m for m in chosen if m != "chosen_by"]
+    others = [m for m in methods if m != "head_only"]
+    lines = ["# Head-only baseline vs trained prompt pairs", "",
+             f"MiniLM frozen, 600 training questions, 2 epochs, at most {max_eval} validation/test questions; "
+             "mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md, depth.md).", ""]
+    lines += [f"- {label(m)}: `{json.dumps(chosen[m])}`" for m in methods]
+    lines += ["", "| dataset | eval split (n) | chance | " + " | ".join(f"{label(m)} acc" for m in methods) + " | "
+              + " | ".join(f"{label(m)} - head-only (acc, per seed)" for m in others) + " |",
+              "|---" * (3 + len(methods) + len(others)) + "|"]
+
+    def stat(rows):
+        values = torch.tensor([r["eval_accuracy"] for r in rows])
+        return f"{values.mean():.3f} ± {values.std() if len(values) > 1 else 0:.3f}" if rows else "-"
+
+    for ds in datasets:
+        runs = {m: {int(lb.rsplit(" ", 1)[1]): r for (d, lb), r in latest.items()
+                    if d == ds and lb.startswith(label(m) + " seed ")} for m in methods}
+        any_row = next((r for rows in runs.values() for r in rows.values()), None)
+        if any_row is None:
+            continue
+        cells = [stat(list(runs[m].values())) for m in methods]
+        for m in others:
+            seeds = sorted(set(runs[m]) & set(runs["head_only"]))
+            cells.append(", ".join(f"{runs[m][s]['eval_accuracy'] - runs['head_only'][s]['eval_accuracy']:+.3f}" for s in seeds) or "-")
+        lines.append(f"| {ds} | {any_row['eval_split']} ({any_row['n_eval']}) | {any_row['chance']:.3f} | " + " | ".join(cells) + " |")
+    (RESULTS / "core_results.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Scaling of baas's training step: time and peak RSS against sequence length, options, prompt length,
-and a bert-base-size backbone (random weights) for users with bigger models.
+prompt depth, and a bert-base-size backbone (random weights) for users with bigger models.
 
     python benchmarks/scaling.py            # writes benchmarks/results/scaling.md (a few minutes on 2 cores)
 
@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-DEFAULT = dict(length=128, options=4, prompt=5, backbone="minilm")
+DEFAULT = dict(length=128, options=4, prompt=5, depth=1, backbone="minilm")
 SWEEPS = [
     ("sequence length (tokens of input per row)", "length", [64, 128, 256, 502]),
     ("options per question", "options", [2, 3, 4, 5]),
     ("prompt vectors on each side (prefix = suffix)", "prompt", [0, 8, 16, 32, 64]),
+    ("prompt depth (layers with their own prompt vectors; MiniLM has 6)", "depth", [1, 2, 4, 6]),
     ("backbone (random weights for bert-base size)", "backbone", ["minilm", "bert-base"]),
 ]
 
@@ -44,7 +45,7 @@ g = torch.Generator().manual_seed(0)
 ids = torch.randint(1000, 20000, (B * K, T), generator=g)
 batch = Batch(ids, torch.ones_like(ids), torch.ones(B, K, dtype=torch.bool), torch.zeros(B, dtype=torch.long))
 enc = [Encoded([ids[0].tolist()], 0)]
-module, opt = make_trainable(bb, enc, TrainConfig(prefix_len=P, suffix_len=P))
+module, opt = make_trainable(bb, enc, TrainConfig(prefix_len=P, suffix_len=P, depth=cfg["depth"]))
 train_step(bb, module, opt, batch, "mean_input", 1.0)
 times = []
 for _ in range(3):
