@@ -25,7 +25,6 @@ Runs append to benchmarks/results/init_ablation.jsonl, so an interrupted `run` c
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import statistics
 import sys
@@ -35,18 +34,15 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from baas.store import Store
-from baas.training.backbone import Backbone, load_backbone
-from baas.training.batching import batch_indices, collate, encode
+from baas.training.backbone import load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import load_task_data
-from baas.training.metrics import chance, mcq_metrics
-from baas.training.trainer import lr_factor, train_task
+from baas.training.trainer import train_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from throughput import PeftMultipleChoice  # noqa: E402
+from peft_train import peft_run  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 LOG = RESULTS / "init_ablation.jsonl"
@@ -61,49 +57,6 @@ METHODS = {
     "suffix-only": dict(suffix_init="autocot", prefix_len=0, reparam="bap"),
     "peft": {},
 }
-
-
-def peft_run(backbone: Backbone, data, config: TrainConfig) -> dict:
-    """PEFT prompt tuning trained exactly as baas's trainer trains a pair (same batches, schedule, rule)."""
-    torch.manual_seed(config.seed)
-    model = PeftMultipleChoice(copy.deepcopy(backbone.model), config.prefix_len + config.suffix_len)
-    optimizer = model.optimizer(config.lr, config.head_lr)
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    max_length = min(config.max_length, backbone.max_positions - config.prefix_len - config.suffix_len)
-    train, val, test = (encode(split.examples, backbone.tokenizer, max_length)
-                        for split in (data.train, data.validation, data.eval))
-    steps_per_epoch = -(-len(train) // config.batch_size)
-    total = steps_per_epoch * config.epochs
-    warmup = max(1, int(config.warmup * total))
-
-    @torch.inference_mode()
-    def predict(encoded) -> list[int]:
-        preds = [0] * len(encoded)
-        for idx in batch_indices(encoded, config.eval_batch_size, shuffle=False):
-            b = collate([encoded[i] for i in idx], backbone.pad_id)
-            for i, p in zip(idx, model(b.input_ids, b.attention_mask, b.option_mask).argmax(-1).tolist()):
-                preds[i] = p
-        return preds
-
-    step, best, best_state, history = 0, -1.0, None, []
-    for epoch in range(config.epochs):
-        for idx in batch_indices(train, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch):
-            b = collate([train[i] for i in idx], backbone.pad_id)
-            for group, lr in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = lr * lr_factor(step, total, warmup)
-            loss = F.cross_entropy(model(b.input_ids, b.attention_mask, b.option_mask), b.labels)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], config.clip)
-            optimizer.step()
-            step += 1
-        accuracy = mcq_metrics([e.label for e in val], predict(val))["accuracy"]
-        history.append({"epoch": epoch + 1, "validation_accuracy": accuracy})
-        if accuracy > best:
-            best, best_state = accuracy, copy.deepcopy({k: v for k, v in model.state_dict().items() if "prompt" in k or "head" in k})
-    model.load_state_dict(best_state, strict=False)
-    metrics = mcq_metrics([e.label for e in test], predict(test))
-    return dict(metrics, chance=chance([len(e.options) for e in test]), history=history, eval_split=data.eval_split)
 
 
 def run(args) -> None:

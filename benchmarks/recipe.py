@@ -5,6 +5,8 @@
     python benchmarks/recipe.py report                  # renders recipe_search.md from both stages' logs
     python benchmarks/recipe.py compare --data-dir DIR  # head-only vs the chosen pairs, 3 datasets x 3 seeds
     python benchmarks/recipe.py compare-report          # renders core_results.md from the latest logged runs
+    python benchmarks/recipe.py peft-probe --data-dir DIR --lrs 3e-3 (one process per rate, two at a time)
+                                                        # PEFT prefix tuning's learning rate on arc_easy validation
     benchmarks/compare.sh DIR                           # the comparison as 27 single runs, two at a time
 
 Every run: MiniLM frozen, 600 training questions, 2 epochs, validation/test capped at 300 questions
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -28,16 +31,23 @@ from baas.training.backbone import load_backbone
 from baas.training.data import load_task_data
 from baas.training.trainer import TrainConfig, train_task
 
+sys.path.insert(0, str(Path(__file__).parent))
+from peft_train import peft_run  # noqa: E402
+
 RESULTS = Path(__file__).parent / "results"
 BASE = TrainConfig(epochs=2)
 HEAD_ONLY = dict(prefix_len=0, suffix_len=0)
 
 
-def run(backbone, data_dir, dataset, config, label, log, max_eval=300):
+def run(backbone, data_dir, dataset, config, label, log, max_eval=300, peft=None):
+    """One training run (baas's trainer, or with `peft` a PEFT method on the same batches and schedule), logged."""
     data = load_task_data(dataset, data_dir, max_train=600, max_eval=max_eval)
-    with tempfile.TemporaryDirectory() as tmp:
-        r = train_task(dataset, data, backbone, Store(tmp), config)
-    row = {"label": label, "dataset": dataset, "config": asdict(config), "n_eval": r["n_eval"],
+    if peft:
+        r = peft_run(backbone, data, config, peft)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            r = train_task(dataset, data, backbone, Store(tmp), config)
+    row = {"label": label, "dataset": dataset, "config": asdict(config), "peft": peft, "n_eval": r["n_eval"],
            "validation_accuracy": max(h["validation_accuracy"] for h in r["history"]),
            "eval_split": r["eval_split"], "eval_accuracy": r["accuracy"], "eval_macro_f1": r["macro_f1"],
            "chance": r["chance"], "seconds": r["seconds"], "time": time.strftime("%Y-%m-%d %H:%M")}
@@ -94,12 +104,13 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["search", "report", "compare", "compare-report"])
+    ap.add_argument("mode", choices=["search", "report", "compare", "compare-report", "peft-probe"])
     ap.add_argument("--data-dir")
     ap.add_argument("--recipe", default=str(RESULTS / "recipe_chosen.json"))
     ap.add_argument("--datasets", default="arc_easy,commonsense_qa,cosmos_qa")
     ap.add_argument("--seeds", default="0,1,2", help="compare: seeds per dataset and method")
     ap.add_argument("--max-eval", type=int, default=500, help="compare: cap on validation/test questions")
+    ap.add_argument("--lrs", default="3e-3,1e-2,3e-2", help="peft-probe: prompt learning rates to try")
     ap.add_argument("--methods", help="compare: which of the recipe file's methods to run (default: all)")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -113,6 +124,15 @@ def main() -> None:
     if not args.data_dir:
         ap.error("--data-dir is required for search and compare")
     backbone = load_backbone(None)
+    if args.mode == "peft-probe":
+        # The PEFT counterpart of the deep pair (prefix tuning, 10 virtual tokens at every layer) gets its
+        # own learning-rate choice on arc_easy validation, as baas's recipes did.
+        deep = json.loads(Path(args.recipe).read_text())["deep_pair"]
+        for lr in (float(x) for x in args.lrs.split(",")):
+            settings = {k: v for k, v in dict(deep, lr=lr).items() if k != "depth"}
+            run(backbone, args.data_dir, "arc_easy", TrainConfig(**settings), f"peft-prefix probe lr={lr}", log,
+                args.max_eval, "prefix")
+        return
     if args.mode == "search":
         search(backbone, args.data_dir, log)
         report()
@@ -122,8 +142,10 @@ def main() -> None:
         for ds in args.datasets.split(","):
             for seed in (int(x) for x in args.seeds.split(",")):
                 for method in methods:
-                    run(backbone, args.data_dir, ds, TrainConfig(**dict(chosen[method], seed=seed)),
-                        f"{label(method)} seed {seed}", log, args.max_eval)
+                    settings = dict(chosen[method], seed=seed)
+                    peft = settings.pop("peft", None)
+                    run(backbone, args.data_dir, ds, TrainConfig(**settings), f"{label(method)} seed {seed}", log,
+                        args.max_eval, peft)
 
 
 def label(method: str) -> str:

@@ -132,24 +132,31 @@ class BaasTokens:
 
 
 class PeftMultipleChoice(nn.Module):
-    """PEFT prompt tuning on a base AutoModel, scored like baas's: PEFT has no multiple-choice task type.
+    """A PEFT method on a base AutoModel, scored like baas's: PEFT has no multiple-choice task type.
 
-    `get_peft_model(model, PromptTuningConfig(task_type="FEATURE_EXTRACTION", ...))` gives a
-    `PeftModelForFeatureExtraction`, whose forward prepends the virtual tokens to the input embeddings
-    (and ones to the attention mask; token type ids are not supported and are not passed). Rows are
-    (question, option) pairs `[N, T]`; the virtual tokens' positions are dropped from the last hidden
-    state, the input's tokens mean-pooled, scored by `nn.Linear(d, 1)` and put into `[B, K_max]`
-    logits with -inf where a question has no option, as `baas.training.model.score` does.
-    The base model stays in eval mode (no dropout), as baas's frozen backbone is.
+    `method` "prompt": `PromptTuningConfig` (virtual tokens prepended to the input embeddings, from
+    sampled vocabulary); "prefix": `PrefixTuningConfig` (P-tuning v2: virtual key/value vectors at
+    every layer, PEFT's default random start), the PEFT counterpart of baas's deep pair. Both through
+    `get_peft_model(model, config)` with task type FEATURE_EXTRACTION; token type ids are not passed.
+    Rows are (question, option) pairs `[N, T]`; the input's own tokens are mean-pooled, scored by
+    `nn.Linear(d, 1)` and put into `[B, K_max]` logits with -inf where a question has no option, as
+    `baas.training.model.score` does. The base model stays in eval mode (no dropout), as baas's
+    frozen backbone is.
     """
 
-    def __init__(self, base: nn.Module, num_virtual_tokens: int):
-        from peft import PromptTuningConfig, TaskType, get_peft_model
+    def __init__(self, base: nn.Module, num_virtual_tokens: int, method: str = "prompt"):
+        from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
 
         super().__init__()
-        config = PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=num_virtual_tokens,
-                                    prompt_tuning_init="SAMPLE_VOCAB")
-        self.num_virtual_tokens = num_virtual_tokens
+        if method == "prompt":
+            config = PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=num_virtual_tokens,
+                                        prompt_tuning_init="SAMPLE_VOCAB")
+        elif method == "prefix":
+            config = PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=num_virtual_tokens)
+        else:
+            raise ValueError(f"unknown PEFT method {method!r}")
+        # Prompt tuning's virtual tokens are positions of the output; prefix tuning's are keys/values only.
+        self.skip = num_virtual_tokens if method == "prompt" else 0
         self.peft = get_peft_model(base, config)
         self.head = nn.Linear(base.get_input_embeddings().embedding_dim, 1)
         nn.init.normal_(self.head.weight, std=0.02)  # as baas's TrainablePromptPair
@@ -158,7 +165,7 @@ class PeftMultipleChoice(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, option_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.peft(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        hidden = hidden[:, self.num_virtual_tokens:]
+        hidden = hidden[:, self.skip:]
         weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
         scores = self.head(pooled).squeeze(-1)
