@@ -149,7 +149,7 @@ def train_task_cmd(
     epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = DEFAULTS.epochs,
     prefix_len: PrefixLenOpt = DEFAULTS.prefix_len,
     suffix_len: SuffixLenOpt = DEFAULTS.suffix_len,
-    depth: Annotated[int, typer.Option(min=1, help="Layers with their own prompt vectors: 1 puts the pair at the input embeddings only; N also replaces the prompt positions' states at the inputs of the backbone's layers 1..N-1 (deep prompts, started from where the input-level pair leads).")] = DEFAULTS.depth,
+    depth: Annotated[Optional[int], typer.Option(min=1, help="Layers with their own prompt vectors. Default: every layer of the backbone (a deep pair: layer i's vectors replace the prompt positions' states where they enter layer i, starting from where the input-level pair leads). 1: the pair at the input embeddings only.")] = DEFAULTS.depth,
     prefix_init: PrefixInitOpt = DEFAULTS.prefix_init,
     suffix_init: SuffixInitOpt = DEFAULTS.suffix_init,
     reparam: Annotated[str, typer.Option(help="Reparameterisation while training: bap (the BAP-Encoder: two Bi-LSTMs + cross-attention), mlp, or none. Materialised into plain tensors in the bank.")] = DEFAULTS.reparam,
@@ -171,8 +171,9 @@ def train_task_cmd(
 
     Evaluates on the test split (validation when the dataset has no labelled test) with the epoch that
     did best on validation. A killed run resumes from its last checkpoint when rerun with the same options.
-    Head-only baseline: --prefix-len 0 --suffix-len 0. A data-driven start (--prefix-init topic,
-    --suffix-init autocot) is made once per data and settings and kept in the store (see `init-prompts`).
+    Head-only baseline: --prefix-len 0 --suffix-len 0 --head-lr 3e-2 (its best head rate). Shallow pair
+    (input level only): --depth 1. A data-driven start (--prefix-init topic, --suffix-init autocot) is
+    made once per data and settings and kept in the store (see `init-prompts`).
     """
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data

@@ -30,6 +30,10 @@ class TrainablePromptPair(nn.Module):
         nn.init.normal_(self.head.weight, std=0.02)
         nn.init.zeros_(self.head.bias)
 
+    @property
+    def depth(self) -> int:
+        return 1 + self.deep_prefix.shape[0]
+
     def pair(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The prefix [D, Lp, d] and suffix [D, Ls, d] the backbone sees."""
         prefix, suffix = self.reparam(self.prefix, self.suffix)

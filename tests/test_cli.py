@@ -50,7 +50,7 @@ def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
     listed = last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))
     assert [e["task"] for e in listed["entries"]] == ["demo_categories"]
     shown = last_json(baas("bank", "show", "demo_categories", "--store", store, "--json", env=cli_env))
-    assert shown["tensors"]["prefix"] == [1, 2, 32]  # depth 1, 2 vectors, hidden 32
+    assert shown["tensors"]["prefix"] == [2, 2, 32]  # depth: every layer of the tiny model (the default), 2 vectors, hidden 32
     human = baas("bank", "list", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
     assert "demo_categories" in human
     assert last_json(baas("bank", "rm", "demo_categories", "--store", store, "--json", env=cli_env))["removed_versions"] == 1

@@ -58,9 +58,10 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     reparameterisation, one for the head."""
     if init is None:
         init = initialise(config, backbone.tokenizer, backbone.model.get_input_embeddings().weight, train_enc)
-    if config.depth > backbone.num_layers:
-        raise BaasError(f"--depth {config.depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
-    prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, config.depth)
+    depth = config.depth or backbone.num_layers
+    if depth > backbone.num_layers:
+        raise BaasError(f"--depth {depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
+    prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
     module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam)
     groups = [
         {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
@@ -254,7 +255,7 @@ def train_task(
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
-        prefix_len=config.prefix_len, suffix_len=config.suffix_len, depth=config.depth, prefix_init=config.prefix_init,
+        prefix_len=config.prefix_len, suffix_len=config.suffix_len, depth=module.depth, prefix_init=config.prefix_init,
         suffix_init=config.suffix_init, reparam=config.reparam, init=init.info, pooling=pooling, max_length=max_length, config=asdict(config),
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"],
