@@ -59,7 +59,8 @@ class BaasEncodedEval(BaasTokens):
     """The evaluation questions tokenised as baas does, served in consecutive slices."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size))
+        # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
+        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size, depth=1))
         self.batch_size = batch_size
         self.chunks = Chunks(len(self.encoded))
 
@@ -114,7 +115,8 @@ class PeftEvalSameBatches(BaasEncodedEval):
 
 class PeftEvalUser(PeftUserSide):
     def __init__(self, examples, backbone_spec, batch_size: int):
-        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size))
+        # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
+        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size, depth=1))
         self.batch_size = batch_size
         self.chunks = Chunks(len(self.data))
 

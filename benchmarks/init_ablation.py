@@ -67,7 +67,8 @@ def run(args) -> None:
     done = set()
     if log.exists():
         done = {(r["dataset"], r["method"], r["seed"]) for r in map(json.loads, log.read_text().splitlines())}
-    base = TrainConfig(epochs=args.epochs)
+    # The settings of the recorded ablation: a shallow pair and head lr 3e-2 (the defaults before deep pairs).
+    base = TrainConfig(epochs=args.epochs, depth=1, head_lr=3e-2)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(tmp)  # one store: a topic/chain start is made once per dataset and seed
         for dataset in args.datasets.split(","):

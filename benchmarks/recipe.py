@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from peft_train import peft_run  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
-BASE = TrainConfig(epochs=2)
+BASE = TrainConfig(epochs=2, depth=1)  # the search predates deep pairs (depth_probe.sh covers them)
 HEAD_ONLY = dict(prefix_len=0, suffix_len=0)
 
 
@@ -171,7 +171,9 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
 
     def stat(rows):
         values = torch.tensor([r["eval_accuracy"] for r in rows])
-        return f"{values.mean():.3f} ± {values.std() if len(values) > 1 else 0:.3f}" if rows else "-"
+        if len(values) == 1:
+            return f"{values[0]:.3f} (1 seed)"
+        return f"{values.mean():.3f} ± {values.std():.3f}" if rows else "-"
 
     for ds in datasets:
         runs = {m: {int(lb.rsplit(" ", 1)[1]): r for (d, lb), r in latest.items()

@@ -73,7 +73,8 @@ class BaasEncoded(BaasTokens):
     """The questions tokenised as `train_task` does, served in the trainer's batch order."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size))
+        # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
+        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1))
         self.order = baas_order(self.encoded, batch_size, self.config.seed)
 
     def batch(self, idx):
@@ -116,7 +117,7 @@ class PeftTrainUser(PeftUserSide):
     """PEFT prompt tuning as a user would run it: pair tokenisation, random order, DataCollatorWithPadding."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size))
+        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1))
         self.optimizer = self.model.optimizer(self.config.lr, self.config.head_lr)
         self.order = random_batches(len(self.data), batch_size, self.config.seed)
 
