@@ -163,7 +163,11 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
     others = [m for m in methods if m != "head_only"]
     lines = ["# Head-only baseline vs trained prompt pairs", "",
              f"MiniLM frozen, 600 training questions, 2 epochs, at most {max_eval} validation/test questions; "
-             "mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md, depth.md).", ""]
+             "mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md, depth_probe.md, "
+             "recipe_chosen.json). pair: the shallow pair (`--depth 1`); deep-pair: baas's default (every layer); "
+             "peft-prefix: PEFT prefix tuning (P-tuning v2) on baas's batches and schedule (peft_train.py).",
+             "Command: `benchmarks/compare.sh DIR` (each run once, two at a time), then "
+             "`python benchmarks/recipe.py compare-report`.", ""]
     lines += [f"- {label(m)}: `{json.dumps(chosen[m])}`" for m in methods]
     lines += ["", "| dataset | eval split (n) | chance | " + " | ".join(f"{label(m)} acc" for m in methods) + " | "
               + " | ".join(f"{label(m)} - head-only (acc, per seed)" for m in others) + " |",

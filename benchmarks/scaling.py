@@ -2,6 +2,7 @@
 prompt depth, and a bert-base-size backbone (random weights) for users with bigger models.
 
     python benchmarks/scaling.py            # writes benchmarks/results/scaling.md (a few minutes on 2 cores)
+    python benchmarks/scaling.py --sweeps depth --out benchmarks/results/scaling_depth.md   # one sweep
 
 Each configuration runs in its own process (peak RSS is per process): 4 questions per step, every row
 exactly `length` tokens of input (no padding, so the figures are for that length), prompts from the
@@ -63,19 +64,26 @@ def measure(cfg: dict) -> dict:
 
 
 def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sweeps", default=",".join(key for _, key, _ in SWEEPS), help="which sweeps (comma list of keys)")
+    ap.add_argument("--out", default=str(RESULTS / "scaling.md"))
+    args = ap.parse_args()
+    chosen = args.sweeps.split(",")
     lines = ["# Training step scaling (baas, 2 CPU cores, fp32)", "",
-             "Command: `python benchmarks/scaling.py`. One process per configuration; 4 questions per step; "
+             f"Command: `python benchmarks/scaling.py {' '.join(sys.argv[1:])}`. One process per configuration; 4 questions per step; "
              "every input row exactly the given length (no padding); median of 3 steps after 1 untimed. "
              f"Defaults when not varied: {DEFAULT}. bert-base: 12 layers, hidden 768, random weights "
              f"(the shape of bert-base, not its weights). {time.strftime('%Y-%m-%d')}.", ""]
-    for title, key, values in SWEEPS:
+    for title, key, values in (sweep for sweep in SWEEPS if sweep[1] in chosen):
         lines += [f"## {title}", "", f"| {key} | step s | questions/s | peak RSS MB |", "|---|---|---|---|"]
         for value in values:
             r = measure(dict(DEFAULT, **{key: value}))
             lines.append(f"| {value} | {r['step_s']:.3f} | {4 / r['step_s']:.2f} | {r['peak_rss_mb']:.0f} |")
             print(title, lines[-1], flush=True)
         lines.append("")
-    (RESULTS / "scaling.md").write_text("\n".join(lines))
+    Path(args.out).write_text("\n".join(lines))
 
 
 if __name__ == "__main__":
