@@ -287,10 +287,12 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     if as_json:
         print(json.dumps({"store": str(st.root), "entries": rows}, default=str))
         return
-    table = _table(f"prompt bank at {st.root}", ["task", "version", "versions", "backbone", "Lp+Ls", "accuracy", "path"])
+    table = _table(f"prompt bank at {st.root}", ["task", "version", "versions", "backbone", "Lp+Ls (x depth)", "accuracy", "path"])
     for r in rows:
-        table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"],
-                      f"{r['meta']['prefix_len']}+{r['meta']['suffix_len']}" + (f" x{r['meta']['depth']}" if r['meta'].get('depth', 1) > 1 else ""), f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
+        meta = r["meta"]
+        shape = f"{meta['prefix_len']}+{meta['suffix_len']}" + (f" x{meta['depth']}" if meta.get("depth", 1) > 1 else "")
+        table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"], shape,
+                      f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
     out.print(table if rows else f"no entries in {st.root}; train one with `baas train-task NAME`")
 
 

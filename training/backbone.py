@@ -19,6 +19,7 @@ import tempfile
 import zipfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import torch
@@ -106,9 +107,10 @@ class Backbone:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
 
-    @property
+    @cached_property
     def layers(self) -> nn.ModuleList:
-        """The backbone's stack of transformer layers (BERT `encoder.layer`, GPT-2 `h`, Llama `layers`, ...)."""
+        """The backbone's stack of transformer layers (BERT `encoder.layer`, GPT-2 `h`, Llama `layers`, ...),
+        found once."""
         n = self.model.config.num_hidden_layers
         for module in self.model.modules():
             if isinstance(module, nn.ModuleList) and len(module) == n:
