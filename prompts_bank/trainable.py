@@ -18,9 +18,8 @@ class TrainablePromptPair(nn.Module):
     parameters."""
 
     def __init__(self, prefix: torch.Tensor, suffix: torch.Tensor, hidden: int, reparam: str = "none"):
-        """prefix [D, Lp, d] and suffix [D, Ls, d] (or [Lp, d] / [Ls, d] for D = 1): the starting vectors."""
+        """prefix [D, Lp, d] and suffix [D, Ls, d]: the starting vectors."""
         super().__init__()
-        prefix, suffix = (t if t.dim() == 3 else t.unsqueeze(0) for t in (prefix, suffix))
         self.prefix = nn.Parameter(prefix[0].clone())
         self.suffix = nn.Parameter(suffix[0].clone())
         self.deep_prefix = nn.Parameter(prefix[1:].clone())
