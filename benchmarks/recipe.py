@@ -5,12 +5,11 @@
     python benchmarks/recipe.py report                  # renders recipe_search.md from both stages' logs
     python benchmarks/recipe.py compare --data-dir DIR  # head-only vs the chosen pairs, 3 datasets x 3 seeds
     python benchmarks/recipe.py compare-report          # renders core_results.md from the latest logged runs
-    python benchmarks/recipe.py peft-probe --data-dir DIR --lrs 3e-3 (one process per rate, two at a time)
-                                                        # PEFT prefix tuning's learning rate on arc_easy validation
-    benchmarks/compare.sh DIR                           # the comparison as 27 single runs, two at a time
+    python benchmarks/recipe.py peft-probe --data-dir DIR  # PEFT prefix tuning's lr (--lrs) on arc_easy validation
+    benchmarks/compare.sh DIR                           # the comparison as 36 single runs, two at a time
 
 Every run: MiniLM frozen, 600 training questions, 2 epochs, validation/test capped at 300 questions
-(a fixed subset). Results are appended to benchmarks/results/recipe_runs.jsonl and summarised in
+for the search and at 500 (`--max-eval`) for compare and peft-probe (a fixed subset). Results are appended to benchmarks/results/recipe_runs.jsonl and summarised in
 benchmarks/results/recipe_search.md / core_results.md.
 """
 
@@ -175,9 +174,9 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
 
     def stat(rows):
         values = torch.tensor([r["eval_accuracy"] for r in rows])
-        if len(values) == 1:
-            return f"{values[0]:.3f} (1 seed)"
-        return f"{values.mean():.3f} ± {values.std():.3f}" if rows else "-"
+        if len(values) <= 1:
+            return f"{values[0]:.3f} (1 seed)" if rows else "-"
+        return f"{values.mean():.3f} ± {values.std():.3f}"
 
     for ds in datasets:
         runs = {m: {int(lb.rsplit(" ", 1)[1]): r for (d, lb), r in latest.items()
