@@ -85,7 +85,7 @@ class BaasEval(BaasEncodedEval):
     def run(self, steps: int) -> dict:
         chunk = [self.encoded[i] for i in self.chunks.take(steps * self.batch_size)]
         started = time.perf_counter()
-        predict(self.backbone, chunk, self.pair, self.head, self.pooling, self.batch_size)
+        predict(self.backbone, chunk, (self.pair, self.head), self.pooling, self.batch_size)
         seconds = time.perf_counter() - started
         # The shapes predict computed: the same sorted batches, rebuilt outside the timing.
         shapes = [(sum(len(chunk[i].options) for i in idx), max(len(o) for i in idx for o in chunk[i].options))

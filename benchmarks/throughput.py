@@ -546,7 +546,7 @@ def write_report(path: Path, lines: list[str]) -> None:
 
 def main_guard(main: Callable[[], None]) -> None:
     """Run `main`; a BenchError or a baas error becomes one line on stderr and exit status 2."""
-    from baas.training.errors import BaasError
+    from baas.prompts_bank.errors import BaasError
 
     try:
         main()

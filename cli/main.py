@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 from baas.training.config import TrainConfig
 
 DEFAULTS = TrainConfig()  # the library's defaults are the CLI's defaults
@@ -276,6 +276,161 @@ def eval_task_cmd(
     bb = load_backbone(backbone or info["backbone"])
     result = evaluate_entry(name, data, bb, st, RichReporter())
     _emit(result, as_json, f"baas eval-task {name}", RESULT_KEYS)
+
+
+TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
+QueryOpt = Annotated[str, typer.Option("--query", help="What a routing query reads: context (question, then as much of the passage as fits), question, or options (question + options + passage).")]
+RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from the entries' query summaries: lda (shared covariance), qda (per-task Gaussians), linear (classifier on pseudo-queries), cosine (to each task's mean query).")]
+
+
+def _split_tasks(tasks: str | None) -> list[str] | None:
+    return [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None
+
+
+@app.command("fuse")
+@cli_errors
+def fuse_cmd(
+    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry), topk<k> (e.g. topk3), soft (every entry), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "topk3",
+    rule: RuleOpt = "lda",
+    query: QueryOpt = "context",
+    space: Annotated[str, typer.Option("--space", help="Where entries are mixed: prompt (one weighted pair and head, one forward pass), output (each entry's answer distribution, one pass per entry used), or both.")] = "prompt",
+    tasks: TasksOpt = None,
+    data_dir: DataDirOpt = None,
+    backbone: BackboneOpt = None,
+    store: StoreOpt = None,
+    max_eval: MaxEvalOpt = 200,
+    split: Annotated[str, typer.Option("--split", help="eval (each task's test split, else validation) or validation (for making choices).")] = "eval",
+    skip_invalid: SkipOpt = False,
+    as_json: JsonOpt = False,
+):
+    """Fit the Attention Router over the bank and answer every task's evaluation questions with no task id.
+
+    The router is fitted from each entry's query summary (statistics of its training questions' query
+    vectors, made once and kept in the store), never from earlier tasks' text. Reports per task the
+    task-agnostic accuracy and macro F1, the oracle's accuracy (the true task's entry) and the routing
+    accuracy (questions whose largest weight is on their own entry), plus the routing confusion matrix.
+    The router is saved in the store under the strategy's name; `baas predict` uses the latest one.
+    """
+    from baas.training.backbone import load_backbone
+    from baas.training.data import load_task_data
+    from baas.training.routing import SPACES, STRATEGIES, eval_set, evaluate_fused, fit_router, load_bank
+
+    if space not in (*SPACES, "both"):
+        raise BaasError(f"unknown --space '{space}'; expected prompt, output or both")
+    if split not in ("eval", "validation"):
+        raise BaasError(f"unknown --split '{split}'; expected eval or validation")
+    st = _store(store)
+    listed = {r["task"]: r for r in st.list_entries()}
+    names = _split_tasks(tasks) or list(listed)
+    bb = load_backbone(backbone or (listed[names[0]]["backbone"] if names and names[0] in listed else None))
+    bank = load_bank(st, bb, names)
+    strategies = list(STRATEGIES) if strategy == "all" else [strategy]
+    router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, query, data_dir)
+    datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid) for e in bank.entries]
+    evals = eval_set(bank, datasets, bb, st, query, split)
+    results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
+                             reporter=RichReporter())
+    if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
+        results = [r for r in results if r["strategy"] == strategy]
+    deployable = [r for r in results if r["strategy"] != "oracle"] or results
+    best = max(deployable, key=lambda r: r["mean_accuracy"])
+    for r in sorted(deployable, key=lambda r: r["mean_accuracy"]):  # the best is saved last: `predict` takes it
+        path = st.save_artifact("router", r["strategy"], *router.with_strategy(r["strategy"]).state())
+        r["router_file"] = str(path)
+    if as_json:
+        print(json.dumps(best if len(results) == 1 else {"strategies": results, "best": best}, default=str))
+        return
+    if len(results) > 1:
+        table = _table(f"baas fuse: {len(bank)} entries, rule {rule}, query {query}, {len(evals.encoded)} questions "
+                       f"({split} splits), no task ids", ["strategy", "space", "accuracy", "macro F1", "oracle",
+                                                          "routing", "entries/q", "ms/q"])
+        for r in results:
+            table.add_row(r["strategy"], r["space"], f"{r['mean_accuracy']:.3f}", f"{r['mean_macro_f1']:.3f}",
+                          f"{r['mean_oracle_accuracy']:.3f}", f"{r['routing_accuracy']:.3f}",
+                          f"{r['entries_per_question']:.1f}", f"{1000 * r['seconds_per_question']:.0f}")
+        out.print(table)
+    _print_fuse(best)
+
+
+def _print_fuse(r: dict) -> None:
+    table = _table(f"{r['strategy']} ({r['space']} space): mean accuracy {r['mean_accuracy']:.3f}, oracle "
+                   f"{r['mean_oracle_accuracy']:.3f}, routing {r['routing_accuracy']:.3f}",
+                   ["task", "split (n)", "accuracy", "macro F1", "oracle", "routing"])
+    for t in r["per_task"]:
+        table.add_row(t["task"], f"{t['eval_split']} ({t['n']})", f"{t['accuracy']:.3f}", f"{t['macro_f1']:.3f}",
+                      f"{t['oracle_accuracy']:.3f}", f"{t['routing_accuracy']:.3f}")
+    out.print(table)
+    tasks, counts = r["confusion"]["tasks"], r["confusion"]["counts"]
+    confusion = _table("routing confusion (rows: true task, columns: entry with the largest weight)", ["true \\ routed", *tasks])
+    for name, row in zip(tasks, counts):
+        confusion.add_row(name, *(str(c) for c in row))
+    out.print(confusion)
+    if "router_file" in r:
+        out.print(f"router saved: {r['router_file']}", highlight=False)
+
+
+@app.command("predict")
+@cli_errors
+def predict_cmd(
+    question: Annotated[Optional[str], typer.Option("--question", help="One question to answer.")] = None,
+    options: Annotated[Optional[list[str]], typer.Option("--option", help="An answer option (repeat: --option A --option B ...).")] = None,
+    context: Annotated[Optional[str], typer.Option("--context", help="A passage the question is about.")] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="Questions in the baas jsonl format (a label or answer per row is optional; with them, accuracy is reported).")] = None,
+    router: Annotated[Optional[str], typer.Option("--router", help="A router saved by `baas fuse` (its strategy name). Default: the latest one saved.")] = None,
+    store: StoreOpt = None,
+    top: Annotated[int, typer.Option(min=1, help="Entries shown per question.")] = 3,
+    as_json: JsonOpt = False,
+):
+    """Answer questions with the fused bank, with no task id, and show which entries each answer used.
+
+    `baas predict --question "Which gas do plants take in?" --option oxygen --option "carbon dioxide"`.
+    """
+    from baas.prompts_bank.bank import PromptBank
+    from baas.router.router import Router
+    from baas.training.backbone import load_backbone
+    from baas.training.data import make_example, read_questions
+    from baas.training.metrics import mcq_metrics
+    from baas.training.routing import route_questions
+
+    if (question is None) == (file is None):
+        raise BaasError("give either --question with two or more --option, or --file FILE.jsonl")
+    if file is not None:
+        examples, labelled = read_questions(file)
+    else:
+        if not options or len(options) < 2:
+            raise BaasError("--question needs at least two --option values")
+        examples, labelled = [make_example("q1", question, list(options), 0, label_field="label", options_field="--option",
+                                           context=context or "")], False
+    st = _store(store)
+    saved = st.artifacts("router")
+    if not saved:
+        raise BaasError(f"no router in store {st.root}: run `baas fuse` first")
+    name = router or saved[0]["name"]
+    loaded = st.load_artifact("router", name)
+    if loaded is None:
+        raise BaasError(f"no router '{name}' in store {st.root}; saved routers: {', '.join(r['name'] for r in saved)}")
+    fitted = Router.from_state(*loaded)
+    first = st.describe(fitted.tasks[0], fitted.versions[0])
+    bb = load_backbone(first["backbone"])
+    bank = PromptBank([st.load_entry(t, v, backbone=bb.name, hidden_size=bb.hidden_size)
+                       for t, v in zip(fitted.tasks, fitted.versions)])
+    rows = route_questions(fitted, bank, bb, examples, st)
+    for row in rows:
+        row["entries"] = row["entries"][:top]
+    result = {"router": name, "strategy": fitted.strategy.name, "predictions": rows}
+    if labelled:
+        result["accuracy"] = mcq_metrics([e.label for e in examples], [r["answer"] for r in rows])["accuracy"]
+    if as_json:
+        print(json.dumps(result, default=str))
+        return
+    table = _table(f"baas predict (router '{name}', {fitted.strategy.name}, {len(bank)} entries)",
+                   ["question", "answer", "p", "entries used (weight)"])
+    for r in rows:
+        table.add_row(r["question"], r["answer_text"], f"{max(r['probabilities']):.2f}",
+                      ", ".join(f"{e['task']} {e['weight']:.2f}" for e in r["entries"]))
+    out.print(table)
+    if labelled:
+        out.print(f"accuracy {result['accuracy']:.3f} on {len(rows)} questions")
 
 
 @bank_app.command("list")

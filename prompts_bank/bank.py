@@ -1,4 +1,4 @@
-"""Frozen task entries: what the store saves and what inference (and, later, a router) reads."""
+"""Frozen task entries (what the store saves) and the bank a router mixes them from."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 
 
@@ -39,3 +40,54 @@ class BankEntry:
         """This entry broadcast to every question (single-task inference)."""
         return (PromptPair(self.prefix.unsqueeze(0), self.suffix.unsqueeze(0)),
                 ScoringHead(self.head_weight.unsqueeze(0), self.head_bias.reshape(1)))
+
+
+# What every entry of one bank must share for their tensors to be mixed.
+_COMPATIBLE = ("backbone", "hidden_size", "depth", "prefix_len", "suffix_len", "pooling")
+
+
+@dataclass
+class PromptBank:
+    """Entries stacked along a leading task axis E, so that a router mixes them with one product.
+
+    prefix [E, D, Lp, d], suffix [E, D, Ls, d], head_weight [E, d], head_bias [E]. Entries made for
+    other backbones, hidden sizes, depths, prompt lengths or poolings cannot be mixed and are refused.
+    """
+
+    entries: list[BankEntry]
+
+    def __post_init__(self):
+        if not self.entries:
+            raise BaasError("the prompt bank is empty: train a task first (`baas train-task NAME`)")
+        first = self.entries[0]
+        for e in self.entries[1:]:
+            for k in _COMPATIBLE:
+                a, b = first.meta.get(k, 1 if k == "depth" else None), e.meta.get(k, 1 if k == "depth" else None)
+                if a != b:
+                    raise BaasError(f"bank entries '{first.task}' and '{e.task}' cannot be fused: {k} {a} != {b} "
+                                    "(retrain one of them so both share backbone, hidden size, depth and prompt lengths)")
+        self.prefix = torch.stack([e.prefix for e in self.entries])
+        self.suffix = torch.stack([e.suffix for e in self.entries])
+        self.head_weight = torch.stack([e.head_weight for e in self.entries])
+        self.head_bias = torch.stack([e.head_bias.reshape(()) for e in self.entries])
+
+    @property
+    def tasks(self) -> list[str]:
+        return [e.task for e in self.entries]
+
+    @property
+    def meta(self) -> dict:
+        return self.entries[0].meta
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def fuse(self, weights: torch.Tensor) -> tuple[PromptPair, ScoringHead]:
+        """Prompt-space fusion: weights [B, E] (rows sum to one) -> each question's weighted pair and head."""
+        w = weights.to(self.prefix.dtype)
+        mix = lambda t: torch.einsum("be,e...->b...", w, t)  # noqa: E731 - one product per tensor
+        return PromptPair(mix(self.prefix), mix(self.suffix)), ScoringHead(mix(self.head_weight), mix(self.head_bias))
+
+    def single(self, index: int) -> tuple[PromptPair, ScoringHead]:
+        """Entry `index` alone, broadcast to every question."""
+        return self.entries[index].prompt()

@@ -12,8 +12,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from baas.training.config import REPARAMS
-
 
 class NoReparam(nn.Module):
     def forward(self, prefix: torch.Tensor, suffix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,11 +75,10 @@ class BAPEncoder(nn.Module):
         return out[0], out[1]
 
 
+REPARAMETERISERS = {"none": lambda d: NoReparam(), "mlp": MLPReparam, "bap": BAPEncoder}
+
+
 def make_reparam(kind: str, d: int) -> nn.Module:
-    if kind == "none":
-        return NoReparam()
-    if kind == "mlp":
-        return MLPReparam(d)
-    if kind == "bap":
-        return BAPEncoder(d)
-    raise ValueError(f"unknown reparameterisation '{kind}'; expected one of {', '.join(REPARAMS)}")
+    if kind not in REPARAMETERISERS:
+        raise ValueError(f"unknown reparameterisation '{kind}'; expected one of {', '.join(REPARAMETERISERS)}")
+    return REPARAMETERISERS[kind](d)

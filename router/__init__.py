@@ -1,1 +1,1 @@
-"""The Attention Router Module: fuses bank entries per question (not built yet; see the issues)."""
+"""The Attention Router Module: routing rules fitted from query summaries, fusion strategies, the router."""

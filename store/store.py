@@ -5,6 +5,9 @@
     <store>/checkpoints/<task>/<run-key>.pt
     <store>/inits/<task>/<init-key>.safetensors   data-driven starting pairs (topic labels, chains)
     <store>/tokens/<key>.safetensors              token ids of a dataset split for one tokenizer
+    <store>/queries/<key>.safetensors             routing query vectors of a dataset split for one backbone
+    <store>/summaries/<task>@v<N>-<query>.safetensors  an entry's query statistics (what a router keeps)
+    <store>/routers/<name>.safetensors            fitted routers
 
 Every file is written to a temporary name, fsynced and renamed before its catalog row is committed,
 so a crash leaves either the old state or the new one. Every read of a bank file checks its sha256
@@ -31,7 +34,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from baas.prompts_bank.bank import BankEntry
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 
 FORMAT = "baas-bank-entry/1"
 TASK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -46,6 +49,9 @@ CREATE TABLE IF NOT EXISTS entries (
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, kind TEXT NOT NULL, started REAL NOT NULL,
     finished REAL, status TEXT NOT NULL, config TEXT NOT NULL, metrics TEXT);
+CREATE TABLE IF NOT EXISTS artifacts (
+    kind TEXT NOT NULL, name TEXT NOT NULL, file TEXT NOT NULL, sha256 TEXT NOT NULL, meta TEXT NOT NULL,
+    created REAL NOT NULL, PRIMARY KEY (kind, name));
 CREATE TABLE IF NOT EXISTS llm_cache (
     key TEXT PRIMARY KEY, model TEXT NOT NULL, request TEXT NOT NULL, response TEXT NOT NULL, created REAL NOT NULL);
 """
@@ -277,21 +283,23 @@ class Store:
         except (SafetensorError, KeyError, ValueError, OSError) as exc:
             raise StoreError(f"{path}: unreadable initialisation ({type(exc).__name__}); delete it to make it again") from None
 
-    # ---- token cache ---------------------------------------------------------------------------
+    # ---- caches: token ids and query vectors ---------------------------------------------------
 
-    def tokens_path(self, key: str) -> Path:
-        if not re.fullmatch(r"[0-9a-f]{16,64}", key):
-            raise StoreError(f"invalid token cache key {key!r}")
-        return self.root / "tokens" / f"{key}.safetensors"
+    CACHES = ("tokens", "queries")
 
-    def save_tokens(self, key: str, tensors: dict[str, torch.Tensor]) -> None:
+    def cache_path(self, kind: str, key: str) -> Path:
+        if kind not in self.CACHES or not re.fullmatch(r"[0-9a-f]{16,64}", key):
+            raise StoreError(f"invalid cache entry {kind}/{key!r}")
+        return self.root / kind / f"{key}.safetensors"
+
+    def save_cached(self, kind: str, key: str, tensors: dict[str, torch.Tensor]) -> None:
         blob = save_safetensors({k: v.contiguous() for k, v in tensors.items()})
-        atomic_write(self.tokens_path(key), lambda f: f.write(blob))
+        atomic_write(self.cache_path(kind, key), lambda f: f.write(blob))
 
-    def load_tokens(self, key: str) -> dict[str, torch.Tensor] | None:
+    def load_cached(self, kind: str, key: str) -> dict[str, torch.Tensor] | None:
         """The cached tensors, or None when absent; an unreadable file is removed and reported as absent
-        (it is a cache: the caller tokenises again and rewrites it)."""
-        path = self.tokens_path(key)
+        (it is a cache: the caller computes it again and rewrites it)."""
+        path = self.cache_path(kind, key)
         if not path.is_file():
             return None
         try:
@@ -300,10 +308,57 @@ class Store:
             path.unlink(missing_ok=True)
             return None
 
+    # ---- artifacts: routers and the entries' query summaries ------------------------------------
+
+    ARTIFACTS = {"router": "routers", "summary": "summaries"}
+
+    def artifact_path(self, kind: str, name: str) -> Path:
+        if kind not in self.ARTIFACTS or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}", name):
+            raise StoreError(f"invalid {kind} name {name!r}")
+        return self.root / self.ARTIFACTS[kind] / f"{name}.safetensors"
+
+    def save_artifact(self, kind: str, name: str, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
+        """Write (or replace) a named artifact: file first, then its catalog row with the checksum."""
+        path = self.artifact_path(kind, name)
+        payload = save_safetensors({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=meta)
+        atomic_write(path, lambda f: f.write(payload))
+        with self._db() as db:
+            db.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?)",
+                       (kind, name, str(path.relative_to(self.root)), hashlib.sha256(payload).hexdigest(),
+                        json.dumps(meta), time.time()))
+        return path
+
+    def load_artifact(self, kind: str, name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
+        """(tensors, metadata) of a named artifact, verified against its checksum; None when there is none."""
+        path = self.artifact_path(kind, name)
+        with self._db() as db:
+            row = db.execute("SELECT * FROM artifacts WHERE kind = ? AND name = ?", (kind, name)).fetchone()
+        if row is None:
+            return None
+        try:
+            payload = path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read {kind} file: {exc.strerror}") from None
+        if hashlib.sha256(payload).hexdigest() != row["sha256"]:
+            raise StoreError(f"{path}: {kind} file is corrupt or truncated (sha256 does not match the catalog); "
+                             f"rebuild it (`baas fuse` remakes routers and summaries)")
+        try:
+            header = int.from_bytes(payload[:8], "little")  # safetensors: 8-byte header length, JSON header
+            meta = json.loads(payload[8 : 8 + header]).get("__metadata__") or {}
+            return load_safetensors(payload), meta
+        except (SafetensorError, ValueError) as exc:
+            raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
+
+    def artifacts(self, kind: str) -> list[dict]:
+        """Every artifact of a kind, newest first."""
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM artifacts WHERE kind = ? ORDER BY created DESC", (kind,)).fetchall()
+        return [dict(r, meta=json.loads(r["meta"]), path=str(self.root / r["file"])) for r in rows]
+
     # ---- LLM answer cache ---------------------------------------------------------------------
 
     def llm_cache_get(self, key: str) -> str | None:
-        """The cached answer for a request hash (see `baas.prompts_bank.llm`), or None."""
+        """The cached answer for a request hash (see `baas.training.llm`), or None."""
         with self._db() as db:
             row = db.execute("SELECT response FROM llm_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else row["response"]

@@ -165,3 +165,47 @@ def test_init_prompts_falls_back_offline_when_the_llm_fails(tiny_backbone_dir, c
     info = last_json(proc)
     assert info["chain"]["source"] == "offline" and len(server.requests) >= 1
     assert "HTTP 500" in proc.stderr and "warning" in proc.stderr
+
+
+def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tmp_path):
+    store = tmp_path / "store"
+    bb = tiny_backbone_dir("bert")
+    empty = error_line(baas("fuse", "--store", store, env=cli_env, check=False))
+    assert "empty" in empty and "train-task" in empty
+    for task in ("demo_categories", "demo_opposites"):
+        baas("train-task", task, "--backbone", bb, "--store", store, *TINY_TRAIN, env=cli_env)
+    missing = error_line(baas("fuse", "--store", store, "--tasks", "demo_categories,arc_easy", env=cli_env, check=False))
+    assert "'arc_easy'" in missing and "demo_categories, demo_opposites" in missing
+
+    result = last_json(baas("fuse", "--store", store, "--strategy", "all", "--space", "both", "--rule", "cosine",
+                            "--max-eval", 16, "--json", env=cli_env))
+    by_name = {(r["strategy"], r["space"]): r for r in result["strategies"]}
+    # one-entry strategies are one computation in both spaces; mixing ones are reported in each
+    assert {("oracle", "both"), ("hard", "both"), ("topk2", "prompt"), ("topk2", "output"), ("soft", "prompt")} <= set(by_name)
+    for r in result["strategies"]:
+        assert [t["task"] for t in r["per_task"]] == ["demo_categories", "demo_opposites"]
+        assert all(t["n"] == 16 for t in r["per_task"])
+        assert sum(map(sum, r["confusion"]["counts"])) == 32
+        assert r["mean_oracle_accuracy"] == by_name[("oracle", "both")]["mean_accuracy"]
+    oracle = by_name[("oracle", "both")]
+    assert oracle["routing_accuracy"] == 1.0
+    # the oracle is each entry alone on its own task: what eval-task reports for the same questions
+    alone = last_json(baas("eval-task", "demo_opposites", "--store", store, "--max-eval", 16, "--json", env=cli_env))
+    assert oracle["per_task"][1]["accuracy"] == alone["accuracy"]
+
+    one = last_json(baas("fuse", "--store", store, "--strategy", "hard", "--max-eval", 16, "--json", env=cli_env))
+    assert {"strategy", "per_task", "mean_accuracy", "mean_oracle_accuracy", "routing_accuracy", "confusion"} <= set(one)
+    assert one["routing_accuracy"] == by_name[("hard", "both")]["routing_accuracy"]
+
+    answer = last_json(baas("predict", "--store", store, "--question", "what is the opposite of hot", "--option", "cold",
+                            "--option", "big", "--json", env=cli_env))
+    assert answer["router"] == "hard" and answer["predictions"][0]["answer_text"] in ("cold", "big")
+    assert abs(sum(e["weight"] for e in answer["predictions"][0]["entries"]) - 1) < 1e-4
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"question": "what is the opposite of hot", "options": ["cold", "big"], "answer": "cold"}) + "\n"
+                         + json.dumps({"question": "what is a cow", "options": ["animal", "tool"], "label": 0}) + "\n")
+    from_file = last_json(baas("predict", "--store", store, "--file", questions, "--router", "soft", "--json", env=cli_env))
+    assert len(from_file["predictions"]) == 2 and 0 <= from_file["accuracy"] <= 1
+    assert len(from_file["predictions"][0]["entries"]) == 2  # soft weighs every entry
+    bad = error_line(baas("predict", "--store", store, "--question", "q", "--option", "only one", env=cli_env, check=False))
+    assert "two" in bad

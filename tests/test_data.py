@@ -7,7 +7,7 @@ import pytest
 
 from baas.training import data as data_mod
 from baas.training.data import REGISTRY, MAX_OPTIONS, load_task_data
-from baas.training.errors import DataError
+from baas.prompts_bank.errors import DataError
 
 FIXTURES = Path(__file__).parent / "fixtures"
 PACK = ["medqa", "medmcqa", "mmlu", "arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "qasc", "dream", "cosmos_qa"]

@@ -7,7 +7,7 @@ from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import INPUT, PAD, PREFIX, SUFFIX, inject, pool
 from baas.training.batching import collate, encode
 from baas.training.data import load_task_data
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 from baas.training.model import score
 
 

@@ -8,7 +8,7 @@ import socket
 import pytest
 from llm_server import ScriptedLLMServer
 
-from baas.prompts_bank.llm import LLMClient, LLMConfig, LLMError, cache_key
+from baas.training.llm import LLMClient, LLMConfig, LLMError, cache_key
 from baas.store.store import Store
 
 MESSAGES = [{"role": "system", "content": "You reason step by step."},

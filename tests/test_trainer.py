@@ -5,7 +5,7 @@ import torch
 
 from baas.store import Store
 from baas.training.data import load_task_data
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 from baas.training.trainer import TrainConfig, evaluate_entry, train_task
 
 SMALL = dict(epochs=2, batch_size=4, prefix_len=3, suffix_len=2, eval_batch_size=16, checkpoint_every=3, max_length=48)
@@ -157,4 +157,4 @@ def test_tokenisation_is_cached_in_the_store(tiny_backbone, tmp_path, monkeypatc
     files[0].write_bytes(b"garbage")  # a damaged cache file is dropped and made again
     monkeypatch.setattr(trainer, "encode", encode)
     assert trainer.encode_cached(examples, bb, 48, store) == fresh
-    assert unpack(store.load_tokens(files[0].stem)) == fresh
+    assert unpack(store.load_cached("tokens", files[0].stem)) == fresh

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from baas.training.config import POOLINGS
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
 _MINILM_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 
 POOLINGS = ("mean_input", "mean_all", "suffix", "last")
 PREFIX_INITS = ("topic", "vocab", "random")
 SUFFIX_INITS = ("autocot", "vocab", "random")
-REPARAMS = ("none", "mlp", "bap")
+REPARAMS = ("none", "mlp", "bap")  # prompts_bank.reparam.REPARAMETERISERS (kept here torch-free; a test ties them)
 
 
 @dataclass

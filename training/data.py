@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
-from baas.training.errors import DataError
+from baas.prompts_bank.errors import DataError
 from baas.training.synthetic import GENERATORS
 
 SPLITS = ("train", "validation", "test")
@@ -219,6 +219,26 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
                 yield f"{path}:{lineno}", json.loads(line)
             except json.JSONDecodeError as exc:
                 yield f"{path}:{lineno}", RowError("<line>", f"expected one JSON object per line ({exc.msg})")
+
+
+def read_questions(path: Path) -> tuple[list[MCQExample], bool]:
+    """Questions to answer from a file in the baas jsonl format; a label (or answer) is optional here.
+    Returns the questions and whether every row carried its answer (then accuracy can be reported)."""
+    adapter, examples, labelled = JsonlAdapter(path.stem), [], True
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    for where, raw in _jsonl_rows(path):
+        try:
+            if isinstance(raw, RowError):
+                raise raw
+            if isinstance(raw, dict) and "label" not in raw and "answer" not in raw:
+                raw, labelled = dict(raw, label=0), False  # a placeholder: nothing reads it when unlabelled
+            examples.append(adapter.convert(Row(raw)))
+        except RowError as exc:
+            raise DataError(f"{where}: {exc}") from None
+    if not examples:
+        raise DataError(f"{path}: no questions")
+    return examples, labelled
 
 
 # ---------------------------------------------------------------------------------------------

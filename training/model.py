@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Callable, Union
+
 import torch
 
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import Backbone
 from baas.training.batching import Batch, Encoded, batch_indices, collate
+
+PromptSource = Union[tuple[PromptPair, ScoringHead], Callable[[list[int]], tuple[PromptPair, ScoringHead]]]
 
 
 def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead, pooling: str) -> torch.Tensor:
@@ -20,32 +24,48 @@ def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead,
 
 
 @torch.inference_mode()
-def predict(
-    backbone: Backbone, encoded: list[Encoded], pair: PromptPair, head: ScoringHead, pooling: str,
-    batch_size: int = 32, on_batch=None,
-) -> list[int]:
-    """Predicted option index per question, in the order of `encoded`."""
-    predictions = [0] * len(encoded)
+def logits(
+    backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int = 32, on_batch=None,
+) -> torch.Tensor:
+    """[N, K_max] logits of every question in the order of `encoded` (-inf where a question has fewer options).
+
+    `prompt` is one (pair, head) for every question, or a function from a batch's question indices to
+    that batch's per-question (pair, head): how a router gives each question its own fused prompt."""
+    k_max = max(len(e.options) for e in encoded)
+    out = torch.full((len(encoded), k_max), float("-inf"))
     for idx in batch_indices(encoded, batch_size, shuffle=False):
         batch = collate([encoded[i] for i in idx], backbone.pad_id)
-        for i, p in zip(idx, score(backbone, batch, pair, head, pooling).argmax(-1).tolist()):
-            predictions[i] = p
+        pair, head = prompt(idx) if callable(prompt) else prompt
+        scores = score(backbone, batch, pair, head, pooling)
+        out[torch.tensor(idx), : scores.shape[1]] = scores
         if on_batch:
             on_batch(len(idx))
-    return predictions
+    return out
+
+
+def predict(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int = 32,
+            on_batch=None) -> list[int]:
+    """Predicted option index per question, in the order of `encoded`."""
+    return logits(backbone, encoded, prompt, pooling, batch_size, on_batch).argmax(-1).tolist()
 
 
 @torch.inference_mode()
-def query_embeddings(backbone: Backbone, texts: list[str], batch_size: int = 64, max_length: int = 128) -> torch.Tensor:
-    """[n, d] mean-pooled backbone states of the bare texts (no prompts): task keys and routing queries."""
+def query_embeddings(backbone: Backbone, texts: list[str], seconds: list[str] | None = None, batch_size: int = 64,
+                     max_length: int = 128) -> torch.Tensor:
+    """[n, d] mean-pooled backbone states of the bare texts (no prompts): task keys and routing queries.
+
+    `seconds` pairs each text with a second one (a passage), which is cut first when the pair is too long."""
     tok = backbone.tokenizer
     d = backbone.hidden_size
     empty = torch.zeros(1, 1, 0, d)
     out = []
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+    size = [len(t) + (len(seconds[i]) if seconds else 0) for i, t in enumerate(texts)]
+    order = sorted(range(len(texts)), key=size.__getitem__)
     for start in range(0, len(order), batch_size):
         idx = order[start : start + batch_size]
-        enc = tok([texts[i] for i in idx], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
+        pair = [seconds[i] for i in idx] if seconds else None
+        enc = tok([texts[i] for i in idx], pair, truncation="longest_first", max_length=max_length, padding=True,
+                  return_tensors="pt")
         n = enc["input_ids"].shape[0]
         pooled = backbone.forward(enc["input_ids"], enc["attention_mask"], empty.expand(n, -1, -1, -1), empty.expand(n, -1, -1, -1), "mean_input")
         out.append(pooled)

@@ -17,16 +17,17 @@ from dataclasses import asdict
 import torch
 import torch.nn.functional as F
 
-from baas.prompts_bank.initialise import PromptInit, initialise
+from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
 from baas.training.backbone import Backbone
 from baas.training.batching import ENCODING_VERSION, Encoded, batch_indices, collate, encode, pack, unpack
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
-from baas.training.errors import BaasError
+from baas.training.initialise import PromptInit, initialise
 from baas.training.metrics import chance, mcq_metrics
-from baas.training.model import predict, query_embeddings, score
+from baas.training.model import PromptSource, predict, query_embeddings, score
+from baas.training.routing import DEFAULT_QUERY, entry_summary
 
 
 class Reporter:
@@ -84,11 +85,11 @@ def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch
     return loss.item()
 
 
-def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], pair, head, pooling: str, batch_size: int,
+def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int,
                      reporter: Reporter, label: str) -> dict:
     """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n."""
     reporter.start(label, len(encoded))
-    preds = predict(backbone, encoded, pair, head, pooling, batch_size, on_batch=reporter.advance)
+    preds = predict(backbone, encoded, prompt, pooling, batch_size, on_batch=reporter.advance)
     reporter.stop()
     labels = [e.label for e in encoded]
     return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded))
@@ -99,11 +100,11 @@ def encode_cached(examples: list, backbone: Backbone, max_length: int, store: St
     tok = backbone.tokenizer
     blob = json.dumps([ENCODING_VERSION, backbone.name, type(tok).__name__, len(tok), max_length, fingerprint(examples)])
     key = hashlib.sha256(blob.encode()).hexdigest()[:32]
-    cached = store.load_tokens(key)
+    cached = store.load_cached("tokens", key)
     if cached is not None:
         return unpack(cached)
     encoded = encode(examples, tok, max_length)
-    store.save_tokens(key, pack(encoded))
+    store.save_cached("tokens", key, pack(encoded))
     return encoded
 
 
@@ -140,7 +141,7 @@ def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, confi
     """The pair's starting vectors. A data-driven start (topic labels, Auto-CoT chain) is made once and
     kept in the store (`init-prompts` shows it); later runs with the same data and settings reuse it.
     The LLM for the chains: `config.llm_base_url` / `llm_model`, else BAAS_LLM_BASE_URL / BAAS_LLM_MODEL."""
-    from baas.prompts_bank.llm import LLMClient, LLMConfig
+    from baas.training.llm import LLMClient, LLMConfig
 
     reporter = reporter or Reporter()
     embeddings = backbone.model.get_input_embeddings().weight
@@ -236,7 +237,7 @@ def train_task(
                 if state["step"] % config.checkpoint_every == 0:
                     save_checkpoint()
             reporter.stop()
-            val = evaluate_encoded(backbone, val_enc, *module(), pooling, config.eval_batch_size, reporter, f"{task} validation")
+            val = evaluate_encoded(backbone, val_enc, module(), pooling, config.eval_batch_size, reporter, f"{task} validation")
             state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
                                      "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
             state["epoch_loss"] = 0.0
@@ -250,7 +251,7 @@ def train_task(
         raise
 
     module.load_state_dict(best_state)
-    result_metrics = evaluate_encoded(backbone, eval_enc, *module(), pooling, config.eval_batch_size, reporter,
+    result_metrics = evaluate_encoded(backbone, eval_enc, module(), pooling, config.eval_batch_size, reporter,
                                       f"{task} {data.eval_split}")
     task_key = questions().mean(0)
     meta = dict(
@@ -263,6 +264,8 @@ def train_task(
     entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
     entry = store.save_entry(entry, data.name, metrics)
+    # The router's summary of this task, made while its questions are at hand (a router never rereads them).
+    entry_summary(entry, backbone, store, DEFAULT_QUERY, train_examples=data.train.examples)
     store.finish_run(run_id, "done", metrics)
     store.drop_checkpoint(task, key)
     return dict(
@@ -280,7 +283,7 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     started = time.time()
     entry = store.load_entry(task, backbone=backbone.name, hidden_size=backbone.hidden_size)
     encoded = encode_cached(data.eval.examples, backbone, entry.meta["max_length"], store)
-    metrics = evaluate_encoded(backbone, encoded, *entry.prompt(), entry.meta["pooling"], batch_size, reporter,
+    metrics = evaluate_encoded(backbone, encoded, entry.prompt(), entry.meta["pooling"], batch_size, reporter,
                                f"{task} {data.eval_split}")
     metrics.pop("n")
     run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})

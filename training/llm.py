@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from baas.training.errors import BaasError
+from baas.prompts_bank.errors import BaasError
 
 if TYPE_CHECKING:
     import openai

@@ -1,0 +1,64 @@
+"""The Attention Router Module: a routing rule and a fusion strategy over one bank.
+
+`Router.route(queries)` gives each question its weights over the bank's entries (and the rule's
+distribution, for inspection); `PromptBank.fuse` turns weights into the question's own pair and
+head. A router is fitted from the entries' query summaries alone and saved as plain tensors.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import torch
+
+from baas.prompts_bank.errors import BaasError
+from baas.router.rules import Rule, make_rule
+from baas.router.strategies import Strategy, make_strategy
+from baas.router.summary import QuerySummary
+
+FORMAT = "baas-router/1"
+
+
+@dataclass
+class Router:
+    tasks: list[str]  # entry names, in bank order
+    versions: list[int]
+    rule: Rule
+    strategy: Strategy
+    query: str  # what the query vectors were made from (see training.routing.QUERY_KINDS)
+    means: torch.Tensor  # [E, d] the entries' mean queries (what `cluster` groups)
+
+    @classmethod
+    def fit(cls, tasks: list[str], versions: list[int], summaries: list[QuerySummary], rule: str, strategy: str,
+            query: str) -> "Router":
+        if not summaries:
+            raise BaasError("the prompt bank is empty: train a task first (`baas train-task NAME`)")
+        means = torch.stack([s.mean for s in summaries])
+        return cls(tasks, versions, make_rule(rule).fit(summaries), make_strategy(strategy, means), query, means)
+
+    def with_strategy(self, strategy: str) -> "Router":
+        """The same fitted rule under another strategy."""
+        return Router(self.tasks, self.versions, self.rule, make_strategy(strategy, self.means), self.query, self.means)
+
+    def route(self, queries: torch.Tensor, true_task: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """queries [B, d] -> (weights [B, E], log p(task | query) [B, E])."""
+        log_probs = self.rule.log_probs(queries)
+        return self.strategy.weights(log_probs, true_task), log_probs
+
+    def state(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+        """Tensors and string metadata for a safetensors file."""
+        tensors = {f"rule.{k}": v.contiguous() for k, v in self.rule.state().items()}
+        tensors["means"] = self.means.contiguous()
+        meta = {"format": FORMAT, "rule": self.rule.name, "strategy": self.strategy.name, "query": self.query,
+                "tasks": json.dumps(self.tasks), "versions": json.dumps(self.versions)}
+        return tensors, meta
+
+    @classmethod
+    def from_state(cls, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> "Router":
+        if meta.get("format") != FORMAT:
+            raise BaasError(f"not a baas router file (format {meta.get('format')!r}, expected {FORMAT})")
+        rule = make_rule(meta["rule"]).load({k[5:]: v for k, v in tensors.items() if k.startswith("rule.")})
+        means = tensors["means"]
+        return cls(json.loads(meta["tasks"]), json.loads(meta["versions"]), rule,
+                   make_strategy(meta["strategy"], means), meta["query"], means)

@@ -1,0 +1,140 @@
+"""Routing rules: from the bank's query summaries to log p(task | query) for each question.
+
+Each rule is fitted from `QuerySummary`s alone (no task's text), and is a small class plus a registry
+line. Fitted rules are plain tensors (`state`), so a router file holds no code.
+
+    cosine    cosine to each task's mean query (the entry's key), over a temperature
+    lda       a shared covariance pooled from the summaries, shrunk toward its mean variance;
+              linear scores mu_t' S^-1 q - mu_t' S^-1 mu_t / 2 (Fisher's rule, equal priors)
+    qda       each task's own low-rank-plus-diagonal Gaussian: its log-density (Woodbury, no d x d inverse per query)
+    linear    a softmax classifier trained on pseudo-queries drawn from every summary's Gaussian
+              (feature replay from statistics: the classifier is retrained from summaries as tasks arrive)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from baas.prompts_bank.errors import BaasError
+from baas.router.summary import QuerySummary
+
+
+class Rule:
+    name = ""
+
+    def fit(self, summaries: list[QuerySummary]) -> "Rule":
+        raise NotImplementedError
+
+    def log_probs(self, queries: torch.Tensor) -> torch.Tensor:
+        """queries [B, d] -> [B, E], rows log-normalised."""
+        raise NotImplementedError
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.Tensor)}
+
+    def load(self, state: dict[str, torch.Tensor]) -> "Rule":
+        for k, v in state.items():
+            setattr(self, k, v)
+        return self
+
+
+class CosineRule(Rule):
+    name = "cosine"
+    temperature = 0.02  # cosine gaps between task means are a few hundredths
+
+    def fit(self, summaries):
+        self.keys = F.normalize(torch.stack([s.mean for s in summaries]), dim=-1)
+        return self
+
+    def log_probs(self, queries):
+        return (F.normalize(queries, dim=-1) @ self.keys.T / self.temperature).log_softmax(-1)
+
+
+def _shrunk(cov: torch.Tensor, shrinkage: float) -> torch.Tensor:
+    d = cov.shape[0]
+    return (1 - shrinkage) * cov + shrinkage * cov.trace() / d * torch.eye(d, dtype=cov.dtype)
+
+
+class LDARule(Rule):
+    name = "lda"
+    shrinkage = 0.1
+
+    def fit(self, summaries):
+        counts = torch.tensor([s.count for s in summaries], dtype=torch.float64)
+        pooled = sum(w * s.covariance().double() for w, s in zip(counts / counts.sum(), summaries))
+        means = torch.stack([s.mean for s in summaries]).double()  # [E, d]
+        proj = torch.linalg.solve(_shrunk(pooled, self.shrinkage), means.T)  # [d, E]
+        self.weight = proj.float()
+        self.bias = (-0.5 * (means * proj.T).sum(-1)).float()
+        return self
+
+    def log_probs(self, queries):
+        return (queries @ self.weight + self.bias).log_softmax(-1)
+
+
+class QDARule(Rule):
+    name = "qda"
+    shrinkage = 0.1
+
+    def fit(self, summaries):
+        self.means = torch.stack([s.mean for s in summaries])
+        self.factors = torch.stack([s.factor for s in summaries])  # [E, r, d]
+        floor = torch.stack([s.residual.mean() for s in summaries])  # shrink the diagonal toward its mean
+        diag = torch.stack([s.residual for s in summaries])
+        self.inv_diag = 1.0 / ((1 - self.shrinkage) * diag + self.shrinkage * floor[:, None] + 1e-6)  # [E, d]
+        r = self.factors.shape[1]
+        # inner = I + F D^-1 F' per task; C^-1 = D^-1 - D^-1 F' inner^-1 F D^-1 (Woodbury)
+        fd = self.factors * self.inv_diag[:, None, :]  # [E, r, d]
+        inner = torch.eye(r) + fd @ self.factors.transpose(1, 2)
+        self.inner_inv = torch.linalg.inv(inner)
+        self.logdet = -self.inv_diag.log().sum(-1) + torch.linalg.slogdet(inner)[1]  # [E]
+        return self
+
+    def log_probs(self, queries):
+        x = queries[:, None, :] - self.means[None]  # [B, E, d]
+        xd = x * self.inv_diag[None]  # D^-1 x
+        proj = torch.einsum("erd,bed->ber", self.factors, xd)  # F D^-1 x  [B, E, r]
+        quad = (x * xd).sum(-1) - torch.einsum("ber,ers,bes->be", proj, self.inner_inv, proj)
+        return (-0.5 * (quad + self.logdet)).log_softmax(-1)
+
+
+class LinearRule(Rule):
+    name = "linear"
+    samples = 512  # pseudo-queries per task
+    steps = 300
+    weight_decay = 1e-4
+
+    def fit(self, summaries):
+        gen = torch.Generator().manual_seed(0)
+        x = torch.cat([s.sample(self.samples, gen) for s in summaries])
+        y = torch.arange(len(summaries)).repeat_interleave(self.samples)
+        self.shift, self.scale = x.mean(0), x.std(0) + 1e-6
+        x = (x - self.shift) / self.scale
+        layer = torch.nn.Linear(x.shape[1], len(summaries))
+        torch.nn.init.zeros_(layer.weight)
+        torch.nn.init.zeros_(layer.bias)
+        opt = torch.optim.LBFGS(layer.parameters(), lr=1, max_iter=self.steps, history_size=20, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            loss = F.cross_entropy(layer(x), y) + self.weight_decay * layer.weight.pow(2).sum()
+            loss.backward()
+            return loss
+
+        with torch.enable_grad():
+            opt.step(closure)
+        self.weight, self.bias = layer.weight.detach().T.contiguous(), layer.bias.detach().clone()
+        return self
+
+    def log_probs(self, queries):
+        return (((queries - self.shift) / self.scale) @ self.weight + self.bias).log_softmax(-1)
+
+
+RULES: dict[str, type[Rule]] = {r.name: r for r in (CosineRule, LDARule, QDARule, LinearRule)}
+
+
+def make_rule(name: str) -> Rule:
+    if name not in RULES:
+        raise BaasError(f"unknown routing rule '{name}'; expected one of {', '.join(RULES)}")
+    return RULES[name]()

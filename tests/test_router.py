@@ -1,0 +1,149 @@
+"""The Attention Router Module: summaries, rules, strategies, the bank's fusion, and the router file."""
+
+import json
+
+import pytest
+import torch
+
+from baas.prompts_bank.bank import BankEntry, PromptBank
+from baas.prompts_bank.errors import BaasError
+from baas.router.router import Router
+from baas.router.rules import RULES
+from baas.router.strategies import STRATEGIES, make_strategy
+from baas.router.summary import QuerySummary
+from baas.store import Store
+from baas.store.store import StoreError
+
+
+def entry(task, d=8, depth=2, lp=2, ls=3, seed=0, **meta):
+    g = torch.Generator().manual_seed(seed)
+    base = dict(backbone="tiny", hidden_size=d, depth=depth, prefix_len=lp, suffix_len=ls, pooling="mean_input")
+    return BankEntry(task, torch.randn(depth, lp, d, generator=g), torch.randn(depth, ls, d, generator=g),
+                     torch.randn(d, generator=g), torch.randn((), generator=g), torch.randn(d, generator=g),
+                     dict(base, **meta), version=1)
+
+
+def clustered_queries(tasks=4, n=200, d=16, spread=0.5, seed=0):
+    """Each task's queries around its own centre, with a shared, correlated noise."""
+    g = torch.Generator().manual_seed(seed)
+    centres = torch.randn(tasks, d, generator=g) * 2
+    mix = torch.randn(d, d, generator=g) * spread
+    return [centres[t] + torch.randn(n, d, generator=g) @ mix for t in range(tasks)]
+
+
+def test_summary_keeps_mean_and_covariance():
+    q = clustered_queries(tasks=1, n=400, d=12)[0]
+    full = QuerySummary.from_queries(q, rank=12)
+    assert torch.allclose(full.mean, q.mean(0), atol=1e-5)
+    assert torch.allclose(full.covariance(), torch.cov(q.T), atol=1e-4)
+    low = QuerySummary.from_queries(q, rank=3)  # diagonal kept exactly, off-diagonal from 3 directions
+    assert torch.allclose(low.covariance().diagonal(), torch.cov(q.T).diagonal(), atol=1e-4)
+    assert low.size == 12 + 3 * 12 + 12 + 1
+    back = QuerySummary.from_tensors(low.tensors())
+    assert torch.equal(back.factor, low.factor) and back.count == 400
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_every_rule_routes_separable_tasks_to_their_own_entry(rule):
+    per_task = clustered_queries()  # summaries from the first 150 queries of each task, routing on the other 50
+    summaries = [QuerySummary.from_queries(q[:150]) for q in per_task]
+    router = Router.fit([f"t{i}" for i in range(4)], [1] * 4, summaries, rule, "hard", "context")
+    queries = torch.cat([q[150:] for q in per_task])
+    true = torch.arange(4).repeat_interleave(50)
+    weights, log_probs = router.route(queries)
+    assert torch.allclose(log_probs.exp().sum(-1), torch.ones(len(queries)), atol=1e-5)
+    assert (weights.argmax(-1) == true).float().mean() > 0.95
+
+
+@pytest.mark.parametrize("name", [*STRATEGIES, "topk1", "topk4", "topk9"])
+def test_strategy_weights_sum_to_one_and_topk_uses_k(name):
+    g = torch.Generator().manual_seed(1)
+    log_probs = torch.randn(7, 5, generator=g).log_softmax(-1)
+    means = torch.randn(5, 6, generator=g)
+    true = torch.tensor([0, 1, 2, 3, 4, 0, 1])
+    w = make_strategy(name, means).weights(log_probs, true)
+    assert w.shape == (7, 5) and (w >= 0).all()
+    assert torch.allclose(w.sum(-1), torch.ones(7))
+    if name.startswith("topk"):
+        assert ((w > 0).sum(-1) == min(int(name[4:]), 5)).all()
+        assert torch.equal(w.argmax(-1), log_probs.argmax(-1))
+    if name == "hard":
+        assert torch.equal(w.argmax(-1), log_probs.argmax(-1)) and ((w > 0).sum(-1) == 1).all()
+    if name == "oracle":
+        assert torch.equal(w.argmax(-1), true)
+
+
+def test_cluster_strategy_stays_inside_the_most_likely_group():
+    means = torch.tensor([[1.0, 0.0], [0.99, 0.05], [0.0, 1.0]])  # tasks 0 and 1 look alike
+    strategy = make_strategy("cluster", means)
+    assert strategy.groups[0] == strategy.groups[1] != strategy.groups[2]
+    probs = torch.tensor([[0.3, 0.3, 0.4]])  # the group {0, 1} holds 0.6: it wins over task 2's 0.4
+    w = strategy.weights(probs.log())
+    assert torch.allclose(w, torch.tensor([[0.5, 0.5, 0.0]]))
+
+
+def test_unknown_strategy_and_rule_are_refused():
+    with pytest.raises(BaasError, match="unknown strategy 'top3'"):
+        make_strategy("top3")
+    with pytest.raises(BaasError, match="unknown routing rule 'svm'"):
+        Router.fit(["a"], [1], [QuerySummary.from_queries(torch.randn(5, 4))], "svm", "hard", "context")
+    with pytest.raises(BaasError, match="oracle strategy needs"):
+        make_strategy("oracle").weights(torch.zeros(2, 3))
+
+
+def test_bank_fuses_in_prompt_space_and_refuses_mixed_entries():
+    bank = PromptBank([entry("a", seed=1), entry("b", seed=2), entry("c", seed=3)])
+    assert bank.prefix.shape == (3, 2, 2, 8) and bank.head_bias.shape == (3,)
+    w = torch.tensor([[1.0, 0.0, 0.0], [0.25, 0.25, 0.5]])
+    pair, head = bank.fuse(w)
+    assert pair.prefix.shape == (2, 2, 2, 8) and pair.suffix.shape == (2, 2, 3, 8) and head.weight.shape == (2, 8)
+    assert torch.allclose(pair.prefix[0], bank.entries[0].prefix)
+    assert torch.allclose(head.bias[1], 0.25 * bank.head_bias[0] + 0.25 * bank.head_bias[1] + 0.5 * bank.head_bias[2])
+    for other in (entry("x", d=16), entry("x", depth=1), entry("x", ls=4), entry("x", backbone="other")):
+        with pytest.raises(BaasError, match="cannot be fused"):
+            PromptBank([entry("a"), other])
+    with pytest.raises(BaasError, match="empty"):
+        PromptBank([])
+
+
+def test_router_round_trips_through_the_store_with_checksums(tmp_path):
+    summaries = [QuerySummary.from_queries(q) for q in clustered_queries(tasks=3, d=8)]
+    queries = torch.randn(10, 8)
+    store = Store(tmp_path / "store")
+    for rule in RULES:
+        router = Router.fit(["a", "b", "c"], [1, 2, 1], summaries, rule, "topk2", "context")
+        path = store.save_artifact("router", f"r-{rule}", *router.state())
+        back = Router.from_state(*store.load_artifact("router", f"r-{rule}"))
+        assert back.tasks == ["a", "b", "c"] and back.versions == [1, 2, 1] and back.strategy.name == "topk2"
+        assert torch.allclose(back.route(queries)[0], router.route(queries)[0])
+    assert [r["name"] for r in store.artifacts("router")][0] == f"r-{list(RULES)[-1]}"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(StoreError, match="corrupt or truncated"):
+        store.load_artifact("router", f"r-{list(RULES)[-1]}")
+    assert store.load_artifact("router", "never-saved") is None
+    with pytest.raises(StoreError, match="invalid router name"):
+        store.artifact_path("router", "../escape")
+
+
+def test_one_hot_prompt_fusion_is_the_entry_itself(tiny_backbone):
+    """Prompt-space fusion with all weight on one entry gives exactly that entry's logits."""
+    from baas.training.batching import encode
+    from baas.training.data import load_task_data
+    from baas.training.model import logits
+
+    bb = tiny_backbone("bert")
+    d, depth = bb.hidden_size, bb.num_layers
+    bank = PromptBank([entry(t, d=d, depth=depth, seed=i, backbone=bb.name) for i, t in enumerate("abc")])
+    examples = load_task_data("demo_opposites", max_eval=12).eval.examples
+    encoded = encode(examples, bb.tokenizer, 48)
+    for j in range(3):
+        w = torch.zeros(len(encoded), 3)
+        w[:, j] = 1
+        fused = logits(bb, encoded, lambda idx: bank.fuse(w[idx]), "mean_input")
+        alone = logits(bb, encoded, bank.single(j), "mean_input")
+        assert torch.allclose(fused, alone, atol=1e-5)
+    mixed = torch.tensor([[0.5, 0.5, 0.0]]).expand(len(encoded), -1)
+    assert not torch.allclose(logits(bb, encoded, lambda idx: bank.fuse(mixed[idx]), "mean_input"),
+                              logits(bb, encoded, bank.single(0), "mean_input"))

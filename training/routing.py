@@ -1,0 +1,240 @@
+"""Routing a question to the bank without its task id: query vectors, the entries' query summaries,
+fitting a router, and evaluating fused inference against the oracle (the true task's entry).
+
+    question --query_vectors (cached)--> q [d] --Router (rule + strategy)--> weights over entries [E]
+      prompt space:  PromptBank.fuse(weights) -> one pair and head -> one forward pass
+      output space:  each weighted entry's own answer distribution, mixed -> one pass per entry used
+
+A router is fitted from the entries' query summaries alone (`baas.router.summary`): a summary is made
+from a task's own training questions, once, when it is first needed, and kept in the store beside the
+entry. Adding a task never reads an earlier task's text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+
+import torch
+
+from baas.prompts_bank.bank import PromptBank
+from baas.prompts_bank.errors import BaasError
+from baas.router.router import Router
+from baas.router.strategies import STRATEGIES
+from baas.router.summary import QuerySummary
+from baas.store import Store
+from baas.training.backbone import Backbone
+from baas.training.batching import Encoded
+from baas.training.data import MCQExample, TaskData, fingerprint, load_task_data
+from baas.training.metrics import mcq_metrics
+from baas.training.model import logits, query_embeddings
+
+# What a query vector is made of: (text, passage or None). The passage is cut first when too long.
+QUERY_KINDS = {
+    "question": lambda e: (e.question, None),
+    "context": lambda e: (e.question, e.context),
+    "options": lambda e: (e.question + " " + " ".join(e.options), e.context),
+}
+DEFAULT_QUERY = "context"
+DEFAULT_RULE = "lda"
+QUERY_MAX_LENGTH = 128
+SPACES = ("prompt", "output")
+
+
+def query_vectors(examples: list[MCQExample], backbone: Backbone, kind: str, store: Store | None = None) -> torch.Tensor:
+    """[n, d] routing queries of `examples`, computed once per backbone, kind and data, then read from the store."""
+    if kind not in QUERY_KINDS:
+        raise BaasError(f"unknown query kind '{kind}'; expected one of {', '.join(QUERY_KINDS)}")
+    blob = json.dumps([1, backbone.name, kind, QUERY_MAX_LENGTH, fingerprint(examples)])
+    key = hashlib.sha256(blob.encode()).hexdigest()[:32]
+    cached = store.load_cached("queries", key) if store is not None else None
+    if cached is not None and cached["q"].shape[0] == len(examples):
+        return cached["q"]
+    firsts, seconds = zip(*(QUERY_KINDS[kind](e) for e in examples)) if examples else ((), ())
+    paired = any(s is not None for s in seconds)
+    q = query_embeddings(backbone, list(firsts), [s or "" for s in seconds] if paired else None,
+                         max_length=QUERY_MAX_LENGTH)
+    if store is not None:
+        store.save_cached("queries", key, {"q": q.contiguous()})
+    return q
+
+
+def summary_name(task: str, version: int, kind: str) -> str:
+    return f"{task}@v{version}-{kind}"
+
+
+def entry_summary(entry, backbone: Backbone, store: Store, kind: str, data_dir=None,
+                  train_examples: list[MCQExample] | None = None) -> QuerySummary:
+    """The query summary of a bank entry: read from the store, else made from the entry's own training
+    questions (given, or reloaded from `data_dir` and checked against the entry's data fingerprint)."""
+    name = summary_name(entry.task, entry.version, kind)
+    stored = store.load_artifact("summary", name)
+    if stored is not None:
+        return QuerySummary.from_tensors(stored[0])
+    if train_examples is None:
+        meta = entry.meta
+        data = load_task_data(meta["dataset"], data_dir, max_train=meta["n_train"], max_eval=1)
+        train_examples = data.train.examples
+        if fingerprint(train_examples) != meta.get("data_fingerprint"):
+            raise BaasError(f"entry '{entry.task}' v{entry.version} has no '{kind}' query summary yet, and the training "
+                            f"data of '{meta['dataset']}' found now is not the data it was trained on; pass the --data-dir "
+                            "it was trained from, or retrain it")
+    summary = QuerySummary.from_queries(query_vectors(train_examples, backbone, kind, store))
+    store.save_artifact("summary", name, summary.tensors(), {"task": entry.task, "version": str(entry.version),
+                                                               "query": kind, "backbone": backbone.name})
+    return summary
+
+
+def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) -> PromptBank:
+    """The latest entry of each task (all tasks, or those named), checked against the backbone."""
+    listed = [r["task"] for r in store.list_entries()]
+    if tasks:
+        missing = [t for t in tasks if t not in listed]
+        if missing:
+            raise BaasError(f"no bank entry for {', '.join(repr(t) for t in missing)} in store {store.root}; "
+                            f"the bank holds: {', '.join(listed) or 'nothing yet'}")
+    names = tasks or listed
+    if not names:
+        raise BaasError(f"the prompt bank at {store.root} is empty: train a task first (`baas train-task NAME`)")
+    return PromptBank([store.load_entry(t, backbone=backbone.name, hidden_size=backbone.hidden_size) for t in names])
+
+
+def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "topk3",
+               query: str = DEFAULT_QUERY, data_dir=None) -> Router:
+    summaries = [entry_summary(e, backbone, store, query, data_dir) for e in bank.entries]
+    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, query)
+
+
+@dataclass
+class EvalSet:
+    """Every bank task's evaluation questions, concatenated, with each question's true entry."""
+
+    encoded: list[Encoded]
+    true: torch.Tensor  # [N] index of the question's own entry in the bank
+    queries: torch.Tensor  # [N, d]
+    splits: list[str]  # per task: the split evaluated
+    query_seconds: float  # time spent making the query vectors (0 when all came from the cache)
+
+
+def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, store: Store, query: str,
+             split: str = "eval") -> EvalSet:
+    from baas.training.trainer import encode_cached
+
+    encoded, true, queries, splits = [], [], [], []
+    started = time.perf_counter()
+    for i, data in enumerate(datasets):
+        part = data.eval if split == "eval" else data.validation
+        encoded += encode_cached(part.examples, backbone, bank.meta["max_length"], store)
+        true += [i] * len(part.examples)
+        queries.append(query_vectors(part.examples, backbone, query, store))
+        splits.append(part.split)
+    return EvalSet(encoded, torch.tensor(true), torch.cat(queries), splits, time.perf_counter() - started)
+
+
+def _mixture(entry_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """Output space: sum_e w_e softmax(logits_e) over the entries with weight (others were never computed)."""
+    probs = torch.nan_to_num(entry_logits.softmax(-1), nan=0.0)  # rows of -inf (not computed) -> 0
+    return torch.einsum("ne,nek->nk", weights, probs)
+
+
+def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: EvalSet, strategies: list[str],
+                   spaces: list[str], batch_size: int = 32, reporter=None) -> list[dict]:
+    """Each strategy in each fusion space on the same questions and queries: task-agnostic accuracy and
+    macro F1 per task, the oracle's accuracy beside it, routing accuracy, the routing confusion matrix.
+
+    Entries are run once per question that any strategy (or the oracle) gives weight to; a strategy that
+    puts all weight on one entry is the same computation in both spaces and is reported once."""
+    pooling = bank.meta["pooling"]
+    n, e = len(evals.encoded), len(bank)
+    log_probs = router.rule.log_probs(evals.queries)
+    weights = {s: router.with_strategy(s).strategy.weights(log_probs, evals.true) for s in dict.fromkeys(["oracle", *strategies])}
+    needed = torch.zeros(n, e, dtype=torch.bool)
+    for s, w in weights.items():
+        if s == "oracle" or "output" in spaces or bool(((w > 0).sum(-1) == 1).all()):
+            needed |= w > 0
+    k_max = max(len(x.options) for x in evals.encoded)
+    entry_logits = torch.full((n, e, k_max), float("-inf"))
+    entry_seconds = torch.zeros(e)
+    if reporter:
+        reporter.start("running bank entries", int(needed.sum()))
+    for j in range(e):
+        idx = needed[:, j].nonzero().flatten().tolist()
+        if not idx:
+            continue
+        started = time.perf_counter()
+        entry_logits[idx, j] = logits(backbone, [evals.encoded[i] for i in idx], bank.single(j), pooling, batch_size,
+                                      on_batch=reporter.advance if reporter else None)
+        entry_seconds[j] = (time.perf_counter() - started) / len(idx)
+    if reporter:
+        reporter.stop()
+    per_pass = float(entry_seconds[entry_seconds > 0].mean())  # one entry's forward pass, per question
+    query_per_q = evals.query_seconds / n
+    oracle_pred = _mixture(entry_logits, weights["oracle"]).argmax(-1)
+
+    results = []
+    for s, w in weights.items():
+        single = bool(((w > 0).sum(-1) == 1).all())
+        for space in (["output"] if single else spaces):
+            if space == "output":
+                pred = _mixture(entry_logits, w).argmax(-1)
+                seconds = query_per_q + per_pass * float((w > 0).sum(-1).float().mean())
+            else:
+                started = time.perf_counter()
+                if reporter:
+                    reporter.start(f"{s} (prompt space)", n)
+                pred = logits(backbone, evals.encoded, lambda idx, w=w: bank.fuse(w[idx]), pooling, batch_size,
+                              on_batch=reporter.advance if reporter else None).argmax(-1)
+                if reporter:
+                    reporter.stop()
+                seconds = query_per_q + (time.perf_counter() - started) / n
+            results.append(_report(s, "both" if single else space, w, pred, oracle_pred, evals, bank, router, seconds))
+    return results
+
+
+def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptBank, router: Router, seconds) -> dict:
+    labels = torch.tensor([x.label for x in evals.encoded])
+    routed = w.argmax(-1)
+    per_task = []
+    for j, task in enumerate(bank.tasks):
+        rows = evals.true == j
+        if not rows.any():
+            continue
+        m = mcq_metrics(labels[rows].tolist(), pred[rows].tolist())
+        per_task.append(dict(task=task, n=int(rows.sum()), eval_split=evals.splits[j], accuracy=m["accuracy"],
+                             macro_f1=m["macro_f1"], oracle_accuracy=float((oracle_pred[rows] == labels[rows]).float().mean()),
+                             routing_accuracy=float((routed[rows] == j).float().mean())))
+    confusion = torch.zeros(len(bank), len(bank), dtype=torch.long)
+    confusion.index_put_((evals.true, routed), torch.ones_like(routed), accumulate=True)
+    mean = lambda k: sum(t[k] for t in per_task) / len(per_task)  # noqa: E731 - tasks weigh alike
+    return dict(
+        strategy=strategy, space=space, rule=router.rule.name, query=router.query,
+        per_task=per_task, mean_accuracy=mean("accuracy"), mean_macro_f1=mean("macro_f1"),
+        mean_oracle_accuracy=mean("oracle_accuracy"), routing_accuracy=float((routed == evals.true).float().mean()),
+        entries_per_question=float((w > 0).sum(-1).float().mean()), seconds_per_question=seconds,
+        confusion={"tasks": bank.tasks, "counts": confusion.tolist()},
+    )
+
+
+def route_questions(router: Router, bank: PromptBank, backbone: Backbone, examples: list[MCQExample],
+                    store: Store | None = None, batch_size: int = 32) -> list[dict]:
+    """Answer questions with no task id: each one's answer, its option probabilities, and its weights
+    over the bank's entries (prompt-space fusion)."""
+    from baas.training.batching import encode
+
+    encoded = encode(examples, backbone.tokenizer, bank.meta["max_length"])
+    weights, log_probs = router.route(query_vectors(examples, backbone, router.query, store))
+    out = logits(backbone, encoded, lambda idx: bank.fuse(weights[idx]), bank.meta["pooling"], batch_size)
+    rows = []
+    for x, w, lp, lg in zip(examples, weights, log_probs, out):
+        probs = lg[: len(x.options)].softmax(-1)
+        used = [(bank.tasks[j], float(w[j]), float(lp[j].exp())) for j in w.argsort(descending=True).tolist() if w[j] > 0]
+        rows.append(dict(id=x.id, question=x.question, answer=int(probs.argmax()), answer_text=x.options[int(probs.argmax())],
+                         probabilities=[round(float(p), 4) for p in probs],
+                         entries=[{"task": t, "weight": round(wt, 4), "probability": round(p, 4)} for t, wt, p in used]))
+    return rows
+
+
+__all__ = ["QUERY_KINDS", "SPACES", "STRATEGIES", "EvalSet", "entry_summary", "eval_set", "evaluate_fused",
+           "fit_router", "load_bank", "query_vectors", "route_questions"]
