@@ -280,7 +280,7 @@ def eval_task_cmd(
 
 TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
 QueryOpt = Annotated[str, typer.Option("--query", help="What a routing query reads: context (question, then as much of the passage as fits), question, or options (question + options + passage).")]
-RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from the entries' query summaries: lda (shared covariance), qda (per-task Gaussians), linear (classifier on pseudo-queries), cosine (to each task's mean query).")]
+RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from the entries' query summaries: lda (shared covariance), qda (per-task Gaussians), linear (classifier on pseudo-queries), cosine (to each task's mean query), aoa (attention over the cosine, lda and qda distributions).")]
 
 
 def _split_tasks(tasks: str | None) -> list[str] | None:
@@ -290,9 +290,10 @@ def _split_tasks(tasks: str | None) -> list[str] | None:
 @app.command("fuse")
 @cli_errors
 def fuse_cmd(
-    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry), topk<k> (e.g. topk3), soft (every entry), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "topk3",
+    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "topk3",
     rule: RuleOpt = "lda",
     query: QueryOpt = "context",
+    temperature: Annotated[float, typer.Option("--temperature", help="Divides the rule's log-probabilities before the strategy: above 1 spreads weight over more entries (soft, topk, memory).")] = 1.0,
     space: Annotated[str, typer.Option("--space", help="Where entries are mixed: prompt (one weighted pair and head, one forward pass), output (each entry's answer distribution, one pass per entry used), or both.")] = "prompt",
     tasks: TasksOpt = None,
     data_dir: DataDirOpt = None,
@@ -325,7 +326,7 @@ def fuse_cmd(
     bb = load_backbone(backbone or (listed[names[0]]["backbone"] if names and names[0] in listed else None))
     bank = load_bank(st, bb, names)
     strategies = list(STRATEGIES) if strategy == "all" else [strategy]
-    router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, query, data_dir)
+    router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, query, data_dir, temperature)
     datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid) for e in bank.entries]
     evals = eval_set(bank, datasets, bb, st, query, split)
     results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],

@@ -70,6 +70,8 @@ class PromptBank:
         self.suffix = torch.stack([e.suffix for e in self.entries])
         self.head_weight = torch.stack([e.head_weight for e in self.entries])
         self.head_bias = torch.stack([e.head_bias.reshape(()) for e in self.entries])
+        for i, e in enumerate(self.entries):  # entries become views of the stacks: the bank is held once
+            e.prefix, e.suffix, e.head_weight, e.head_bias = self.prefix[i], self.suffix[i], self.head_weight[i], self.head_bias[i]
 
     @property
     def tasks(self) -> list[str]:
@@ -83,9 +85,16 @@ class PromptBank:
         return len(self.entries)
 
     def fuse(self, weights: torch.Tensor) -> tuple[PromptPair, ScoringHead]:
-        """Prompt-space fusion: weights [B, E] (rows sum to one) -> each question's weighted pair and head."""
+        """Prompt-space fusion: weights [B, E] (rows sum to one) -> each question's weighted pair and head.
+
+        Sparse weights (hard, top-k) gather only the entries used, so the cost does not grow with the bank."""
         w = weights.to(self.prefix.dtype)
-        mix = lambda t: torch.einsum("be,e...->b...", w, t)  # noqa: E731 - one product per tensor
+        k = int((w > 0).sum(-1).max())
+        if 2 * k < len(self):
+            top = w.topk(k, dim=-1)
+            mix = lambda t: torch.einsum("bk,bk...->b...", top.values, t[top.indices])  # noqa: E731
+        else:
+            mix = lambda t: torch.einsum("be,e...->b...", w, t)  # noqa: E731 - one product per tensor
         return PromptPair(mix(self.prefix), mix(self.suffix)), ScoringHead(mix(self.head_weight), mix(self.head_bias))
 
     def single(self, index: int) -> tuple[PromptPair, ScoringHead]:

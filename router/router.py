@@ -28,22 +28,30 @@ class Router:
     strategy: Strategy
     query: str  # what the query vectors were made from (see training.routing.QUERY_KINDS)
     means: torch.Tensor  # [E, d] the entries' mean queries (what `cluster` groups)
+    temperature: float = 1.0  # log p(task | query) / temperature, renormalised: above 1 softens the rule's distribution
 
     @classmethod
     def fit(cls, tasks: list[str], versions: list[int], summaries: list[QuerySummary], rule: str, strategy: str,
-            query: str) -> "Router":
+            query: str, temperature: float = 1.0) -> "Router":
         if not summaries:
             raise BaasError("the prompt bank is empty: train a task first (`baas train-task NAME`)")
+        if not temperature > 0:
+            raise BaasError(f"--temperature must be positive, got {temperature}")
         means = torch.stack([s.mean for s in summaries])
-        return cls(tasks, versions, make_rule(rule).fit(summaries), make_strategy(strategy, means), query, means)
+        return cls(tasks, versions, make_rule(rule).fit(summaries), make_strategy(strategy, means), query, means, temperature)
 
     def with_strategy(self, strategy: str) -> "Router":
         """The same fitted rule under another strategy."""
-        return Router(self.tasks, self.versions, self.rule, make_strategy(strategy, self.means), self.query, self.means)
+        return Router(self.tasks, self.versions, self.rule, make_strategy(strategy, self.means), self.query, self.means,
+                      self.temperature)
+
+    def log_probs(self, queries: torch.Tensor) -> torch.Tensor:
+        """[B, d] -> log p(task | query) [B, E], tempered."""
+        return (self.rule.log_probs(queries) / self.temperature).log_softmax(-1)
 
     def route(self, queries: torch.Tensor, true_task: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """queries [B, d] -> (weights [B, E], log p(task | query) [B, E])."""
-        log_probs = self.rule.log_probs(queries)
+        log_probs = self.log_probs(queries)
         return self.strategy.weights(log_probs, true_task), log_probs
 
     def state(self) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -51,6 +59,7 @@ class Router:
         tensors = {f"rule.{k}": v.contiguous() for k, v in self.rule.state().items()}
         tensors["means"] = self.means.contiguous()
         meta = {"format": FORMAT, "rule": self.rule.name, "strategy": self.strategy.name, "query": self.query,
+                "temperature": repr(self.temperature),
                 "tasks": json.dumps(self.tasks), "versions": json.dumps(self.versions)}
         return tensors, meta
 
@@ -61,4 +70,4 @@ class Router:
         rule = make_rule(meta["rule"]).load({k[5:]: v for k, v in tensors.items() if k.startswith("rule.")})
         means = tensors["means"]
         return cls(json.loads(meta["tasks"]), json.loads(meta["versions"]), rule,
-                   make_strategy(meta["strategy"], means), meta["query"], means)
+                   make_strategy(meta["strategy"], means), meta["query"], means, float(meta.get("temperature", 1.0)))

@@ -9,6 +9,8 @@ line. Fitted rules are plain tensors (`state`), so a router file holds no code.
     qda       each task's own low-rank-plus-diagonal Gaussian: its log-density (Woodbury, no d x d inverse per query)
     linear    a softmax classifier trained on pseudo-queries drawn from every summary's Gaussian
               (feature replay from statistics: the classifier is retrained from summaries as tasks arrive)
+    aoa       attention over attention: cosine, lda and qda each give a distribution; a second attention
+              weighs them per question by how decided each one is (low entropy)
 """
 
 from __future__ import annotations
@@ -74,24 +76,31 @@ class LDARule(Rule):
 
 
 class QDARule(Rule):
+    """Computed in float64: the Woodbury form subtracts large, nearly equal terms."""
+
     name = "qda"
     shrinkage = 0.1
 
     def fit(self, summaries):
-        self.means = torch.stack([s.mean for s in summaries])
-        self.factors = torch.stack([s.factor for s in summaries])  # [E, r, d]
-        floor = torch.stack([s.residual.mean() for s in summaries])  # shrink the diagonal toward its mean
-        diag = torch.stack([s.residual for s in summaries])
-        self.inv_diag = 1.0 / ((1 - self.shrinkage) * diag + self.shrinkage * floor[:, None] + 1e-6)  # [E, d]
+        self.means = torch.stack([s.mean for s in summaries]).double()
+        self.factors = torch.stack([s.factor for s in summaries]).double()  # [E, r, d]
+        diag = torch.stack([s.residual for s in summaries]).double()
+        # the diagonal shrinks toward each task's mean total variance (trace / d)
+        target = (diag.sum(-1) + self.factors.pow(2).sum((1, 2))) / diag.shape[1]
+        self.inv_diag = 1.0 / ((1 - self.shrinkage) * diag + self.shrinkage * target[:, None])  # [E, d]
         r = self.factors.shape[1]
         # inner = I + F D^-1 F' per task; C^-1 = D^-1 - D^-1 F' inner^-1 F D^-1 (Woodbury)
         fd = self.factors * self.inv_diag[:, None, :]  # [E, r, d]
-        inner = torch.eye(r) + fd @ self.factors.transpose(1, 2)
-        self.inner_inv = torch.linalg.inv(inner)
+        inner = torch.eye(r, dtype=torch.float64) + fd @ self.factors.transpose(1, 2)
+        self.inner_inv = torch.linalg.inv(inner).contiguous()
         self.logdet = -self.inv_diag.log().sum(-1) + torch.linalg.slogdet(inner)[1]  # [E]
         return self
 
     def log_probs(self, queries):
+        rows = max(1, 2**23 // self.means.numel())  # questions per chunk: [rows, E, d] stays near 64 MB
+        return torch.cat([self._log_probs(q.double()) for q in queries.split(rows)]).float()
+
+    def _log_probs(self, queries):
         x = queries[:, None, :] - self.means[None]  # [B, E, d]
         xd = x * self.inv_diag[None]  # D^-1 x
         proj = torch.einsum("erd,bed->ber", self.factors, xd)  # F D^-1 x  [B, E, r]
@@ -131,7 +140,38 @@ class LinearRule(Rule):
         return (((queries - self.shift) / self.scale) @ self.weight + self.bias).log_softmax(-1)
 
 
-RULES: dict[str, type[Rule]] = {r.name: r for r in (CosineRule, LDARule, QDARule, LinearRule)}
+class AttentionOverAttention(Rule):
+    """A second attention over the first-level distributions of the other rules: per question, each
+    rule's distribution is weighted by softmax(-entropy / temperature), so the most decided rule leads."""
+
+    name = "aoa"
+    members = ("cosine", "lda", "qda")
+    temperature = 0.5
+
+    def __init__(self):
+        self.rules = [RULES[m]() for m in self.members]
+
+    def fit(self, summaries):
+        for rule in self.rules:
+            rule.fit(summaries)
+        return self
+
+    def log_probs(self, queries):
+        first = torch.stack([rule.log_probs(queries) for rule in self.rules], 1)  # [B, R, E]
+        entropy = -(first.exp() * first).sum(-1)  # [B, R]
+        second = (-entropy / self.temperature).log_softmax(-1)
+        return torch.logsumexp(first + second[..., None], dim=1)
+
+    def state(self):
+        return {f"{rule.name}.{k}": v for rule in self.rules for k, v in rule.state().items()}
+
+    def load(self, state):
+        for rule in self.rules:
+            rule.load({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith(rule.name + ".")})
+        return self
+
+
+RULES: dict[str, type[Rule]] = {r.name: r for r in (CosineRule, LDARule, QDARule, LinearRule, AttentionOverAttention)}
 
 
 def make_rule(name: str) -> Rule:

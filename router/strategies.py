@@ -9,6 +9,8 @@ registry line; `topk<k>` is parsed from its name.
     hard     the single most likely entry
     topk<k>  the k most likely entries, their probabilities renormalised
     soft     every entry, weighted by its probability (attention over the bank)
+    memory   entries as memory slots behind a gate: the router's confidence moves the weights from a
+             soft mix of every entry (unsure) to the single most likely one (sure)
     cluster  entries grouped by how alike their tasks' queries are; the most likely group, then its
              entries weighted within it
 """
@@ -68,6 +70,19 @@ class Soft(Strategy):
         return log_probs.softmax(-1)
 
 
+class Memory(Strategy):
+    """Entries as memory slots read through a gate conditioned on the question: the gate is the router's
+    confidence (its largest probability); a confident question reads its one slot, an unsure one a
+    soft mix of all: w = g * onehot(argmax) + (1 - g) * p."""
+
+    name = "memory"
+
+    def weights(self, log_probs, true_task=None):
+        probs = log_probs.softmax(-1)
+        gate, best = probs.max(-1, keepdim=True)
+        return gate * _one_hot(best.squeeze(-1), probs.shape[1]) + (1 - gate) * probs
+
+
 class Cluster(Strategy):
     """Groups come from the task means (agglomerative, cosine, average linkage, cut at `threshold`)."""
 
@@ -96,12 +111,12 @@ class Cluster(Strategy):
         return inside / inside.sum(-1, keepdim=True)
 
 
-STRATEGIES = ("oracle", "hard", "topk2", "topk3", "soft", "cluster")  # what `--strategy all` runs
+STRATEGIES = ("oracle", "hard", "topk2", "topk3", "soft", "memory", "cluster")  # what `--strategy all` runs
 
 
 def make_strategy(name: str, means: torch.Tensor | None = None) -> Strategy:
     """A strategy by name; `means` ([E, d], the entries' mean queries) is what `cluster` groups."""
-    simple = {s.name: s for s in (Oracle, Hard, Soft)}
+    simple = {s.name: s for s in (Oracle, Hard, Soft, Memory)}
     if name in simple:
         return simple[name]()
     if m := re.fullmatch(r"topk([1-9][0-9]*)", name):
@@ -110,4 +125,4 @@ def make_strategy(name: str, means: torch.Tensor | None = None) -> Strategy:
         if means is None:
             raise BaasError("the cluster strategy needs the entries' mean queries")
         return Cluster(means)
-    raise BaasError(f"unknown strategy '{name}'; expected one of oracle, hard, topk<k> (e.g. topk3), soft, cluster, all")
+    raise BaasError(f"unknown strategy '{name}'; expected one of oracle, hard, topk<k> (e.g. topk3), soft, memory, cluster, all")

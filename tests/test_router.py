@@ -99,6 +99,11 @@ def test_bank_fuses_in_prompt_space_and_refuses_mixed_entries():
     assert pair.prefix.shape == (2, 2, 2, 8) and pair.suffix.shape == (2, 2, 3, 8) and head.weight.shape == (2, 8)
     assert torch.allclose(pair.prefix[0], bank.entries[0].prefix)
     assert torch.allclose(head.bias[1], 0.25 * bank.head_bias[0] + 0.25 * bank.head_bias[1] + 0.5 * bank.head_bias[2])
+    wide = PromptBank([entry(t, seed=i) for i, t in enumerate("abcdefg")])  # top-2 of 7: the gathering path
+    sparse = make_strategy("topk2").weights(torch.randn(4, 7).log_softmax(-1))
+    pair, head = wide.fuse(sparse)
+    assert torch.allclose(pair.suffix, torch.einsum("be,e...->b...", sparse, wide.suffix), atol=1e-6)
+    assert torch.allclose(head.weight, sparse @ wide.head_weight, atol=1e-6)
     for other in (entry("x", d=16), entry("x", depth=1), entry("x", ls=4), entry("x", backbone="other")):
         with pytest.raises(BaasError, match="cannot be fused"):
             PromptBank([entry("a"), other])
@@ -111,10 +116,11 @@ def test_router_round_trips_through_the_store_with_checksums(tmp_path):
     queries = torch.randn(10, 8)
     store = Store(tmp_path / "store")
     for rule in RULES:
-        router = Router.fit(["a", "b", "c"], [1, 2, 1], summaries, rule, "topk2", "context")
+        router = Router.fit(["a", "b", "c"], [1, 2, 1], summaries, rule, "topk2", "context", temperature=3.0)
         path = store.save_artifact("router", f"r-{rule}", *router.state())
         back = Router.from_state(*store.load_artifact("router", f"r-{rule}"))
         assert back.tasks == ["a", "b", "c"] and back.versions == [1, 2, 1] and back.strategy.name == "topk2"
+        assert back.temperature == 3.0
         assert torch.allclose(back.route(queries)[0], router.route(queries)[0])
     assert [r["name"] for r in store.artifacts("router")][0] == f"r-{list(RULES)[-1]}"
     data = bytearray(path.read_bytes())
@@ -147,3 +153,14 @@ def test_one_hot_prompt_fusion_is_the_entry_itself(tiny_backbone):
     mixed = torch.tensor([[0.5, 0.5, 0.0]]).expand(len(encoded), -1)
     assert not torch.allclose(logits(bb, encoded, lambda idx: bank.fuse(mixed[idx]), "mean_input"),
                               logits(bb, encoded, bank.single(0), "mean_input"))
+
+
+def test_temperature_spreads_the_weights():
+    summaries = [QuerySummary.from_queries(q) for q in clustered_queries(tasks=3, d=8)]
+    queries = torch.randn(20, 8)
+    sharp, mild = (Router.fit(["a", "b", "c"], [1] * 3, summaries, "lda", "soft", "context", temperature=t) for t in (1.0, 20.0))
+    entropy = lambda w: -(w * w.clamp(min=1e-12).log()).sum(-1).mean()  # noqa: E731
+    assert entropy(mild.route(queries)[0]) > entropy(sharp.route(queries)[0])
+    assert torch.equal(mild.route(queries)[0].argmax(-1), sharp.route(queries)[0].argmax(-1))
+    with pytest.raises(BaasError, match="temperature must be positive"):
+        Router.fit(["a"], [1], summaries[:1], "lda", "soft", "context", temperature=0)

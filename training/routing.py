@@ -102,9 +102,9 @@ def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) 
 
 
 def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "topk3",
-               query: str = DEFAULT_QUERY, data_dir=None) -> Router:
+               query: str = DEFAULT_QUERY, data_dir=None, temperature: float = 1.0) -> Router:
     summaries = [entry_summary(e, backbone, store, query, data_dir) for e in bank.entries]
-    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, query)
+    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, query, temperature)
 
 
 @dataclass
@@ -148,7 +148,7 @@ def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: 
     puts all weight on one entry is the same computation in both spaces and is reported once."""
     pooling = bank.meta["pooling"]
     n, e = len(evals.encoded), len(bank)
-    log_probs = router.rule.log_probs(evals.queries)
+    log_probs = router.log_probs(evals.queries)
     weights = {s: router.with_strategy(s).strategy.weights(log_probs, evals.true) for s in dict.fromkeys(["oracle", *strategies])}
     needed = torch.zeros(n, e, dtype=torch.bool)
     for s, w in weights.items():
@@ -209,7 +209,7 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
     confusion.index_put_((evals.true, routed), torch.ones_like(routed), accumulate=True)
     mean = lambda k: sum(t[k] for t in per_task) / len(per_task)  # noqa: E731 - tasks weigh alike
     return dict(
-        strategy=strategy, space=space, rule=router.rule.name, query=router.query,
+        strategy=strategy, space=space, rule=router.rule.name, query=router.query, temperature=router.temperature,
         per_task=per_task, mean_accuracy=mean("accuracy"), mean_macro_f1=mean("macro_f1"),
         mean_oracle_accuracy=mean("oracle_accuracy"), routing_accuracy=float((routed == evals.true).float().mean()),
         entries_per_question=float((w > 0).sum(-1).float().mean()), seconds_per_question=seconds,
