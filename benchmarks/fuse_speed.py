@@ -22,8 +22,8 @@ import torch
 from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.data import load_task_data
-from baas.training.model import logits, query_embeddings
-from baas.training.routing import QUERY_KINDS, QUERY_MAX_LENGTH, fit_router, load_bank
+from baas.training.model import logits
+from baas.training.routing import Query, fit_router, load_bank, query_vectors
 from baas.training.trainer import encode_cached
 
 OUT = Path(__file__).parent / "results"
@@ -42,22 +42,18 @@ def main() -> None:
     store, backbone = Store(args.store), load_backbone(None)
     bank = load_bank(store, backbone)
     router = fit_router(bank, backbone, store, data_dir=args.data_dir)
-    kind = QUERY_KINDS[router.query]
+    query = Query.parse(router.query)
     pooling, max_length = bank.meta["pooling"], bank.meta["max_length"]
     times: dict[tuple[str, str], list[float]] = {}
     for task in args.tasks.split(","):
         examples = load_task_data(task, args.data_dir, max_eval=args.n).eval.examples
         encoded = encode_cached(examples, backbone, max_length, store)
         own = bank.tasks.index(task)
-        firsts, seconds = zip(*(kind(e) for e in examples))
-        paired = any(s is not None for s in seconds)
 
         def answer(strategy: str, space: str | None):
             if strategy == "single":
                 return logits(backbone, encoded, bank.single(own), pooling)
-            q = query_embeddings(backbone, list(firsts), [s or "" for s in seconds] if paired else None,
-                                 max_length=QUERY_MAX_LENGTH)
-            w = router.with_strategy(strategy).route(q)[0]
+            w = router.with_strategy(strategy).route(query_vectors(examples, backbone, query))[0]  # uncached
             if space == "prompt":
                 return logits(backbone, encoded, lambda idx: bank.fuse(w[idx]), pooling)
             for j in (w > 0).any(0).nonzero().flatten().tolist():

@@ -22,14 +22,19 @@ from baas.training.trainer import train_task
 TASKS = "arc_easy,arc_challenge,openbookqa,commonsense_qa,qasc,mmlu,medqa,medmcqa,dream,cosmos_qa"
 
 
-def main() -> None:
+def bank_arguments() -> argparse.ArgumentParser:
+    """The options every script over the ten-dataset bank takes (the bank's own budget as defaults)."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--data-dir", required=True)
     ap.add_argument("--store", required=True)
     ap.add_argument("--tasks", default=TASKS)
     ap.add_argument("--max-train", type=int, default=600)
     ap.add_argument("--max-eval", type=int, default=200)
-    args = ap.parse_args()
+    return ap
+
+
+def main() -> None:
+    args = bank_arguments().parse_args()
     store, backbone = Store(args.store), load_backbone(None)
     done = {r["task"]: r["meta"].get("data_fingerprint") for r in store.list_entries()}
     for task in args.tasks.split(","):

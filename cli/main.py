@@ -279,7 +279,7 @@ def eval_task_cmd(
 
 
 TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
-QueryOpt = Annotated[str, typer.Option("--query", help="What a routing query reads: context (question, then as much of the passage as fits), question, or options (question + options + passage).")]
+QueryOpt = Annotated[str, typer.Option("--query", help="What a routing query is, KIND:LAYERS. KIND: context (question, then as much of the passage as fits), question, or options (question + options + passage); LAYERS: the backbone layers whose mean states are concatenated (0: the embeddings), e.g. context:2 or options:2,4,6. The pass stops after the deepest.")]
 RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from the entries' query summaries: lda (shared covariance), qda (per-task Gaussians), linear (classifier on pseudo-queries), cosine (to each task's mean query), aoa (attention over the cosine, lda and qda distributions).")]
 
 
@@ -292,7 +292,7 @@ def _split_tasks(tasks: str | None) -> list[str] | None:
 def fuse_cmd(
     strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "topk3",
     rule: RuleOpt = "lda",
-    query: QueryOpt = "context",
+    query: QueryOpt = "context:2",
     temperature: Annotated[float, typer.Option("--temperature", help="Divides the rule's log-probabilities before the strategy: above 1 spreads weight over more entries (soft, topk, memory).")] = 1.0,
     space: Annotated[str, typer.Option("--space", help="Where entries are mixed: prompt (one weighted pair and head, one forward pass), output (each entry's answer distribution, one pass per entry used), or both.")] = "prompt",
     tasks: TasksOpt = None,
@@ -314,7 +314,7 @@ def fuse_cmd(
     """
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
-    from baas.training.routing import SPACES, STRATEGIES, eval_set, evaluate_fused, fit_router, load_bank
+    from baas.training.routing import SPACES, STRATEGIES, Query, eval_set, evaluate_fused, fit_router, load_bank
 
     if space not in (*SPACES, "both"):
         raise BaasError(f"unknown --space '{space}'; expected prompt, output or both")
@@ -326,9 +326,10 @@ def fuse_cmd(
     bb = load_backbone(backbone or (listed[names[0]]["backbone"] if names and names[0] in listed else None))
     bank = load_bank(st, bb, names)
     strategies = list(STRATEGIES) if strategy == "all" else [strategy]
-    router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, query, data_dir, temperature)
+    spec = Query.parse(query)
+    router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, spec, data_dir, temperature)
     datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid) for e in bank.entries]
-    evals = eval_set(bank, datasets, bb, st, query, split)
+    evals = eval_set(bank, datasets, bb, st, spec, split)
     results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
                              reporter=RichReporter())
     if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for

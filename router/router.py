@@ -26,7 +26,7 @@ class Router:
     versions: list[int]
     rule: Rule
     strategy: Strategy
-    query: str  # what the query vectors were made from (see training.routing.QUERY_KINDS)
+    query: str  # what the query vectors are made of, `kind:layers` (see training.routing.Query)
     means: torch.Tensor  # [E, d] the entries' mean queries (what `cluster` groups)
     temperature: float = 1.0  # log p(task | query) / temperature, renormalised: above 1 softens the rule's distribution
 

@@ -166,3 +166,25 @@ def test_truncation_cuts_the_context_first_and_never_an_option(tiny_backbone):
         sep = len(row) - 2 - len(option_ids)
         assert row[sep - len(question_ids):sep] == question_ids  # the whole question survives
     assert max(len(r) for r in encoded.options) == 24  # the context filled what was left
+
+
+@pytest.mark.parametrize("kind", ["bert", "gpt2"])
+def test_layer_means_stop_early_and_match_the_full_pass(kind, tiny_backbone):
+    from baas.training.model import query_embeddings
+
+    bb = tiny_backbone(kind)
+    texts = ["what does a cow say", "the opposite of hot is cold, which is which"]
+    enc = bb.tokenizer(texts, padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        hidden = bb.model(**enc, output_hidden_states=True).hidden_states
+    weights = enc["attention_mask"].unsqueeze(-1).float()
+    mean = lambda i: (hidden[i] * weights).sum(1) / weights.sum(1)  # noqa: E731
+    for layers in [(0,), (1,), (0, 2), (2, 1)]:
+        got = bb.layer_means(enc["input_ids"], enc["attention_mask"], layers)
+        assert torch.allclose(got, torch.cat([mean(i) for i in layers], -1), atol=1e-5), layers
+    calls = []
+    handle = bb.layers[1].register_forward_hook(lambda *a: calls.append(1))
+    bb.layer_means(enc["input_ids"], enc["attention_mask"], (1,))  # layer 2 never runs
+    handle.remove()
+    assert calls == []
+    assert query_embeddings(bb, texts, layers=(0, 1)).shape == (2, 2 * bb.hidden_size)

@@ -164,3 +164,26 @@ def test_temperature_spreads_the_weights():
     assert torch.equal(mild.route(queries)[0].argmax(-1), sharp.route(queries)[0].argmax(-1))
     with pytest.raises(BaasError, match="temperature must be positive"):
         Router.fit(["a"], [1], summaries[:1], "lda", "soft", "context", temperature=0)
+
+
+def test_tasks_join_one_by_one_without_earlier_text(tiny_backbone, tmp_path, monkeypatch):
+    """Each task's summary is made when it is trained; a later router is fitted from summaries alone."""
+    from baas.training import routing
+    from baas.training.data import load_task_data
+    from baas.training.trainer import TrainConfig, train_task
+
+    bb, store = tiny_backbone("bert"), Store(tmp_path)
+    config = TrainConfig(epochs=1, batch_size=8, prefix_len=2, suffix_len=2, max_length=48)
+    names = ["demo_categories", "demo_opposites", "demo_animal_sounds"]
+    for i, name in enumerate(names):
+        train_task(name, load_task_data(name, max_train=24, max_eval=16), bb, store, config)
+        assert [a["name"] for a in store.artifacts("summary")][0] == f"{name}@v1-{routing.DEFAULT_QUERY.slug}"
+
+        def no_text(*args, **kwargs):
+            raise AssertionError("a router read a task's questions")
+
+        with monkeypatch.context() as m:  # fitting the router after task i reads no task's text
+            m.setattr(routing, "load_task_data", no_text)
+            m.setattr(routing, "query_vectors", no_text)
+            router = routing.fit_router(routing.load_bank(store, bb), bb, store, "lda", "hard")
+        assert router.tasks == names[: i + 1]

@@ -174,6 +174,37 @@ class Backbone:
             for handle in handles:
                 handle.remove()
 
+    @torch.inference_mode()
+    def layer_means(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, layers: tuple[int, ...]) -> torch.Tensor:
+        """[N, len(layers) * d]: the mean over real tokens of the hidden states after each layer in `layers`
+        (0: the embeddings; the last: the model's output, with any final norm), no prompts, as Hugging Face's
+        `hidden_states` number them. The pass stops after the deepest layer asked for."""
+        captured: dict[int, torch.Tensor] = {}
+        deepest, last = max(layers), self.num_layers
+
+        class Enough(Exception):
+            pass
+
+        def keep(i):
+            def hook(module, args, kwargs, output=None):
+                state = output if output is not None else (args[0] if args else kwargs["hidden_states"])
+                captured[i] = state[0] if isinstance(state, tuple) else state
+                if i == deepest:
+                    raise Enough
+            return hook
+
+        handles = [self.layers[0].register_forward_pre_hook(keep(0), with_kwargs=True)] if 0 in layers else []
+        handles += [self.layers[i - 1].register_forward_hook(keep(i), with_kwargs=True) for i in set(layers) - {0, last}]
+        try:
+            captured[last] = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        except Enough:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        weights = attention_mask.unsqueeze(-1).to(captured[deepest].dtype)
+        return torch.cat([(captured[i] * weights).sum(1) / weights.sum(1).clamp(min=1.0) for i in layers], -1)
+
     @torch.no_grad()
     def prompt_states(self, prefix: torch.Tensor, suffix: torch.Tensor, depth: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Input-level prompts [Lp, d] / [Ls, d] -> [depth, Lp, d] / [depth, Ls, d]: layer 0 is the input

@@ -51,13 +51,13 @@ def predict(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, po
 
 @torch.inference_mode()
 def query_embeddings(backbone: Backbone, texts: list[str], seconds: list[str] | None = None, batch_size: int = 64,
-                     max_length: int = 128) -> torch.Tensor:
-    """[n, d] mean-pooled backbone states of the bare texts (no prompts): task keys and routing queries.
-
-    `seconds` pairs each text with a second one (a passage), which is cut first when the pair is too long."""
+                     max_length: int = 128, layers: tuple[int, ...] | None = None) -> torch.Tensor:
+    """[n, len(layers) * d] mean-pooled backbone states of the bare texts (no prompts): task keys and routing
+    queries. `layers` (default: the last) are the layers whose outputs are pooled and concatenated; the
+    pass stops after the deepest. `seconds` pairs each text with a second one (a passage), which is cut
+    first when the pair is too long."""
     tok = backbone.tokenizer
-    d = backbone.hidden_size
-    empty = torch.zeros(1, 1, 0, d)
+    layers = layers or (backbone.num_layers,)
     out = []
     size = [len(t) + (len(seconds[i]) if seconds else 0) for i, t in enumerate(texts)]
     order = sorted(range(len(texts)), key=size.__getitem__)
@@ -66,9 +66,7 @@ def query_embeddings(backbone: Backbone, texts: list[str], seconds: list[str] | 
         pair = [seconds[i] for i in idx] if seconds else None
         enc = tok([texts[i] for i in idx], pair, truncation="longest_first", max_length=max_length, padding=True,
                   return_tensors="pt")
-        n = enc["input_ids"].shape[0]
-        pooled = backbone.forward(enc["input_ids"], enc["attention_mask"], empty.expand(n, -1, -1, -1), empty.expand(n, -1, -1, -1), "mean_input")
-        out.append(pooled)
-    result = torch.empty(len(texts), d)
+        out.append(backbone.layer_means(enc["input_ids"], enc["attention_mask"], layers))
+    result = torch.empty(len(texts), len(layers) * backbone.hidden_size)
     result[torch.tensor(order)] = torch.cat(out)
     return result

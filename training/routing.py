@@ -37,39 +37,68 @@ QUERY_KINDS = {
     "context": lambda e: (e.question, e.context),
     "options": lambda e: (e.question + " " + " ".join(e.options), e.context),
 }
-DEFAULT_QUERY = "context"
 DEFAULT_RULE = "lda"
 QUERY_MAX_LENGTH = 128
 SPACES = ("prompt", "output")
 
 
-def query_vectors(examples: list[MCQExample], backbone: Backbone, kind: str, store: Store | None = None) -> torch.Tensor:
-    """[n, d] routing queries of `examples`, computed once per backbone, kind and data, then read from the store."""
-    if kind not in QUERY_KINDS:
-        raise BaasError(f"unknown query kind '{kind}'; expected one of {', '.join(QUERY_KINDS)}")
-    blob = json.dumps([1, backbone.name, kind, QUERY_MAX_LENGTH, fingerprint(examples)])
+@dataclass(frozen=True)
+class Query:
+    """What a routing query is: which text (`QUERY_KINDS`) and which layers' mean states, concatenated
+    (0: the embeddings). Written `kind:layers`, e.g. `context:2`."""
+
+    kind: str = "context"
+    layers: tuple[int, ...] = (2,)
+
+    def __post_init__(self):
+        if self.kind not in QUERY_KINDS:
+            raise BaasError(f"unknown query kind '{self.kind}'; expected one of {', '.join(QUERY_KINDS)}")
+        if not self.layers or min(self.layers) < 0:
+            raise BaasError(f"query layers must be 0 (the embeddings) or above, got {self.layers}")
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{','.join(map(str, self.layers))}"
+
+    @classmethod
+    def parse(cls, text: str) -> "Query":
+        kind, _, layers = text.partition(":")
+        try:
+            return cls(kind, tuple(int(x) for x in layers.split(",")) if layers else cls.layers)
+        except ValueError:
+            raise BaasError(f"bad query '{text}': expected KIND or KIND:LAYERS, e.g. context:2 or options:2,4") from None
+
+    @property
+    def slug(self) -> str:
+        return f"{self.kind}-L{'_'.join(map(str, self.layers))}"
+
+
+DEFAULT_QUERY = Query()
+
+
+def query_vectors(examples: list[MCQExample], backbone: Backbone, query: Query, store: Store | None = None) -> torch.Tensor:
+    """[n, len(layers) * d] routing queries of `examples`, computed once per backbone, query and data, then
+    read from the store."""
+    if max(query.layers) > backbone.num_layers:
+        raise BaasError(f"query layer {max(query.layers)} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
+    blob = json.dumps([2, backbone.name, str(query), QUERY_MAX_LENGTH, fingerprint(examples)])
     key = hashlib.sha256(blob.encode()).hexdigest()[:32]
     cached = store.load_cached("queries", key) if store is not None else None
     if cached is not None and cached["q"].shape[0] == len(examples):
         return cached["q"]
-    firsts, seconds = zip(*(QUERY_KINDS[kind](e) for e in examples)) if examples else ((), ())
+    firsts, seconds = zip(*(QUERY_KINDS[query.kind](e) for e in examples)) if examples else ((), ())
     paired = any(s is not None for s in seconds)
     q = query_embeddings(backbone, list(firsts), [s or "" for s in seconds] if paired else None,
-                         max_length=QUERY_MAX_LENGTH)
+                         max_length=QUERY_MAX_LENGTH, layers=query.layers)
     if store is not None:
         store.save_cached("queries", key, {"q": q.contiguous()})
     return q
 
 
-def summary_name(task: str, version: int, kind: str) -> str:
-    return f"{task}@v{version}-{kind}"
-
-
-def entry_summary(entry, backbone: Backbone, store: Store, kind: str, data_dir=None,
+def entry_summary(entry, backbone: Backbone, store: Store, query: Query, data_dir=None,
                   train_examples: list[MCQExample] | None = None) -> QuerySummary:
     """The query summary of a bank entry: read from the store, else made from the entry's own training
     questions (given, or reloaded from `data_dir` and checked against the entry's data fingerprint)."""
-    name = summary_name(entry.task, entry.version, kind)
+    name = f"{entry.task}@v{entry.version}-{query.slug}"
     stored = store.load_artifact("summary", name)
     if stored is not None:
         return QuerySummary.from_tensors(stored[0])
@@ -78,12 +107,12 @@ def entry_summary(entry, backbone: Backbone, store: Store, kind: str, data_dir=N
         data = load_task_data(meta["dataset"], data_dir, max_train=meta["n_train"], max_eval=1)
         train_examples = data.train.examples
         if fingerprint(train_examples) != meta.get("data_fingerprint"):
-            raise BaasError(f"entry '{entry.task}' v{entry.version} has no '{kind}' query summary yet, and the training "
+            raise BaasError(f"entry '{entry.task}' v{entry.version} has no '{query}' query summary yet, and the training "
                             f"data of '{meta['dataset']}' found now is not the data it was trained on; pass the --data-dir "
                             "it was trained from, or retrain it")
-    summary = QuerySummary.from_queries(query_vectors(train_examples, backbone, kind, store))
+    summary = QuerySummary.from_queries(query_vectors(train_examples, backbone, query, store))
     store.save_artifact("summary", name, summary.tensors(), {"task": entry.task, "version": str(entry.version),
-                                                               "query": kind, "backbone": backbone.name})
+                                                               "query": str(query), "backbone": backbone.name})
     return summary
 
 
@@ -102,9 +131,9 @@ def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) 
 
 
 def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "topk3",
-               query: str = DEFAULT_QUERY, data_dir=None, temperature: float = 1.0) -> Router:
+               query: Query = DEFAULT_QUERY, data_dir=None, temperature: float = 1.0) -> Router:
     summaries = [entry_summary(e, backbone, store, query, data_dir) for e in bank.entries]
-    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, query, temperature)
+    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, str(query), temperature)
 
 
 @dataclass
@@ -118,7 +147,7 @@ class EvalSet:
     query_seconds: float  # time spent making the query vectors (0 when all came from the cache)
 
 
-def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, store: Store, query: str,
+def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, store: Store, query: Query,
              split: str = "eval") -> EvalSet:
     from baas.training.trainer import encode_cached
 
@@ -224,7 +253,7 @@ def route_questions(router: Router, bank: PromptBank, backbone: Backbone, exampl
     from baas.training.batching import encode
 
     encoded = encode(examples, backbone.tokenizer, bank.meta["max_length"])
-    weights, log_probs = router.route(query_vectors(examples, backbone, router.query, store))
+    weights, log_probs = router.route(query_vectors(examples, backbone, Query.parse(router.query), store))
     out = logits(backbone, encoded, lambda idx: bank.fuse(weights[idx]), bank.meta["pooling"], batch_size)
     rows = []
     for x, w, lp, lg in zip(examples, weights, log_probs, out):
@@ -236,5 +265,5 @@ def route_questions(router: Router, bank: PromptBank, backbone: Backbone, exampl
     return rows
 
 
-__all__ = ["QUERY_KINDS", "SPACES", "STRATEGIES", "EvalSet", "entry_summary", "eval_set", "evaluate_fused",
+__all__ = ["DEFAULT_QUERY", "QUERY_KINDS", "Query", "SPACES", "STRATEGIES", "EvalSet", "entry_summary", "eval_set", "evaluate_fused",
            "fit_router", "load_bank", "query_vectors", "route_questions"]
