@@ -292,7 +292,7 @@ def _split_tasks(tasks: str | None) -> list[str] | None:
 def fuse_cmd(
     strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "topk3",
     rule: RuleOpt = "lda",
-    query: QueryOpt = "context:2",
+    query: QueryOpt = "options:2",
     temperature: Annotated[float, typer.Option("--temperature", help="Divides the rule's log-probabilities before the strategy: above 1 spreads weight over more entries (soft, topk, memory).")] = 1.0,
     space: Annotated[str, typer.Option("--space", help="Where entries are mixed: prompt (one weighted pair and head, one forward pass), output (each entry's answer distribution, one pass per entry used), or both.")] = "prompt",
     tasks: TasksOpt = None,

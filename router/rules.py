@@ -11,6 +11,9 @@ line. Fitted rules are plain tensors (`state`), so a router file holds no code.
               (feature replay from statistics: the classifier is retrained from summaries as tasks arrive)
     aoa       attention over attention: cosine, lda and qda each give a distribution; a second attention
               weighs them per question by how decided each one is (low entropy)
+    fusion    a small learned attention (shared projection, one key per entry) trained task by task, each
+              step on that task's pseudo-queries only; reg and orth are its continual variants (an L2
+              penalty on drift; updates projected off earlier tasks' query subspaces)
 """
 
 from __future__ import annotations
@@ -140,6 +143,74 @@ class LinearRule(Rule):
         return (((queries - self.shift) / self.scale) @ self.weight + self.bias).log_softmax(-1)
 
 
+class SequentialAttention(Rule):
+    """A small learned attention (ATTEMPT-style): score_e(q) = (W q) . k_e + b_e, with a shared projection W
+    and one key per entry, trained task by task as the bank grows. Step t sees only pseudo-queries drawn
+    from task t's own summary and trains W, k_t and b_t (earlier keys stay frozen). Plain, this forgets
+    (nothing holds W where earlier tasks need it); the continual variants hold it:
+
+        reg    an L2 penalty on W's drift from where the previous task left it
+        orth   W's updates are projected off the earlier tasks' query subspaces (their means and the
+               principal directions their summaries keep), so earlier queries keep their projections
+    """
+
+    name = "fusion"
+    key_dim = 64
+    samples = 256  # pseudo-queries per task
+    steps = 100
+    lr = 3e-2
+    penalty = 0.0
+    project = False
+    basis_per_task = 8  # directions of a task's subspace that `orth` protects
+
+    def fit(self, summaries):
+        g = torch.Generator().manual_seed(0)
+        first = summaries[0]
+        self.shift = first.mean.clone()
+        self.scale = (first.residual.sum() + first.factor.pow(2).sum()).div(first.mean.numel()).sqrt().reshape(1)
+        d, e = first.mean.numel(), len(summaries)
+        proj = (torch.randn(self.key_dim, d, generator=g) / d**0.5).requires_grad_()
+        keys, bias = torch.zeros(e, self.key_dim), torch.zeros(e)
+        basis = torch.zeros(d, 0)
+        for t, summary in enumerate(summaries):
+            x = (summary.sample(self.samples, g) - self.shift) / self.scale
+            key, b = keys[t].clone().requires_grad_(), bias[t].clone().requires_grad_()
+            anchor = proj.detach().clone()
+            opt = torch.optim.Adam([proj, key, b], lr=self.lr)
+            target = torch.full((len(x),), t)
+            for _ in range(self.steps):
+                with torch.enable_grad():
+                    all_keys = torch.cat([keys[:t], key[None]])
+                    all_bias = torch.cat([bias[:t], b[None]])
+                    loss = F.cross_entropy((x @ proj.T) @ all_keys.T + all_bias, target)
+                    loss = loss + self.penalty * (proj - anchor).pow(2).sum()
+                    opt.zero_grad()
+                    loss.backward()
+                if self.project and basis.shape[1]:
+                    proj.grad -= (proj.grad @ basis) @ basis.T
+                opt.step()
+            keys[t], bias[t] = key.detach(), b.detach()
+            if self.project:
+                own = torch.cat([((summary.mean - self.shift) / self.scale)[None], summary.factor[: self.basis_per_task] / self.scale])
+                basis = torch.linalg.qr(torch.cat([basis, own.T], 1)).Q[:, : min(d, basis.shape[1] + len(own))]
+        self.weight = (proj.detach().T @ keys.T).contiguous()  # [d, E]: one product at routing time
+        self.bias = bias
+        return self
+
+    def log_probs(self, queries):
+        return (((queries - self.shift) / self.scale) @ self.weight + self.bias).log_softmax(-1)
+
+
+class RegularisedAttention(SequentialAttention):
+    name = "reg"
+    penalty = 1.0
+
+
+class OrthogonalAttention(SequentialAttention):
+    name = "orth"
+    project = True
+
+
 class AttentionOverAttention(Rule):
     """A second attention over the first-level distributions of the other rules: per question, each
     rule's distribution is weighted by softmax(-entropy / temperature), so the most decided rule leads."""
@@ -171,7 +242,8 @@ class AttentionOverAttention(Rule):
         return self
 
 
-RULES: dict[str, type[Rule]] = {r.name: r for r in (CosineRule, LDARule, QDARule, LinearRule, AttentionOverAttention)}
+RULES: dict[str, type[Rule]] = {r.name: r for r in (CosineRule, LDARule, QDARule, LinearRule, AttentionOverAttention,
+                                                    SequentialAttention, RegularisedAttention, OrthogonalAttention)}
 
 
 def make_rule(name: str) -> Rule:

@@ -43,7 +43,15 @@ def test_summary_keeps_mean_and_covariance():
     assert torch.equal(back.factor, low.factor) and back.count == 400
 
 
-@pytest.mark.parametrize("rule", sorted(RULES))
+REFITTED = ["aoa", "cosine", "lda", "linear", "qda"]  # fitted from every summary at once
+SEQUENTIAL = ["fusion", "orth", "reg"]  # trained task by task on the newest task's pseudo-queries only
+
+
+def test_every_rule_is_tested():
+    assert sorted(REFITTED + SEQUENTIAL) == sorted(RULES)
+
+
+@pytest.mark.parametrize("rule", REFITTED)
 def test_every_rule_routes_separable_tasks_to_their_own_entry(rule):
     per_task = clustered_queries()  # summaries from the first 150 queries of each task, routing on the other 50
     summaries = [QuerySummary.from_queries(q[:150]) for q in per_task]
@@ -187,3 +195,16 @@ def test_tasks_join_one_by_one_without_earlier_text(tiny_backbone, tmp_path, mon
             m.setattr(routing, "query_vectors", no_text)
             router = routing.fit_router(routing.load_bank(store, bb), bb, store, "lda", "hard")
         assert router.tasks == names[: i + 1]
+
+
+def test_sequential_attention_forgets_and_its_continual_variants_hold_on():
+    per_task = clustered_queries(tasks=5, d=64)  # room for every task's protected subspace (9 directions each)
+    summaries = [QuerySummary.from_queries(q[:150]) for q in per_task]
+    queries, true = torch.cat([q[150:] for q in per_task]), torch.arange(5).repeat_interleave(50)
+    accuracy = {}
+    for rule in SEQUENTIAL:
+        routed = Router.fit(list("abcde"), [1] * 5, summaries, rule, "hard", "context").route(queries)[0].argmax(-1)
+        accuracy[rule] = float((routed == true).float().mean())
+        assert (routed[true == 4] == 4).float().mean() > 0.9  # the newest task is always learned
+    assert accuracy["fusion"] < 0.4  # plain sequential training sends nearly everything to the newest task
+    assert accuracy["reg"] > accuracy["fusion"] + 0.1 and accuracy["orth"] > accuracy["fusion"] + 0.1

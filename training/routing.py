@@ -45,9 +45,9 @@ SPACES = ("prompt", "output")
 @dataclass(frozen=True)
 class Query:
     """What a routing query is: which text (`QUERY_KINDS`) and which layers' mean states, concatenated
-    (0: the embeddings). Written `kind:layers`, e.g. `context:2`."""
+    (0: the embeddings). Written `kind:layers`, e.g. `options:2`."""
 
-    kind: str = "context"
+    kind: str = "options"  # chosen on validation: benchmarks/results/routing_queries.md
     layers: tuple[int, ...] = (2,)
 
     def __post_init__(self):
