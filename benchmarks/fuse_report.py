@@ -11,7 +11,7 @@ import json
 
 
 def table(result: dict) -> list[str]:
-    lines = ["| strategy | space | mean accuracy | mean macro F1 | mean oracle accuracy | routing accuracy | entries per question | ms per question |",
+    lines = ["| strategy | space | mean accuracy | mean macro F1 | mean oracle accuracy | routing accuracy | entries per question | ms per question (model passes) |",
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted(result["strategies"], key=lambda r: -r["mean_accuracy"]):
         lines.append(f"| {r['strategy']} | {r['space']} | {r['mean_accuracy']:.3f} | {r['mean_macro_f1']:.3f} | "
@@ -21,9 +21,19 @@ def table(result: dict) -> list[str]:
 
 
 def per_task(r: dict) -> list[str]:
-    lines = ["| task | split (n) | accuracy | oracle accuracy | routing accuracy |", "|---|---|---|---|---|"]
-    lines += [f"| {t['task']} | {t['eval_split']} ({t['n']}) | {t['accuracy']:.3f} | {t['oracle_accuracy']:.3f} | "
-              f"{t['routing_accuracy']:.3f} |" for t in r["per_task"]]
+    """Per task, and each task's share of the mean's gap to the oracle (its gap / number of tasks)."""
+    n = len(r["per_task"])
+    lines = ["| task | split (n) | accuracy | macro F1 | oracle accuracy | routing accuracy | share of the mean gap (points) |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {t['task']} | {t['eval_split']} ({t['n']}) | {t['accuracy']:.3f} | {t['macro_f1']:.3f} | "
+              f"{t['oracle_accuracy']:.3f} | {t['routing_accuracy']:.3f} | {100 * (t['oracle_accuracy'] - t['accuracy']) / n:+.2f} |"
+              for t in r["per_task"]]
+    arc = [t for t in r["per_task"] if t["task"] in ("arc_easy", "arc_challenge")]
+    gap = 100 * (r["mean_oracle_accuracy"] - r["mean_accuracy"])
+    if len(arc) == 2:
+        share = sum(100 * (t["oracle_accuracy"] - t["accuracy"]) / n for t in arc)
+        lines += ["", f"Mean gap to the oracle: {gap:.2f} points, of which arc_easy + arc_challenge: {share:.2f} points "
+                  f"(their routing accuracy: {arc[0]['routing_accuracy']:.2f} and {arc[1]['routing_accuracy']:.2f})."]
     return lines
 
 

@@ -331,7 +331,7 @@ def fuse_cmd(
     datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid) for e in bank.entries]
     evals = eval_set(bank, datasets, bb, st, spec, split)
     results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
-                             reporter=RichReporter())
+                             reporter=RichReporter(), store=st)
     if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
         results = [r for r in results if r["strategy"] == strategy]
     deployable = [r for r in results if r["strategy"] != "oracle"] or results
@@ -345,7 +345,7 @@ def fuse_cmd(
     if len(results) > 1:
         table = _table(f"baas fuse: {len(bank)} entries, rule {rule}, query {query}, {len(evals.encoded)} questions "
                        f"({split} splits), no task ids", ["strategy", "space", "accuracy", "macro F1", "oracle",
-                                                          "routing", "entries/q", "ms/q"])
+                                                          "routing", "entries/q", "ms/q (passes)"])
         for r in results:
             table.add_row(r["strategy"], r["space"], f"{r['mean_accuracy']:.3f}", f"{r['mean_macro_f1']:.3f}",
                           f"{r['mean_oracle_accuracy']:.3f}", f"{r['routing_accuracy']:.3f}",

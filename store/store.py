@@ -6,6 +6,7 @@
     <store>/inits/<task>/<init-key>.safetensors   data-driven starting pairs (topic labels, chains)
     <store>/tokens/<key>.safetensors              token ids of a dataset split for one tokenizer
     <store>/queries/<key>.safetensors             routing query vectors of a dataset split for one backbone
+    <store>/logits/<key>.safetensors              one entry's answers on one split's questions (those run so far)
     <store>/summaries/<task>@v<N>-<query>.safetensors  an entry's query statistics (what a router keeps)
     <store>/routers/<name>.safetensors            fitted routers
 
@@ -283,9 +284,9 @@ class Store:
         except (SafetensorError, KeyError, ValueError, OSError) as exc:
             raise StoreError(f"{path}: unreadable initialisation ({type(exc).__name__}); delete it to make it again") from None
 
-    # ---- caches: token ids and query vectors ---------------------------------------------------
+    # ---- caches: token ids, query vectors, entries' answers --------------------------------------
 
-    CACHES = ("tokens", "queries")
+    CACHES = ("tokens", "queries", "logits")
 
     def cache_path(self, kind: str, key: str) -> Path:
         if kind not in self.CACHES or not re.fullmatch(r"[0-9a-f]{16,64}", key):

@@ -144,22 +144,64 @@ class EvalSet:
     true: torch.Tensor  # [N] index of the question's own entry in the bank
     queries: torch.Tensor  # [N, d]
     splits: list[str]  # per task: the split evaluated
-    query_seconds: float  # time spent making the query vectors (0 when all came from the cache)
+    query_seconds: float  # time spent making (or reading back) the query vectors
+    parts: list[tuple[int, int, str]]  # per task: its rows [start, end) and its questions' fingerprint
 
 
 def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, store: Store, query: Query,
              split: str = "eval") -> EvalSet:
     from baas.training.trainer import encode_cached
 
-    encoded, true, queries, splits = [], [], [], []
+    encoded, true, queries, splits, parts = [], [], [], [], []
     started = time.perf_counter()
     for i, data in enumerate(datasets):
         part = data.eval if split == "eval" else data.validation
+        parts.append((len(encoded), len(encoded) + len(part.examples), fingerprint(part.examples)))
         encoded += encode_cached(part.examples, backbone, bank.meta["max_length"], store)
         true += [i] * len(part.examples)
         queries.append(query_vectors(part.examples, backbone, query, store))
         splits.append(part.split)
-    return EvalSet(encoded, torch.tensor(true), torch.cat(queries), splits, time.perf_counter() - started)
+    return EvalSet(encoded, torch.tensor(true), torch.cat(queries), splits, time.perf_counter() - started, parts)
+
+
+def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: torch.Tensor, batch_size: int,
+                  store: Store | None, reporter) -> tuple[torch.Tensor, float]:
+    """[N, E, K] each entry's logits on the questions it is needed for (-inf elsewhere), and the seconds
+    one entry's pass takes per question. Per (entry, task) block, computed rows are kept in the store's
+    cache, so a later run (another rule, temperature or strategy) only runs what is new."""
+    n, e = needed.shape
+    k_max = max(len(x.options) for x in evals.encoded)
+    out = torch.full((n, e, k_max), float("-inf"))
+    seconds, computed = 0.0, 0
+    if reporter:
+        reporter.start("running bank entries", int(needed.sum()))
+    for j, entry in enumerate(bank.entries):
+        for start, end, part in evals.parts:
+            rows = needed[start:end, j]
+            if not rows.any():
+                continue
+            blob = json.dumps([1, entry.task, entry.version, entry.meta.get("created"), part, bank.meta["max_length"]])
+            key = hashlib.sha256(blob.encode()).hexdigest()[:32]
+            block = store.load_cached("logits", key) if store is not None else None
+            if block is None or block["logits"].shape != (end - start, k_max):
+                block = {"logits": torch.full((end - start, k_max), float("-inf")), "done": torch.zeros(end - start, dtype=torch.bool),
+                         "seconds": torch.zeros(2)}  # seconds spent, rows run
+            todo = (rows & ~block["done"]).nonzero().flatten().tolist()
+            if todo:
+                started = time.perf_counter()
+                block["logits"][todo] = logits(backbone, [evals.encoded[start + i] for i in todo], bank.single(j),
+                                               bank.meta["pooling"], batch_size)
+                block["seconds"] += torch.tensor([time.perf_counter() - started, len(todo)])
+                block["done"][todo] = True
+                if store is not None:
+                    store.save_cached("logits", key, block)
+            seconds, computed = seconds + float(block["seconds"][0]), computed + int(block["seconds"][1])
+            out[start:end, j] = torch.where(rows[:, None], block["logits"], float("-inf"))
+            if reporter:
+                reporter.advance(int(rows.sum()))
+    if reporter:
+        reporter.stop()
+    return out, seconds / max(computed, 1)
 
 
 def _mixture(entry_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
@@ -169,12 +211,13 @@ def _mixture(entry_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: EvalSet, strategies: list[str],
-                   spaces: list[str], batch_size: int = 32, reporter=None) -> list[dict]:
+                   spaces: list[str], batch_size: int = 32, reporter=None, store: Store | None = None) -> list[dict]:
     """Each strategy in each fusion space on the same questions and queries: task-agnostic accuracy and
     macro F1 per task, the oracle's accuracy beside it, routing accuracy, the routing confusion matrix.
 
-    Entries are run once per question that any strategy (or the oracle) gives weight to; a strategy that
-    puts all weight on one entry is the same computation in both spaces and is reported once."""
+    Entries are run once per question that any strategy (or the oracle) gives weight to, and with a store
+    their answers are kept for later runs; a strategy that puts all weight on one entry is the same
+    computation in both spaces and is reported once."""
     pooling = bank.meta["pooling"]
     n, e = len(evals.encoded), len(bank)
     log_probs = router.log_probs(evals.queries)
@@ -183,23 +226,7 @@ def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: 
     for s, w in weights.items():
         if s == "oracle" or "output" in spaces or bool(((w > 0).sum(-1) == 1).all()):
             needed |= w > 0
-    k_max = max(len(x.options) for x in evals.encoded)
-    entry_logits = torch.full((n, e, k_max), float("-inf"))
-    entry_seconds = torch.zeros(e)
-    if reporter:
-        reporter.start("running bank entries", int(needed.sum()))
-    for j in range(e):
-        idx = needed[:, j].nonzero().flatten().tolist()
-        if not idx:
-            continue
-        started = time.perf_counter()
-        entry_logits[idx, j] = logits(backbone, [evals.encoded[i] for i in idx], bank.single(j), pooling, batch_size,
-                                      on_batch=reporter.advance if reporter else None)
-        entry_seconds[j] = (time.perf_counter() - started) / len(idx)
-    if reporter:
-        reporter.stop()
-    per_pass = float(entry_seconds[entry_seconds > 0].mean())  # one entry's forward pass, per question
-    query_per_q = evals.query_seconds / n
+    entry_logits, per_pass = _entry_logits(bank, backbone, evals, needed, batch_size, store, reporter)
     oracle_pred = _mixture(entry_logits, weights["oracle"]).argmax(-1)
 
     results = []
@@ -208,7 +235,7 @@ def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: 
         for space in (["output"] if single else spaces):
             if space == "output":
                 pred = _mixture(entry_logits, w).argmax(-1)
-                seconds = query_per_q + per_pass * float((w > 0).sum(-1).float().mean())
+                seconds = per_pass * float((w > 0).sum(-1).float().mean())
             else:
                 started = time.perf_counter()
                 if reporter:
@@ -217,7 +244,7 @@ def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: 
                               on_batch=reporter.advance if reporter else None).argmax(-1)
                 if reporter:
                     reporter.stop()
-                seconds = query_per_q + (time.perf_counter() - started) / n
+                seconds = (time.perf_counter() - started) / n
             results.append(_report(s, "both" if single else space, w, pred, oracle_pred, evals, bank, router, seconds))
     return results
 
@@ -242,6 +269,7 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
         per_task=per_task, mean_accuracy=mean("accuracy"), mean_macro_f1=mean("macro_f1"),
         mean_oracle_accuracy=mean("oracle_accuracy"), routing_accuracy=float((routed == evals.true).float().mean()),
         entries_per_question=float((w > 0).sum(-1).float().mean()), seconds_per_question=seconds,
+        query_seconds_per_question=evals.query_seconds / len(evals.encoded) if evals.query_seconds > 0.5 else None,
         confusion={"tasks": bank.tasks, "counts": confusion.tolist()},
     )
 
