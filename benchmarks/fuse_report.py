@@ -1,7 +1,7 @@
 """Render `baas fuse --strategy all --json` output as the markdown table of benchmarks/results/fuse.md.
 
-    baas fuse --strategy all --space both --data-dir DIR --store STORE --max-eval N --json > fuse.json
-    python benchmarks/fuse_report.py fuse.json [--validation fuse_validation.json] > benchmarks/results/fuse.md
+    python benchmarks/fuse_report.py eval.json [--chosen eval_chosen.json] [--choice choice.json] > fuse.md
+(benchmarks/fuse_bank.sh makes the JSON files with `baas fuse ... --json` and calls this.)
 """
 
 from __future__ import annotations
@@ -47,17 +47,30 @@ def confusion(r: dict) -> list[str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("result")
-    ap.add_argument("--validation")
+    ap.add_argument("--chosen", help="the evaluation run with the rule and temperature chosen on validation")
+    ap.add_argument("--choice")
     args = ap.parse_args()
     result = json.load(open(args.result))
     best = result["best"]
-    out = [f"## Evaluation splits: rule {best['rule']}, {best['query']} queries", ""] + table(result)
+    out = [f"## Evaluation splits: rule {best['rule']}, temperature {best['temperature']:g}, {best['query']} queries", ""] + table(result)
     out += ["", f"Best deployable: **{best['strategy']}** ({best['space']} space), per task:", ""] + per_task(best)
     out += ["", "Its routing confusion (rows: true task; columns: entry with the largest weight):", ""] + confusion(best)
-    if args.validation:
-        val = json.load(open(args.validation))
-        out = [f"## Validation splits (where choices are made): rule {val['best']['rule']}, {val['best']['query']} queries",
-               ""] + table(val) + [""] + out
+    if args.choice:
+        choice = json.load(open(args.choice))
+        grid = ["| rule | temperature | best strategy (output space) | mean accuracy | routing accuracy |", "|---|---|---|---|---|"]
+        best_per = {}
+        for c in choice["candidates"]:
+            k = (c["rule"], c["temperature"])
+            if k not in best_per or c["mean_accuracy"] > best_per[k]["mean_accuracy"]:
+                best_per[k] = c
+        grid += [f"| {c['rule']} | {c['temperature']:g} | {c['strategy']} | {c['mean_accuracy']:.3f} | {c['routing_accuracy']:.3f} |"
+                 for c in sorted(best_per.values(), key=lambda c: -c["mean_accuracy"])]
+        out = [f"## Choosing the rule and temperature on validation (output space, cached answers): "
+               f"{choice['rule']}, temperature {choice['temperature']:g}", ""] + grid + [""] + out
+    if args.chosen:
+        chosen = json.load(open(args.chosen))
+        out += ["", f"## Evaluation splits with the choice made on validation: rule {chosen['best']['rule']}, temperature "
+                f"{chosen['best']['temperature']:g} (output space)", ""] + table(chosen)
     print("\n".join(out))
 
 

@@ -6,7 +6,8 @@ STORE holds the trained bank (benchmarks/train_bank.py). Per round and per way o
 questions of each task are answered from their token ids: `single` runs the task's own entry (the
 oracle, no query); every routed way first embeds the questions' queries (uncached, as at deployment),
 routes them over the whole bank and then runs the fused prompt (prompt space, one pass) or each
-selected entry (output space, one pass per entry). Rounds interleave the ways; the median of 3 rounds
+selected entry (output space, one pass per entry); `<query>/query` rows time the query pass alone for
+several query kinds and layers. Rounds interleave the ways; the median of 3 rounds
 is reported with its ratio to `single` from the same run. Writes benchmarks/results/fuse_speed.{json,md}.
 """
 
@@ -28,6 +29,7 @@ from baas.training.trainer import encode_cached
 
 OUT = Path(__file__).parent / "results"
 WAYS = [("single", None), ("hard", "prompt"), ("topk3", "prompt"), ("soft", "prompt"), ("topk3", "output")]
+QUERIES = ["question:6", "context:6", "options:6", "options:3", "options:2"]  # the query pass alone
 
 
 def main() -> None:
@@ -51,6 +53,8 @@ def main() -> None:
         own = bank.tasks.index(task)
 
         def answer(strategy: str, space: str | None):
+            if space == "query":
+                return query_vectors(examples, backbone, Query.parse(strategy))
             if strategy == "single":
                 return logits(backbone, encoded, bank.single(own), pooling)
             w = router.with_strategy(strategy).route(query_vectors(examples, backbone, query))[0]  # uncached
@@ -61,7 +65,7 @@ def main() -> None:
                 logits(backbone, [encoded[i] for i in rows], bank.single(j), pooling)
 
         for _ in range(args.rounds):
-            for strategy, space in WAYS:
+            for strategy, space in WAYS + [(q, "query") for q in QUERIES]:
                 started = time.perf_counter()
                 answer(strategy, space)
                 times.setdefault((task, f"{strategy}/{space or '-'}"), []).append((time.perf_counter() - started) / len(encoded))

@@ -7,15 +7,13 @@ choices of layers (the mean states after those layers of the frozen MiniLM, conc
 ten datasets' training questions (the bank's 600) are summarised (`QuerySummary`); every routing rule
 is fitted from the summaries alone and routes the validation questions (up to 200 per dataset). Two
 references use the raw training queries instead (which a continual router may not keep): sklearn's
-shrinkage LDA and logistic regression. Cost: wall time per question of an uncached query pass over
-200 validation questions (arc_easy and cosmos_qa, 100 each), 2 threads, in this run.
-Writes benchmarks/results/routing_queries.{json,md}.
+shrinkage LDA and logistic regression. What each query costs is measured apart, on an idle machine
+(benchmarks/fuse_speed.py). Writes benchmarks/results/routing_queries.{json,md}.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import torch
@@ -36,12 +34,16 @@ LAYER_SETS = [(6,), (4,), (3,), (2,), (1,), (1, 2), (2, 4, 6)]
 
 
 def main() -> None:
-    args = bank_arguments().parse_args()
+    ap = bank_arguments()
+    ap.add_argument("--report-only", action="store_true", help="rewrite the markdown from the JSON of a finished run")
+    args = ap.parse_args()
+    if args.report_only:
+        write_markdown(json.loads((OUT / "routing_queries.json").read_text()), args)
+        return
     torch.set_num_threads(2)
     tasks = args.tasks.split(",")
     store, backbone = Store(args.store), load_backbone(None)
     data = [load_task_data(t, args.data_dir, max_train=args.max_train, max_eval=args.max_eval) for t in tasks]
-    timing = [e for d in data if d.name in ("arc_easy", "cosmos_qa") for e in d.validation.examples[:100]]
     every = tuple(range(backbone.num_layers + 1))
     d = backbone.hidden_size
     results = {"tasks": tasks, "max_train": args.max_train, "max_eval": args.max_eval, "queries": {}}
@@ -53,9 +55,6 @@ def main() -> None:
         for layers in LAYER_SETS:
             pick = lambda q: q.view(len(q), -1, d)[:, list(layers)].flatten(1)  # noqa: E731
             query = Query(kind, layers)
-            started = time.perf_counter()
-            query_vectors(timing, backbone, query)  # no store: uncached
-            cost = (time.perf_counter() - started) / len(timing)
             summaries = [QuerySummary.from_queries(pick(q)) for q in train]
             queries = torch.cat([pick(q) for q in val])
             rules = {}
@@ -69,8 +68,8 @@ def main() -> None:
                                 ("raw queries: logistic regression", LogisticRegression(max_iter=3000))):
                 routed = torch.as_tensor(model.fit(x, y).predict(queries.numpy()))
                 rules[name] = {"accuracy": float((routed == true).float().mean())}
-            results["queries"][str(query)] = {"ms_per_question": 1000 * cost, "rules": rules}
-            print(query, round(1000 * cost, 1), {k: round(v["accuracy"], 3) for k, v in rules.items()}, flush=True)
+            results["queries"][str(query)] = {"rules": rules}
+            print(query, {k: round(v["accuracy"], 3) for k, v in rules.items()}, flush=True)
     OUT.mkdir(exist_ok=True)
     (OUT / "routing_queries.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, args)
@@ -84,10 +83,10 @@ def write_markdown(results: dict, args) -> None:
              f"--max-eval {args.max_eval}`: frozen all-MiniLM-L6-v2, queries of 128 tokens at most, mean states after "
              f"the named layers (6 = the output), summaries of each dataset's {args.max_train} training questions (the "
              f"bank's), up to {args.max_eval} validation questions per dataset routed. Share routed to their own "
-             "dataset, and the uncached query pass's cost:", "",
-             "| query (kind:layers) | " + " | ".join(rules) + " | ms per question |", "|---|" + "---|" * (len(rules) + 1)]
+             "dataset:", "",
+             "| query (kind:layers) | " + " | ".join(rules) + " |", "|---|" + "---|" * len(rules)]
     for q, r in queries.items():
-        lines.append(f"| {q} | " + " | ".join(f"{r['rules'][k]['accuracy']:.3f}" for k in rules) + f" | {r['ms_per_question']:.1f} |")
+        lines.append(f"| {q} | " + " | ".join(f"{r['rules'][k]['accuracy']:.3f}" for k in rules) + " |")
     best = max(queries, key=lambda q: max(queries[q]["rules"][k]["accuracy"] for k in RULES))
     rule = max(RULES, key=lambda k: queries[best]["rules"][k]["accuracy"])
     lines += ["", f"Per dataset, best summary-fitted pair ({best}, {rule}):", "",

@@ -28,7 +28,8 @@ app = typer.Typer(
         "Continual, parameter-efficient multiple-choice QA: one trained \\[prefix; input; suffix] prompt pair per "
         "dataset on a frozen transformer, kept in a safetensors prompt bank.\n\n"
         "Start with `baas demo` (offline, a few minutes), then e.g. "
-        "`baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2`."
+        "`baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2` for each dataset, and "
+        "`baas fuse --data-dir DIR` to answer them all with no task id (`baas predict` for your own questions)."
     ),
     no_args_is_help=True,
     add_completion=False,

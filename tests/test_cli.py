@@ -114,9 +114,12 @@ def test_killed_train_task_resumes(tiny_backbone_dir, cli_env, tmp_path):
 def test_datasets_and_help(cli_env, tmp_path):
     names = {r["name"] for r in last_json(baas("datasets", "--json", env=cli_env))["datasets"]}
     assert {"arc_easy", "medqa", "race", "sciq", "demo_categories"} <= names
-    for cmd in (["--help"], ["train-task", "--help"], ["eval-task", "--help"], ["bank", "--help"], ["demo", "--help"]):
+    for cmd in (["--help"], ["train-task", "--help"], ["eval-task", "--help"], ["bank", "--help"], ["demo", "--help"],
+                ["fuse", "--help"], ["predict", "--help"]):
         assert baas(*cmd, env=cli_env).returncode == 0
     assert "--skip-invalid" in baas("train-task", "--help", env=cli_env).stdout
+    listed = baas("--help", env=dict(cli_env, COLUMNS="200")).stdout
+    assert " fuse " in listed and " predict " in listed
 
 
 def test_demo_trains_every_generated_task_into_a_bank(tiny_backbone_dir, cli_env, tmp_path):
@@ -172,6 +175,8 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
     bb = tiny_backbone_dir("bert")
     empty = error_line(baas("fuse", "--store", store, env=cli_env, check=False))
     assert "empty" in empty and "train-task" in empty
+    assert "run `baas fuse` first" in error_line(baas("predict", "--store", store, "--question", "q", "--option", "a",
+                                                      "--option", "b", env=cli_env, check=False))
     for task in ("demo_categories", "demo_opposites"):
         baas("train-task", task, "--backbone", bb, "--store", store, *TINY_TRAIN, env=cli_env)
     missing = error_line(baas("fuse", "--store", store, "--tasks", "demo_categories,arc_easy", env=cli_env, check=False))

@@ -208,3 +208,35 @@ def test_sequential_attention_forgets_and_its_continual_variants_hold_on():
         assert (routed[true == 4] == 4).float().mean() > 0.9  # the newest task is always learned
     assert accuracy["fusion"] < 0.4  # plain sequential training sends nearly everything to the newest task
     assert accuracy["reg"] > accuracy["fusion"] + 0.1 and accuracy["orth"] > accuracy["fusion"] + 0.1
+
+
+def test_fused_evaluation_mixes_tasks_with_different_option_counts(tiny_backbone, tmp_path):
+    """Tasks with 2 and 4 options in one evaluation; the oracle is each entry alone on its own task."""
+    from dataclasses import replace
+
+    from baas.training.batching import encode
+    from baas.training.data import load_task_data
+    from baas.training.metrics import mcq_metrics
+    from baas.training.model import predict
+    from baas.training.routing import EvalSet, evaluate_fused
+
+    bb = tiny_backbone("bert")
+    bank = PromptBank([entry(t, d=bb.hidden_size, depth=bb.num_layers, seed=i, backbone=bb.name, max_length=48)
+                       for i, t in enumerate("ab")])
+    four = load_task_data("demo_categories", max_eval=12).eval.examples
+    two = [replace(e, options=(e.options[e.label], e.options[(e.label + 1) % 4]), label=0)
+           for e in load_task_data("demo_opposites", max_eval=10).eval.examples]
+    encoded = [encode(part, bb.tokenizer, 48) for part in (four, two)]
+    evals = EvalSet(encoded[0] + encoded[1], torch.tensor([0] * 12 + [1] * 10), torch.randn(22, 4), ["test", "test"],
+                    0.0, [(0, 12, "four"), (12, 22, "two")])
+    summaries = [QuerySummary.from_queries(torch.randn(30, 4) + i) for i in range(2)]
+    router = Router.fit(["a", "b"], [1, 1], summaries, "lda", "soft", "x")
+    store = Store(tmp_path)
+    results = evaluate_fused(bank, router, bb, evals, ["hard", "soft"], ["prompt", "output"], store=store)
+    assert {(r["strategy"], r["space"]) for r in results} >= {("oracle", "both"), ("soft", "prompt"), ("soft", "output")}
+    oracle = next(r for r in results if r["strategy"] == "oracle")
+    for j, part in enumerate(encoded):
+        alone = mcq_metrics([e.label for e in part], predict(bb, part, bank.single(j), "mean_input"))["accuracy"]
+        assert oracle["per_task"][j]["accuracy"] == alone
+    again = evaluate_fused(bank, router, bb, evals, ["hard", "soft"], ["prompt", "output"], store=store)  # from the cache
+    assert [r["mean_accuracy"] for r in again] == [r["mean_accuracy"] for r in results]

@@ -189,8 +189,9 @@ def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: 
             todo = (rows & ~block["done"]).nonzero().flatten().tolist()
             if todo:
                 started = time.perf_counter()
-                block["logits"][todo] = logits(backbone, [evals.encoded[start + i] for i in todo], bank.single(j),
-                                               bank.meta["pooling"], batch_size)
+                scores = logits(backbone, [evals.encoded[start + i] for i in todo], bank.single(j), bank.meta["pooling"],
+                                batch_size)
+                block["logits"][todo, : scores.shape[1]] = scores  # a task's questions may have fewer options
                 block["seconds"] += torch.tensor([time.perf_counter() - started, len(todo)])
                 block["done"][todo] = True
                 if store is not None:
