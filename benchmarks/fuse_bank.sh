@@ -14,8 +14,8 @@ mkdir -p "$out"
 # fuse FILE ARGS...: one `baas fuse --json` run into FILE, skipped when FILE exists
 fuse() { local file=$1; shift; [ -s "$file" ] && return; baas fuse --data-dir "$data" --store "$store" --json "$@" > "$file.tmp"; mv "$file.tmp" "$file"; }
 fuse "$out/eval_lda_t1.json" --max-eval "$max_eval" --strategy all --space both
-for rule in lda qda aoa linear cosine; do
-  for t in 1 2 4 8; do
+for rule in lda qda aoa cosine; do
+  for t in 1 4; do
     fuse "$out/validation_${rule}_t${t}_output.json" --split validation --max-eval "$max_val" --strategy all \
       --space output --rule "$rule" --temperature "$t"
   done

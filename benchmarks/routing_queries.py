@@ -30,7 +30,7 @@ from baas.training.routing import QUERY_KINDS, Query, query_vectors
 from train_bank import bank_arguments
 
 OUT = Path(__file__).parent / "results"
-LAYER_SETS = [(6,), (4,), (3,), (2,), (1,), (1, 2), (2, 4, 6)]
+LAYER_SETS = [(6,), (3,), (2,), (1,), (2, 4, 6)]
 
 
 def main() -> None:

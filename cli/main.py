@@ -291,7 +291,7 @@ def _split_tasks(tasks: str | None) -> list[str] | None:
 @app.command("fuse")
 @cli_errors
 def fuse_cmd(
-    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "topk3",
+    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry; the default, chosen on validation), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "hard",
     rule: RuleOpt = "lda",
     query: QueryOpt = "options:2",
     temperature: Annotated[float, typer.Option("--temperature", help="Divides the rule's log-probabilities before the strategy: above 1 spreads weight over more entries (soft, topk, memory).")] = 1.0,

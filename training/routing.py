@@ -130,7 +130,7 @@ def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) 
     return PromptBank([store.load_entry(t, backbone=backbone.name, hidden_size=backbone.hidden_size) for t in names])
 
 
-def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "topk3",
+def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "hard",
                query: Query = DEFAULT_QUERY, data_dir=None, temperature: float = 1.0) -> Router:
     summaries = [entry_summary(e, backbone, store, query, data_dir) for e in bank.entries]
     return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, str(query), temperature)
