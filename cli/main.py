@@ -78,32 +78,54 @@ def cli_errors(fn):
 
 
 class RichReporter:
-    """Progress bars on stderr for the trainer (see training.trainer.Reporter)."""
+    """Progress bars on stderr for the trainer (see training.trainer.Reporter): one bar per stage, under an
+    optional bar over the whole run."""
 
     def __init__(self):
         self.progress: Progress | None = None
         self.task_id = None
+        self.overall_id = None
 
     def message(self, text: str) -> None:
         err.print(text, highlight=False)
 
+    def _progress(self) -> Progress:
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
+            )
+            self.progress.start()
+        return self.progress
+
     def start(self, label: str, total: int, completed: int = 0) -> None:
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
-            TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=True,
-        )
-        self.progress.start()
-        self.task_id = self.progress.add_task(label, total=total, completed=completed, info="")
+        self.task_id = self._progress().add_task(label, total=total, completed=completed, info="")
 
     def advance(self, n: int = 1, **fields) -> None:
-        if self.progress is not None:
+        if self.progress is not None and self.task_id is not None:
             info = " ".join(f"{k} {v:.3f}" for k, v in fields.items())
             self.progress.update(self.task_id, advance=n, info=info)
 
     def stop(self) -> None:
-        if self.progress is not None:
+        if self.progress is not None and self.task_id is not None:
+            self.progress.remove_task(self.task_id)
+            self.task_id = None
+        if self.progress is not None and self.overall_id is None:
             self.progress.stop()
             self.progress = None
+
+    def overall(self, total: int) -> None:
+        if total:
+            self.overall_id = self._progress().add_task("starting", total=total, completed=0, info="")
+            self.steps = 0
+        elif self.overall_id is not None:
+            self.overall_id = None
+            self.stop()
+
+    def step(self, label: str) -> None:
+        if self.overall_id is not None:
+            self.progress.update(self.overall_id, description=label, completed=self.steps)
+            self.steps += 1
 
 
 def _table(title: str, columns: list[str], header: bool = True) -> Table:
@@ -370,6 +392,71 @@ def _print_fuse(r: dict) -> None:
     out.print(confusion)
     if "router_file" in r:
         out.print(f"router saved: {r['router_file']}", highlight=False)
+
+
+@app.command("eval-forgetting")
+@cli_errors
+def eval_forgetting_cmd(
+    out_dir: Annotated[Path, typer.Option("--out", help="Report folder: cells.jsonl (results as they come), report.json, report.md, plots. Rerunning the same command there resumes.")] = Path("baas-forgetting"),
+    tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated datasets, in the order they are learned. Default: the ten shared datasets (arc_easy, arc_challenge, openbookqa, commonsense_qa, qasc, mmlu, medqa, medmcqa, dream, cosmos_qa).")] = None,
+    methods: Annotated[str, typer.Option("--methods", help="Comma-separated: baas (the bank and its router; reports each --strategies and the oracle), naive (one pair trained on each task in turn: the lower bound), ewc (the same with an EWC penalty), multitask (one pair trained on all tasks at once: the upper bound), or all.")] = "all",
+    strategies: Annotated[str, typer.Option("--strategies", help="Router strategies reported for baas; the first is the method `baas`, the others `baas:NAME`. Default: hard and the two best of benchmarks/results/fuse.md.")] = "hard,cluster,topk2",
+    orders: Annotated[int, typer.Option("--orders", min=1, help="Task orders: the first as given, the others seeded shuffles; metrics are the mean and spread over orders.")] = 1,
+    data_dir: DataDirOpt = None,
+    backbone: BackboneOpt = None,
+    store: StoreOpt = None,
+    max_train: MaxTrainOpt = 600,
+    max_eval: MaxEvalOpt = 200,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per task (best epoch on the task's validation split kept).")] = DEFAULTS.epochs,
+    seed: SeedOpt = DEFAULTS.seed,
+    ewc_lambda: Annotated[float, typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty.")] = 1000.0,
+    space: Annotated[str, typer.Option("--space", help="Where baas mixes entries: output (each entry's answers, cached per entry and split) or prompt (one fused pass per question and row).")] = "output",
+    as_json: JsonOpt = False,
+):
+    """Learn the tasks one after another with each method and measure what it keeps: the accuracy matrix
+    R[k][i] (task i after training tasks 1..k), average and incremental accuracy, BWT, FWT and forgetting,
+    in accuracy and macro F1, with parameters, time and memory.
+
+    baas grows its bank by one entry per task and refits its router from the entries' query summaries; it
+    answers with no task id. Bank entries trained with the same data and settings are reused from the store.
+    Results go to --out as they come; a stopped run resumes with the same command.
+    """
+    from baas.training.backbone import load_backbone
+    from baas.training.continual import DEFAULT_ORDER, METHODS, Budget, Settings, run_protocol
+    from baas.training.forgetting_report import write_report
+    from baas.training.routing import Query
+
+    names = list(METHODS) if methods == "all" else _split_tasks(methods) or []
+    chosen = _split_tasks(strategies) or []
+    if space not in ("output", "prompt"):
+        raise BaasError(f"unknown --space '{space}'; expected output or prompt")
+    settings = Settings(tasks=_split_tasks(tasks) or list(DEFAULT_ORDER), orders=orders,
+                        budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
+                        space=space, ewc_lambda=ewc_lambda)
+    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store), out_dir, data_dir, RichReporter())
+    write_report(report, out_dir, "baas " + " ".join(sys.argv[1:]))
+    if as_json:
+        print(json.dumps(report, default=str))
+        return
+    _print_forgetting(report)
+    out.print(f"report: {out_dir / 'report.md'} (also report.json, accuracy_matrix.png, forgetting_curves.png)", highlight=False)
+
+
+def _print_forgetting(report: dict) -> None:
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    table = _table(f"eval-forgetting: {len(report['tasks'])} tasks in turn, no task ids for baas",
+                   ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "trainable/task", "seconds"])
+    for name, m in report["methods"].items():
+        p = m["parameters"] or {}
+        table.add_row(name, fmt(m["average_accuracy"]), fmt(m["average_incremental_accuracy"]), fmt(m["bwt"]),
+                      fmt(m["fwt"]), fmt(m["forgetting"]), f"{p.get('trainable', '–'):,}" if p else "–",
+                      f"{m['seconds']:.0f}")
+    out.print(table)
+    f = report.get("findings") or {}
+    for goal, g in f.get("goals", {}).items():
+        out.print(f"goal {goal}: {fmt(g['value'])} -> {'met' if g['met'] else 'missed'}", highlight=False)
+    for name in f.get("baselines_above_baas", []):
+        out.print(f"{name} beats baas on average accuracy", highlight=False)
 
 
 @app.command("predict")

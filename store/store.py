@@ -9,6 +9,7 @@
     <store>/logits/<key>.safetensors              one entry's answers on one split's questions (those run so far)
     <store>/summaries/<task>@v<N>-<query>.safetensors  an entry's query statistics (what a router keeps)
     <store>/routers/<name>.safetensors            fitted routers
+    <store>/states/<name>.safetensors             a continual baseline's model after each task (eval-forgetting)
 
 Every file is written to a temporary name, fsynced and renamed before its catalog row is committed,
 so a crash leaves either the old state or the new one. Every read of a bank file checks its sha256
@@ -208,6 +209,14 @@ class Store:
         out.update(metrics=json.loads(row["metrics"]), meta=meta, path=str(self.root / row["file"]))
         return out
 
+    def find_version(self, task: str, run_key: str) -> int | None:
+        """The newest version of `task` trained by the run `run_key` names (same data, backbone and
+        settings; see `baas.training.trainer.run_key`), or None."""
+        with self._db() as db:
+            row = db.execute("SELECT MAX(version) AS v FROM entries WHERE task = ? AND json_extract(meta, '$.run_key') = ?",
+                             (validate_task_name(task), run_key)).fetchone()
+        return row["v"]
+
     def remove(self, task: str) -> int:
         """Delete every version of a task; returns how many entries went."""
         validate_task_name(task)
@@ -311,7 +320,7 @@ class Store:
 
     # ---- artifacts: routers and the entries' query summaries ------------------------------------
 
-    ARTIFACTS = {"router": "routers", "summary": "summaries"}
+    ARTIFACTS = {"router": "routers", "summary": "summaries", "state": "states"}
 
     def artifact_path(self, kind: str, name: str) -> Path:
         if kind not in self.ARTIFACTS or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}", name):

@@ -212,23 +212,26 @@ def _mixture(entry_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: EvalSet, strategies: list[str],
-                   spaces: list[str], batch_size: int = 32, reporter=None, store: Store | None = None) -> list[dict]:
+                   spaces: list[str], batch_size: int = 32, reporter=None, store: Store | None = None,
+                   oracle: bool = True) -> list[dict]:
     """Each strategy in each fusion space on the same questions and queries: task-agnostic accuracy and
     macro F1 per task, the oracle's accuracy beside it, routing accuracy, the routing confusion matrix.
 
     Entries are run once per question that any strategy (or the oracle) gives weight to, and with a store
     their answers are kept for later runs; a strategy that puts all weight on one entry is the same
-    computation in both spaces and is reported once."""
+    computation in both spaces and is reported once. `oracle=False` skips the oracle (for questions of a
+    task that has no entry in the bank yet: their `oracle_accuracy` and `routing_accuracy` mean nothing)."""
     pooling = bank.meta["pooling"]
     n, e = len(evals.encoded), len(bank)
     log_probs = router.log_probs(evals.queries)
-    weights = {s: router.with_strategy(s).strategy.weights(log_probs, evals.true) for s in dict.fromkeys(["oracle", *strategies])}
+    names = dict.fromkeys(["oracle", *strategies] if oracle else [s for s in strategies if s != "oracle"])
+    weights = {s: router.with_strategy(s).strategy.weights(log_probs, evals.true) for s in names}
     needed = torch.zeros(n, e, dtype=torch.bool)
     for s, w in weights.items():
         if s == "oracle" or "output" in spaces or bool(((w > 0).sum(-1) == 1).all()):
             needed |= w > 0
     entry_logits, per_pass = _entry_logits(bank, backbone, evals, needed, batch_size, store, reporter)
-    oracle_pred = _mixture(entry_logits, weights["oracle"]).argmax(-1)
+    oracle_pred = _mixture(entry_logits, weights["oracle"]).argmax(-1) if oracle else None
 
     results = []
     for s, w in weights.items():
@@ -260,11 +263,12 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
             continue
         m = mcq_metrics(labels[rows].tolist(), pred[rows].tolist())
         per_task.append(dict(task=task, n=int(rows.sum()), eval_split=evals.splits[j], accuracy=m["accuracy"],
-                             macro_f1=m["macro_f1"], oracle_accuracy=float((oracle_pred[rows] == labels[rows]).float().mean()),
+                             macro_f1=m["macro_f1"],
+                             oracle_accuracy=None if oracle_pred is None else float((oracle_pred[rows] == labels[rows]).float().mean()),
                              routing_accuracy=float((routed[rows] == j).float().mean())))
     confusion = torch.zeros(len(bank), len(bank), dtype=torch.long)
     confusion.index_put_((evals.true, routed), torch.ones_like(routed), accumulate=True)
-    mean = lambda k: sum(t[k] for t in per_task) / len(per_task)  # noqa: E731 - tasks weigh alike
+    mean = lambda k: None if per_task[0][k] is None else sum(t[k] for t in per_task) / len(per_task)  # noqa: E731 - tasks weigh alike
     return dict(
         strategy=strategy, space=space, rule=router.rule.name, query=router.query, temperature=router.temperature,
         per_task=per_task, mean_accuracy=mean("accuracy"), mean_macro_f1=mean("macro_f1"),

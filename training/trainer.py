@@ -45,6 +45,12 @@ class Reporter:
     def stop(self) -> None:
         pass
 
+    def overall(self, total: int) -> None:
+        """A bar over a whole multi-step run (eval-forgetting); 0 ends it."""
+
+    def step(self, label: str) -> None:
+        """The overall bar moves on to `label`."""
+
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
@@ -64,20 +70,27 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
         raise BaasError(f"--depth {depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
     prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
     module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam)
+    return module, make_optimizer(module, config)
+
+
+def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.optim.Optimizer:
     groups = [
         {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
     ]
     if module.reparam_parameters():
         groups.append({"params": module.reparam_parameters(), "lr": config.reparam_lr, "weight_decay": 0.0})
-    return module, torch.optim.AdamW(groups)
+    return torch.optim.AdamW(groups)
 
 
 def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer, batch,
-               pooling: str, clip: float) -> float:
-    """One optimiser step on one batch; returns the loss. The whole per-batch work of training."""
+               pooling: str, clip: float, penalty=None) -> float:
+    """One optimiser step on one batch; returns the loss. The whole per-batch work of training.
+    `penalty()`, when given, is added to the loss (a continual-learning regulariser such as EWC)."""
     pair, head = module()
     loss = F.cross_entropy(score(backbone, batch, pair, head, pooling), batch.labels)
+    if penalty is not None:
+        loss = loss + penalty()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
@@ -259,7 +272,7 @@ def train_task(
         prefix_len=config.prefix_len, suffix_len=config.suffix_len, depth=module.depth, prefix_init=config.prefix_init,
         suffix_init=config.suffix_init, reparam=config.reparam, init=init.info, pooling=pooling, max_length=max_length, config=asdict(config),
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
-        best_epoch=state["best_epoch"], history=state["history"],
+        best_epoch=state["best_epoch"], history=state["history"], run_key=key,
     )
     entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}

@@ -1,0 +1,567 @@
+"""The continual-learning protocol behind `baas eval-forgetting`: tasks learned one after another, the
+accuracy matrix R[k][i] filled as they go, and the methods compared on the same data, order and budget.
+
+    for each order of the tasks:
+      for each method (`METHODS`: baas, naive, ewc, multitask; one small class each):
+        for k, task in enumerate(order):
+          method.learn(k)           its state after task k (read back from the store when already made)
+          method.evaluate(k, rows)  R[k][i] for the tasks a metric reads: i <= k, and i = k + 1 (for FWT)
+
+Every cell is appended to `DIR/cells.jsonl` the moment it is known, and every state a method reaches is
+saved in the store before its cells are computed. A rerun of the same command skips both, so a run
+stopped anywhere ends with the figures an unstopped one gives (training is seeded per task).
+
+What each method keeps (stated in the report, counted from the tensors):
+    baas       one frozen bank entry (pair + head) per task and the entry's query summary; a router
+               refitted from the summaries after each task (never an earlier task's text)
+    oracle     the same bank, each question sent to its own task's entry (needs the task id)
+    naive      one pair and head trained on every task in turn: the lower bound
+    ewc        the same, with an EWC penalty (diagonal Fisher, summed over tasks) against drifting from
+               what earlier tasks needed
+    multitask  one pair and head trained jointly on all tasks at once: the upper bound; it has no
+               sequence, so only the last row of its matrix exists
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import random
+import resource
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from baas.prompts_bank.bank import PromptBank
+from baas.prompts_bank.errors import BaasError
+from baas.router.strategies import make_strategy
+from baas.store import Store
+from baas.training.backbone import Backbone
+from baas.training.batching import Encoded, batch_indices, collate
+from baas.training.config import TrainConfig
+from baas.training.data import TaskData, load_task_data
+from baas.training.metrics import chance, continual_metrics
+from baas.training.model import score
+from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
+from baas.training.trainer import (Reporter, encode_cached, evaluate_encoded, lr_factor, make_optimizer, make_trainable,
+                                   run_key, train_step, train_task)
+
+# The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.
+DEFAULT_ORDER = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "qasc", "mmlu", "medqa", "medmcqa",
+                 "dream", "cosmos_qa")
+# hard (the default of `baas fuse`) and the two best deployable strategies of benchmarks/results/fuse.md.
+DEFAULT_STRATEGIES = ("hard", "cluster", "topk2")
+CELLS = "cells.jsonl"
+
+
+@dataclass
+class Budget:
+    max_train: int | None = 600
+    max_eval: int | None = 200
+    epochs: int = 2
+    seed: int = 0
+
+
+@dataclass
+class Settings:
+    """Everything that decides the figures; a results folder holds one run of one Settings."""
+
+    tasks: list[str]
+    orders: int = 1
+    budget: Budget = field(default_factory=Budget)
+    config: TrainConfig = field(default_factory=TrainConfig)
+    rule: str = DEFAULT_RULE
+    query: str = str(DEFAULT_QUERY)
+    space: str = "output"  # where baas mixes entries: output (cached answers) or prompt (a fused pass per row)
+    ewc_lambda: float = 1000.0
+
+    def identity(self, backbone: str) -> dict:
+        return dict(asdict(self), backbone=backbone, data_dir=None)
+
+    def order(self, o: int) -> list[str]:
+        """Order 0 is the tasks as given; orders 1.. are seeded shuffles of them."""
+        if o == 0:
+            return list(self.tasks)
+        return random.Random(self.budget.seed * 1000 + o).sample(self.tasks, len(self.tasks))
+
+
+class Context:
+    """What every method shares: backbone, store, data (loaded once per task), settings, reporter."""
+
+    def __init__(self, settings: Settings, backbone: Backbone, store: Store, data_dir, reporter: Reporter):
+        self.settings, self.backbone, self.store, self.data_dir, self.reporter = settings, backbone, store, data_dir, reporter
+        self.config = settings.config
+        self.pooling = self.config.pooling or backbone.default_pooling
+        self.max_length = min(self.config.max_length, backbone.max_positions - self.config.prefix_len - self.config.suffix_len)
+        self._data: dict[str, TaskData] = {}
+
+    def data(self, task: str) -> TaskData:
+        if task not in self._data:
+            b = self.settings.budget
+            self._data[task] = load_task_data(task, self.data_dir, max_train=b.max_train, max_eval=b.max_eval)
+        return self._data[task]
+
+    def encoded(self, task: str, split: str) -> list[Encoded]:
+        return encode_cached(getattr(self.data(task), split).examples, self.backbone, self.max_length, self.store)
+
+    def evaluate(self, prompt, task: str) -> dict:
+        m = evaluate_encoded(self.backbone, self.encoded(task, "eval"), prompt, self.pooling, self.config.eval_batch_size,
+                             self.reporter, f"evaluating {task}")
+        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
+
+
+class Method:
+    """One way of learning the tasks in turn. `learn(k)` reaches the state after task k; `evaluate(k, rows)`
+    gives, per matrix it fills, the cells R[k][i] of the rows asked for."""
+
+    key = ""
+
+    def __init__(self, ctx: Context, order: list[str], run: str):
+        self.ctx, self.order, self.run = ctx, order, run
+        self.reused = False  # set by learn() when the state came from the store, not from training now
+
+    def matrices(self) -> list[str]:
+        return [self.key]
+
+    def rows(self, k: int) -> list[int]:
+        return list(range(min(k + 2, len(self.order))))
+
+    def learn(self, k: int) -> None:
+        raise NotImplementedError
+
+    def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
+        raise NotImplementedError
+
+    def parameters(self) -> dict[str, int]:
+        """trainable: numbers trained per task; stored_per_task: what each task adds to what is kept;
+        stored_total: everything kept after the last task."""
+        raise NotImplementedError
+
+
+# ---- baas: the bank and its router -----------------------------------------------------------------
+
+
+class Baas(Method):
+    key = "baas"
+
+    def __init__(self, ctx: Context, order: list[str], run: str, strategies: list[str]):
+        super().__init__(ctx, order, run)
+        self.strategies = list(dict.fromkeys(strategies))
+        self.versions: list[int] = []
+
+    def matrix_of(self, strategy: str) -> str:
+        if strategy == "oracle":
+            return "oracle"
+        return "baas" if strategy == self.strategies[0] else f"baas:{strategy}"
+
+    def matrices(self) -> list[str]:
+        return [self.matrix_of(s) for s in ["oracle", *self.strategies]]
+
+    def learn(self, k: int) -> None:
+        ctx, task = self.ctx, self.order[k]
+        data = ctx.data(task)
+        version = ctx.store.find_version(task, run_key(task, ctx.backbone, data, ctx.config))
+        self.reused = version is not None
+        if version is None:
+            version = train_task(task, data, ctx.backbone, ctx.store, ctx.config, ctx.reporter)["version"]
+        self.versions[k:] = [version]
+
+    def bank(self, k: int) -> PromptBank:
+        ctx = self.ctx
+        return PromptBank([ctx.store.load_entry(self.order[j], self.versions[j], backbone=ctx.backbone.name,
+                                                hidden_size=ctx.backbone.hidden_size) for j in range(k + 1)])
+
+    def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
+        ctx, s = self.ctx, self.ctx.settings
+        bank, query = self.bank(k), Query.parse(s.query)
+        router = fit_router(bank, ctx.backbone, ctx.store, s.rule, "hard", query, ctx.data_dir)
+        cells: dict[str, dict[int, dict]] = {m: {} for m in self.matrices()}
+
+        def run(tasks: list[int], oracle: bool) -> list[dict]:
+            evals = eval_set(bank, [ctx.data(self.order[i]) for i in tasks], ctx.backbone, ctx.store, query)
+            return evaluate_fused(bank, router, ctx.backbone, evals, self.strategies, [s.space], ctx.config.eval_batch_size,
+                                  ctx.reporter, ctx.store, oracle=oracle)
+
+        seen = [i for i in rows if i <= k]
+        if seen:  # the bank's own tasks: every one is run (cached answers make the repeats free)
+            for r in run(list(range(k + 1)), oracle=True):
+                for i in seen:
+                    t = r["per_task"][i]
+                    cells[self.matrix_of(r["strategy"])][i] = {"accuracy": t["accuracy"], "macro_f1": t["macro_f1"], "n": t["n"]}
+        if k + 1 in rows:  # the next task, before its entry exists: routed to the entries there are
+            for r in run([k + 1], oracle=False):
+                t = r["per_task"][0]
+                cells[self.matrix_of(r["strategy"])][k + 1] = {"accuracy": t["accuracy"], "macro_f1": t["macro_f1"], "n": t["n"]}
+            cells["oracle"][k + 1] = None  # no entry of its own yet: the oracle has nothing to send it to
+        return cells
+
+    def parameters(self) -> dict[str, int]:
+        ctx, query = self.ctx, Query.parse(self.ctx.settings.query)
+        bank = self.bank(len(self.versions) - 1)
+        trainable = [sum(t.numel() for n, t in e.tensors().items() if n != "key") for e in bank.entries]
+        summaries = [sum(t.numel() for t in ctx.store.load_artifact("summary", f"{e.task}@v{e.version}-{query.slug}")[0].values())
+                     for e in bank.entries]
+        stored = [sum(t.numel() for t in e.tensors().values()) + s for e, s in zip(bank.entries, summaries)]
+        return {"trainable": trainable[0], "stored_per_task": stored[0], "stored_total": sum(stored),
+                "summary_per_task": summaries[0]}
+
+
+# ---- one shared pair and head: naive, ewc, multitask ------------------------------------------------
+
+
+def fit(ctx: Context, module, train_enc: list[Encoded], val_enc: list[Encoded], label: str, penalty=None) -> None:
+    """Train `module` for the configured epochs with a fresh optimiser (warmup, then linear decay) and keep
+    the epoch that does best on `val_enc`. Seeded by the caller."""
+    config, reporter = ctx.config, ctx.reporter
+    optimizer = make_optimizer(module, config)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    total = math.ceil(len(train_enc) / config.batch_size) * config.epochs
+    warmup, step = max(1, int(config.warmup * total)), 0
+    best, best_accuracy = None, -1.0
+    for epoch in range(config.epochs):
+        batches = batch_indices(train_enc, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+        reporter.start(f"{label} epoch {epoch + 1}/{config.epochs}", len(batches))
+        for idx in batches:
+            for group, base in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base * lr_factor(step, total, warmup)
+            loss = train_step(ctx.backbone, module, optimizer, collate([train_enc[i] for i in idx], ctx.backbone.pad_id),
+                              ctx.pooling, config.clip, penalty)
+            step += 1
+            reporter.advance(1, loss=loss)
+        reporter.stop()
+        accuracy = evaluate_encoded(ctx.backbone, val_enc, module(), ctx.pooling, config.eval_batch_size, reporter,
+                                    f"{label} validation")["accuracy"]
+        if accuracy > best_accuracy:
+            best_accuracy, best = accuracy, {k: v.detach().clone() for k, v in module.state_dict().items()}
+    module.load_state_dict(best)
+
+
+class SharedPair(Method):
+    """One pair and head for every task, trained on the tasks in turn; its state after each task is kept
+    in the store (kind `state`) so a stopped run picks up from the last task it finished."""
+
+    def __init__(self, ctx: Context, order: list[str], run: str):
+        super().__init__(ctx, order, run)
+        self.module, self.at = None, -1  # the module and the task index whose state it holds
+        self.extra: dict[str, torch.Tensor] = {}  # what a subclass carries from task to task (EWC: Fisher, anchor)
+
+    def state_name(self, k: int) -> str:
+        return f"{self.key}-{self.run}-k{k}"
+
+    def new_module(self):
+        torch.manual_seed(self.ctx.config.seed)
+        module, _ = make_trainable(self.ctx.backbone, self.ctx.encoded(self.order[0], "train"), self.ctx.config)
+        return module
+
+    def load(self, k: int) -> bool:
+        stored = self.ctx.store.load_artifact("state", self.state_name(k))
+        if stored is None:
+            return False
+        tensors = stored[0]
+        self.module = self.module or self.new_module()
+        self.module.load_state_dict({n[len("module."):]: t for n, t in tensors.items() if n.startswith("module.")})
+        self.extra = {n: t for n, t in tensors.items() if not n.startswith("module.")}
+        self.at = k
+        return True
+
+    def save(self, k: int) -> None:
+        tensors = {f"module.{n}": t for n, t in self.module.state_dict().items()} | self.extra
+        self.ctx.store.save_artifact("state", self.state_name(k), tensors, {"method": self.key, "task": self.order[k]})
+        self.at = k
+
+    def learn(self, k: int) -> None:
+        self.reused = self.load(k)
+        if self.reused:
+            return
+        if k > 0 and self.at != k - 1 and not self.load(k - 1):
+            raise BaasError(f"{self.key}: the state after task {k} ({self.order[k - 1]}) is missing from the store")
+        if k == 0:
+            self.module = self.new_module()
+        self.train(k)
+        self.save(k)
+
+    def train(self, k: int) -> None:
+        task = self.order[k]
+        torch.manual_seed(self.ctx.config.seed * 1000 + k)
+        fit(self.ctx, self.module, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
+            f"{self.key}: {task}", self.penalty())
+
+    def penalty(self):
+        return None
+
+    def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
+        prompt = self.module()
+        return {self.key: {i: self.ctx.evaluate(prompt, self.order[i]) for i in rows}}
+
+    def parameters(self) -> dict[str, int]:
+        module = self.module or self.new_module()
+        n = sum(p.numel() for p in module.parameters())
+        return {"trainable": n, "stored_per_task": 0, "stored_total": n + sum(t.numel() for t in self.extra.values())}
+
+
+class Naive(SharedPair):
+    key = "naive"
+
+
+class EWC(SharedPair):
+    """Elastic weight consolidation (Kirkpatrick et al., 2017) on the shared pair and head: after each task,
+    the diagonal empirical Fisher of its training loss is added to a running sum, and the parameters are
+    kept as the anchor; later tasks pay lambda/2 * sum F * (theta - anchor)^2."""
+
+    key = "ewc"
+
+    def penalty(self):
+        if not self.extra:
+            return None
+        lam, params = self.ctx.settings.ewc_lambda, dict(self.module.named_parameters())
+
+        def value():
+            return lam / 2 * sum((self.extra[f"fisher.{n}"] * (p - self.extra[f"anchor.{n}"]) ** 2).sum()
+                                 for n, p in params.items() if f"fisher.{n}" in self.extra)
+
+        return value
+
+    def train(self, k: int) -> None:
+        super().train(k)
+        fisher = self.fisher(self.ctx.encoded(self.order[k], "train"), self.order[k])
+        for n, f in fisher.items():
+            self.extra[f"fisher.{n}"] = self.extra.get(f"fisher.{n}", torch.zeros_like(f)) + f
+        self.extra |= {f"anchor.{n}": p.detach().clone() for n, p in self.module.named_parameters()}
+
+    def fisher(self, encoded: list[Encoded], task: str) -> dict[str, torch.Tensor]:
+        """Diagonal empirical Fisher: per-question squared gradients of the loss, estimated per batch."""
+        ctx, params = self.ctx, dict(self.module.named_parameters())
+        total = {n: torch.zeros_like(p) for n, p in params.items()}
+        batches = batch_indices(encoded, ctx.config.batch_size, shuffle=False)
+        ctx.reporter.start(f"ewc: Fisher of {task}", len(batches))
+        for idx in batches:
+            batch = collate([encoded[i] for i in idx], ctx.backbone.pad_id)
+            pair, head = self.module()
+            loss = F.cross_entropy(score(ctx.backbone, batch, pair, head, ctx.pooling), batch.labels)
+            grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
+            for (n, _), g in zip(params.items(), grads):
+                if g is not None:
+                    total[n] += g.detach() ** 2 * len(idx)
+            ctx.reporter.advance(1)
+        ctx.reporter.stop()
+        return {n: t / len(encoded) for n, t in total.items()}
+
+    def parameters(self) -> dict[str, int]:
+        out = super().parameters()
+        out["stored_total"] = 3 * out["trainable"]  # the pair and head, their Fisher and their anchor
+        return out
+
+
+class Multitask(SharedPair):
+    """Trained jointly on every task at once (the last step of the sequence); rows before it do not exist."""
+
+    key = "multitask"
+
+    def rows(self, k: int) -> list[int]:
+        return list(range(len(self.order))) if k == len(self.order) - 1 else []
+
+    def learn(self, k: int) -> None:
+        if k < len(self.order) - 1:
+            self.reused = False  # nothing to learn before the last task
+            return
+        self.reused = self.load(k)
+        if self.reused:
+            return
+        self.module = self.new_module()
+        torch.manual_seed(self.ctx.config.seed * 1000 + k)
+        train = [e for t in self.order for e in self.ctx.encoded(t, "train")]
+        val = [e for t in self.order for e in self.ctx.encoded(t, "validation")]
+        fit(self.ctx, self.module, train, val, f"multitask: {len(self.order)} tasks")
+        self.save(k)
+
+
+METHODS = {"baas": Baas, "naive": Naive, "ewc": EWC, "multitask": Multitask}
+
+
+# ---- the run: cells as they come, resumable --------------------------------------------------------
+
+
+class Results:
+    """`DIR/cells.jsonl`: a header naming the run's settings, then one line per cell and per step, each
+    flushed and fsynced as it is written. A half-written last line (a kill mid-write) is ignored."""
+
+    def __init__(self, out: Path, identity: dict):
+        self.path = out / CELLS
+        self.cells: dict[tuple, dict | None] = {}
+        self.steps: dict[tuple, dict] = {}
+        out.mkdir(parents=True, exist_ok=True)
+        lines = self.path.read_text().splitlines() if self.path.is_file() else []
+        records = []
+        for n, line in enumerate(lines, 1):
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                if n < len(lines):
+                    raise BaasError(f"{self.path}:{n}: not a JSON line; the results file is damaged (move it away to start over)") from None
+        if records and records[0].get("identity") != json.loads(json.dumps(identity)):
+            raise BaasError(f"{out} holds results of a run with other settings ({self.path}); pass another --out, or "
+                            "delete that folder to start over")
+        if not records:
+            self._append({"type": "run", "identity": identity})
+        for r in records[1:]:
+            if r["type"] == "cell":
+                self.cells[(r["order"], r["matrix"], r["k"], r["i"])] = r["value"]
+            elif r["type"] == "step":
+                self.steps[(r["order"], r["method"], r["k"])] = r
+
+    def _append(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def has(self, o: int, matrix: str, k: int, i: int) -> bool:
+        return (o, matrix, k, i) in self.cells
+
+    def add_cell(self, o: int, matrix: str, k: int, i: int, value: dict | None) -> None:
+        self.cells[(o, matrix, k, i)] = value
+        self._append({"type": "cell", "order": o, "matrix": matrix, "k": k, "i": i, "value": value})
+
+    def add_step(self, o: int, method: str, k: int, **fields) -> None:
+        record = {"type": "step", "order": o, "method": method, "k": k, **fields}
+        self.steps[(o, method, k)] = record
+        self._append(record)
+
+    def matrix(self, o: int, matrix: str, T: int, field: str = "accuracy") -> list[list[float | None]]:
+        return [[(self.cells.get((o, matrix, k, i)) or {}).get(field) for i in range(T)] for k in range(T)]
+
+
+def peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def run_protocol(settings: Settings, methods: list[str], strategies: list[str], backbone: Backbone, store: Store,
+                 out: Path, data_dir=None, reporter: Reporter | None = None) -> dict:
+    """Run (or resume) every method over every order; returns the report (see `report`)."""
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise BaasError(f"unknown method {', '.join(map(repr, unknown))}; expected some of {', '.join(METHODS)}")
+    if len(settings.tasks) < 2:
+        raise BaasError("the protocol needs at least two tasks")
+    if not strategies or "oracle" in strategies:
+        raise BaasError("--strategies needs deployable strategies only (the oracle is always reported beside them)")
+    for s in strategies:
+        make_strategy(s, means=torch.zeros(1, 1))  # an unknown name fails here, with the list of known ones
+    if len(set(settings.tasks)) != len(settings.tasks):
+        raise BaasError(f"--tasks names a task twice: {', '.join(settings.tasks)}")
+    settings.config.epochs, settings.config.seed = settings.budget.epochs, settings.budget.seed
+    settings.config.check()
+    reporter = reporter or Reporter()
+    identity = settings.identity(backbone.name)
+    results = Results(out, identity)
+    ctx = Context(settings, backbone, store, data_dir, reporter)
+    for task in settings.tasks:
+        ctx.data(task)  # every dataset's problems show up now, not hours into the run
+    run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    T, steps = len(settings.tasks), [(o, m) for o in range(settings.orders) for m in methods]
+    reporter.overall(len(steps) * T)
+    parameters = {}
+    for o, name in steps:
+        order = settings.order(o)
+        method = Baas(ctx, order, run, strategies) if name == "baas" else METHODS[name](ctx, order, f"{run}-o{o}")
+        for k in range(T):
+            reporter.step(f"order {o + 1}/{settings.orders} · {name} · task {k + 1}/{T} ({order[k]})")
+            missing = [i for i in method.rows(k) if not all(results.has(o, m, k, i) for m in method.matrices())]
+            done = results.steps.get((o, name, k))
+            if done is not None and not missing and name != "baas":
+                continue  # nothing left at this step (baas always looks its entry up: its bank is rebuilt from them)
+            started = time.perf_counter()
+            method.learn(k)
+            learned = time.perf_counter()
+            if missing:
+                for matrix, cells in method.evaluate(k, missing).items():
+                    for i, value in cells.items():
+                        if i in missing and not results.has(o, matrix, k, i):
+                            results.add_cell(o, matrix, k, i, value)
+            if done is None:
+                results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
+                                 eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
+                                 peak_rss_mb=round(peak_rss_mb(), 1))
+        parameters[name] = method.parameters()
+    reporter.overall(0)
+    chances = {t: chance([len(e.options) for e in ctx.data(t).eval.examples]) for t in settings.tasks}
+    return report(settings, methods, strategies, results, parameters, backbone.name, chances)
+
+
+# ---- the report ------------------------------------------------------------------------------------
+
+
+def _spread(values: list[float | None]) -> dict:
+    if not values or any(v is None for v in values):
+        return {"mean": None, "std": None}
+    mean = sum(values) / len(values)
+    return {"mean": mean, "std": (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5}
+
+
+def report(settings: Settings, methods: list[str], strategies: list[str], results: Results, parameters: dict,
+           backbone: str, chances: dict[str, float]) -> dict:
+    """The report object (`report.json`, `--json`): per matrix, its accuracy and macro-F1 matrices in the
+    first order, the metrics (mean and spread over orders), the final accuracy per task, and the cost.
+    FWT's reference b_i is task i's chance accuracy (`chances`)."""
+    T, names = len(settings.tasks), []
+    for m in methods:
+        names += (["baas", *[f"baas:{s}" for s in strategies[1:]], "oracle"] if m == "baas" else [m])
+    out = {}
+    for name in names:
+        method = "baas" if name.startswith("baas") or name == "oracle" else name
+        per_order = []
+        for o in range(settings.orders):
+            order = settings.order(o)
+            R, F1, ref = results.matrix(o, name, T), results.matrix(o, name, T, "macro_f1"), [chances[t] for t in order]
+            per_order.append({"order": order, "accuracy_matrix": R, "macro_f1_matrix": F1,
+                              "accuracy": continual_metrics(R, ref), "macro_f1": continual_metrics(F1, ref)})
+        first = per_order[0]
+        steps = [s for (o, m, k), s in results.steps.items() if m == method]
+        metrics = {key: _spread([p["accuracy"][key] for p in per_order]) for key in first["accuracy"]}
+        out[name] = dict(
+            accuracy_matrix=first["accuracy_matrix"], macro_f1_matrix=first["macro_f1_matrix"],
+            **{key: v["mean"] for key, v in metrics.items()},
+            spread={key: v["std"] for key, v in metrics.items()} if settings.orders > 1 else None,
+            macro_f1={key: _spread([p["macro_f1"][key] for p in per_order])["mean"] for key in first["macro_f1"]},
+            final_accuracy={t: first["accuracy_matrix"][-1][i] for i, t in enumerate(first["order"])},
+            parameters=parameters.get(method),
+            seconds=round(sum(s["learn_seconds"] + s["eval_seconds"] for s in steps), 1),
+            train_seconds=round(sum(s["learn_seconds"] for s in steps), 1),
+            reused_steps=sum(bool(s["reused"]) for s in steps),
+            peak_rss_mb=max((s["peak_rss_mb"] for s in steps), default=None),
+            orders=per_order if settings.orders > 1 else None,
+        )
+    return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],
+            "budget": asdict(settings.budget), "backbone": backbone, "rule": settings.rule, "query": settings.query,
+            "space": settings.space, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
+            "methods": out, "findings": findings(out)}
+
+
+def findings(methods: dict) -> dict:
+    """Which router strategy won, the goals for baas (forgetting within 1 point of zero, average accuracy
+    within 1 point of the oracle and at least 95% of multitask) and every baseline that beats baas."""
+    baas = {k: v for k, v in methods.items() if k.startswith("baas") and v["average_accuracy"] is not None}
+    if not baas:
+        return {}
+    best = max(baas, key=lambda k: baas[k]["average_accuracy"])
+    main = methods["baas"]
+    goals = {}
+    if main["forgetting"] is not None:
+        goals["forgetting_within_1_point"] = {"value": main["forgetting"], "met": abs(main["forgetting"]) <= 0.01}
+    for ref, name, target in (("oracle", "within_1_point_of_oracle", lambda a: a - 0.01),
+                              ("multitask", "at_least_95pct_of_multitask", lambda a: 0.95 * a)):
+        acc = methods.get(ref, {}).get("average_accuracy")
+        if acc is not None and main["average_accuracy"] is not None:
+            goals[name] = {"value": main["average_accuracy"], "reference": acc, "target": target(acc),
+                           "met": main["average_accuracy"] >= target(acc) - 1e-9}
+    beaten_by = [k for k, v in methods.items() if not k.startswith("baas") and k != "oracle"
+                 and v["average_accuracy"] is not None and main["average_accuracy"] is not None
+                 and v["average_accuracy"] > main["average_accuracy"]]
+    return {"best_strategy": best, "goals": goals, "baselines_above_baas": beaten_by}

@@ -1,0 +1,149 @@
+"""The eval-forgetting report folder: `report.json` (the object `--json` prints), `report.md` (tables a
+paper can take), and two matplotlib plots: each method's accuracy matrix as a heatmap, and each task's
+accuracy over the sequence (forgetting curves)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from baas.store.store import atomic_write
+
+METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "avg incr acc"), ("bwt", "BWT"),
+           ("fwt", "FWT"), ("forgetting", "forgetting")]
+
+
+def _f(value, digits: int = 3) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def _points(value) -> str:
+    return "–" if value is None else f"{100 * value:+.1f}"
+
+
+def _count(n) -> str:
+    return "–" if n is None else f"{n:,}"
+
+
+def markdown(report: dict, command: str | None = None) -> str:
+    methods, tasks, order = report["methods"], report["tasks"], report["orders"][0]
+    b = report["budget"]
+    lines = [f"# Continual learning: {len(tasks)} tasks in turn, {report['backbone']}", ""]
+    if command:
+        lines += ["```", command, "```", ""]
+    lines += [f"Budget: {b['max_train']} training questions per task, {b['epochs']} epochs, up to {b['max_eval']} "
+              f"evaluation questions per task (test split, else validation), seed {b['seed']}; "
+              f"{len(report['orders'])} order(s). Router: rule `{report['rule']}`, query `{report['query']}`, "
+              f"{report['space']}-space fusion. Order: {', '.join(order)}.", "",
+              "Metrics (R[k][i]: accuracy on task i after training tasks 1..k; T tasks): average accuracy "
+              "= mean_i R[T][i]; average incremental accuracy = mean_k mean_{i<=k} R[k][i]; BWT = mean_{i<T} "
+              "(R[T][i] - R[i][i]); FWT = mean_{i>1} (R[i-1][i] - chance_i); forgetting = mean_{i<T} "
+              "max_{i<=k<T} (R[k][i] - R[T][i]). '–': not defined for the method (multitask has no sequence; "
+              "the oracle has no entry for a task before it is trained).", ""]
+    spread = len(report["orders"]) > 1
+    lines += ["| method | " + " | ".join(label for _, label in METRICS) + " | avg macro F1 | trainable / task | "
+              "stored / task | stored total | wall time (s) | peak RSS (MB) |",
+              "|---" * (len(METRICS) + 7) + "|"]
+    for name, m in methods.items():
+        cells = []
+        for key, _ in METRICS:
+            cell = _f(m[key])
+            if spread and m["spread"] and m["spread"][key] is not None:
+                cell += f" ± {m['spread'][key]:.3f}"
+            cells.append(cell)
+        p = m["parameters"] or {}
+        cost = m["seconds"] if name not in ("oracle",) and ":" not in name else None
+        reused = f" ({m['reused_steps']} steps reused)" if m["reused_steps"] and cost is not None else ""
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_f(m['macro_f1']['average_accuracy'])} | "
+                     f"{_count(p.get('trainable'))} | {_count(p.get('stored_per_task'))} | {_count(p.get('stored_total'))} | "
+                     f"{'–' if cost is None else f'{cost:.0f}'}{reused} | {_f(m['peak_rss_mb'], 0) if cost is not None else '–'} |")
+    lines += ["", "baas, its other strategies and the oracle share one bank, so their cost is the baas row's. "
+              "Peak RSS is the process's peak when the method's last step ended (methods run one after another "
+              "in one process).", "", "## Final accuracy per task", "",
+              "| task | chance | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
+    for t in order:
+        lines.append(f"| {t} | {report['chance'][t]:.3f} | " + " | ".join(_f(m["final_accuracy"][t]) for m in methods.values()) + " |")
+    f = report.get("findings") or {}
+    if f:
+        lines += ["", "## Findings", "", f"- Best router strategy by average accuracy: **{f['best_strategy']}** "
+                  f"({_f(methods[f['best_strategy']]['average_accuracy'])})."]
+        for goal, g in f["goals"].items():
+            ref = f", reference {_f(g['reference'])}, target {_f(g['target'])}" if "reference" in g else ""
+            gap = "" if g["met"] else (f" — missed by {100 * (g['target'] - g['value']):.1f} points" if "target" in g
+                                       else f" — missed by {100 * (abs(g['value']) - 0.01):.1f} points")
+            lines.append(f"- Goal `{goal}`: {_f(g['value'])}{ref}: **{'met' if g['met'] else 'missed'}**{gap}.")
+        for name in f["baselines_above_baas"]:
+            lines.append(f"- **{name} beats baas** on average accuracy: {_f(methods[name]['average_accuracy'])} "
+                         f"against {_f(methods['baas']['average_accuracy'])}.")
+    lines += ["", "## Accuracy matrices (rows: after task k; columns: task i)", ""]
+    for name, m in methods.items():
+        lines += [f"**{name}**", "", "| after \\ on | " + " | ".join(order) + " |", "|---" * (len(order) + 1) + "|"]
+        lines += [f"| {order[k]} | " + " | ".join(_f(v) for v in row) + " |" for k, row in enumerate(m["accuracy_matrix"])]
+        lines.append("")
+    lines += ["Plots: `accuracy_matrix.png` (heatmaps), `forgetting_curves.png` (each task's accuracy over the sequence).", ""]
+    return "\n".join(lines)
+
+
+def plots(report: dict, out: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods, order = report["methods"], report["orders"][0]
+    T, n = len(order), len(methods)
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    paths = []
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False)
+    for ax, (name, m) in zip(axes.flat, methods.items()):
+        grid = [[math.nan if v is None else v for v in row] for row in m["accuracy_matrix"]]
+        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks(range(T), order, rotation=90, fontsize=6)
+        ax.set_yticks(range(T), order, fontsize=6)
+        ax.set_xlabel("evaluated on", fontsize=7)
+        ax.set_ylabel("after training", fontsize=7)
+        if T <= 10:
+            for k in range(T):
+                for i in range(T):
+                    if not math.isnan(grid[k][i]):
+                        ax.text(i, k, f"{grid[k][i]:.2f}", ha="center", va="center", fontsize=5, color="white")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    fig.colorbar(image, ax=axes, shrink=0.6, label="accuracy")
+    paths.append(out / "accuracy_matrix.png")
+    fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
+    plt.close(fig)
+
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
+    for ax, (name, m) in zip(axes.flat, methods.items()):
+        R = m["accuracy_matrix"]
+        for i, task in enumerate(order):
+            xs = [k for k in range(T) if R[k][i] is not None and k >= i - 1]
+            if xs:
+                ax.plot([x + 1 for x in xs], [R[x][i] for x in xs], marker="o", markersize=2, linewidth=1, label=task)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("tasks trained", fontsize=7)
+        ax.set_ylabel("accuracy", fontsize=7)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(T, 5), fontsize=6)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    paths.append(out / "forgetting_curves.png")
+    fig.savefig(paths[-1], dpi=130)
+    plt.close(fig)
+    return paths
+
+
+def write_report(report: dict, out: Path, command: str | None = None) -> list[Path]:
+    """report.json, report.md and the plots in `out`, each written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(report, indent=1, default=str)
+    atomic_write(out / "report.json", lambda f: f.write(text.encode()))
+    md = markdown(report, command)
+    atomic_write(out / "report.md", lambda f: f.write(md.encode()))
+    return [out / "report.json", out / "report.md", *plots(report, out)]
