@@ -136,11 +136,16 @@ def _table(title: str, columns: list[str], header: bool = True) -> Table:
     return table
 
 
-def _store(path: Path | None, default_subfolder: str = ""):
-    """--store, else the default store (or a folder inside it, for the demo)."""
-    from baas.store import Store, default_store_path  # torch-heavy: imported when a command needs it
+def _store(path: Path | None, default_subfolder: str = "", create: bool = True):
+    """--store, else the default store (or a folder inside it, for the demo). Read-only commands pass
+    `create=False`: a store that does not exist yet is an error there, and nothing is made on disk."""
+    from baas.store import Store, StoreError, default_store_path  # torch-heavy: imported when a command needs it
 
-    return Store(path or default_store_path() / default_subfolder)
+    root = (path or default_store_path() / default_subfolder).expanduser()
+    if not create and not (root / "catalog.sqlite").is_file():
+        raise StoreError(f"no store at {root} (no catalog.sqlite there); train a task into it first, or pass the --store "
+                         "that holds your bank")
+    return Store(root)
 
 
 def _emit(result: dict, as_json: bool, title: str, keys: list[str]) -> None:
@@ -238,8 +243,10 @@ def init_prompts_cmd(
     """Make (or show) NAME's data-driven starting pair: topic labels for the prefix; question clusters,
     their representatives, local reasoning chains and the merged global chain for the suffix.
 
-    The result is kept in the store; `train-task` with the same data and settings starts from it.
-    Offline (no --llm-base-url) the chains come from the data: its explanations or facts, else a template.
+    The result is kept in the store; `train-task` with the same data and settings starts from it. Its
+    defaults differ from `train-task`'s on purpose: this command exists for the data-driven start, while
+    `train-task` starts from the task's frequent tokens (`vocab`, chosen on validation) unless given
+    `--prefix-init topic --suffix-init autocot`, and then says when it reuses a kept start. Offline (no --llm-base-url) the chains come from the data: its explanations or facts, else a template.
     """
     from baas.store.store import validate_task_name
     from baas.training.backbone import load_backbone
@@ -293,7 +300,7 @@ def eval_task_cmd(
     from baas.training.data import load_task_data
     from baas.training.trainer import evaluate_entry
 
-    st = _store(store)
+    st = _store(store, create=False)
     info = st.describe(name)
     data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid)
     bb = load_backbone(backbone or info["backbone"])
@@ -343,7 +350,7 @@ def fuse_cmd(
         raise BaasError(f"unknown --space '{space}'; expected prompt, output or both")
     if split not in ("eval", "validation"):
         raise BaasError(f"unknown --split '{split}'; expected eval or validation")
-    st = _store(store)
+    st = _store(store, create=False)
     listed = {r["task"]: r for r in st.list_entries()}
     names = _split_tasks(tasks) or list(listed)
     bb = load_backbone(backbone or (listed[names[0]]["backbone"] if names and names[0] in listed else None))
@@ -491,7 +498,7 @@ def predict_cmd(
             raise BaasError("--question needs at least two --option values")
         examples, labelled = [make_example("q1", question, list(options), 0, label_field="label", options_field="--option",
                                            context=context or "")], False
-    st = _store(store)
+    st = _store(store, create=False)
     saved = st.artifacts("router")
     if not saved:
         raise BaasError(f"no router in store {st.root}: run `baas fuse` first")
@@ -527,7 +534,7 @@ def predict_cmd(
 @cli_errors
 def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     """Every task in the bank (latest version), in the order it was learned."""
-    st = _store(store)
+    st = _store(store, create=False)
     rows = st.list_entries()
     if as_json:
         print(json.dumps({"store": str(st.root), "entries": rows}, default=str))
@@ -547,7 +554,7 @@ def bank_show(name: Annotated[str, typer.Argument(help="Task name.")], store: St
               version: Annotated[Optional[int], typer.Option(help="A specific version (default: latest).")] = None,
               as_json: JsonOpt = False):
     """Metadata, metrics and tensor shapes of one bank entry (its file is read and verified)."""
-    st = _store(store)
+    st = _store(store, create=False)
     entry = st.load_entry(name, version)
     info = st.describe(name, entry.version)
     info["tensors"] = {k: list(v.shape) for k, v in entry.tensors().items()}
@@ -561,7 +568,7 @@ def bank_show(name: Annotated[str, typer.Argument(help="Task name.")], store: St
 @cli_errors
 def bank_rm(name: Annotated[str, typer.Argument(help="Task name.")], store: StoreOpt = None, as_json: JsonOpt = False):
     """Remove every version of a task from the bank."""
-    removed = _store(store).remove(name)
+    removed = _store(store, create=False).remove(name)
     if as_json:
         print(json.dumps({"task": name, "removed_versions": removed}))
     else:
@@ -592,33 +599,46 @@ def demo_cmd(
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per task.")] = 2,
     as_json: JsonOpt = False,
 ):
-    """Offline tour: train three generated MCQ tasks one after another into a bank, then re-evaluate
-    every entry read back from disk. Needs no network and no data files."""
+    """Offline tour of the product in small: three generated MCQ tasks learned one after another into a
+    bank, answered with no task id through the router, and compared with one prompt pair trained on the
+    same tasks in turn (naive). Needs no network and no data files; a rerun reuses what is done."""
+    import hashlib
+
     from baas.training.backbone import load_backbone
-    from baas.training.data import load_task_data
+    from baas.training.continual import Budget, Settings, run_protocol
+    from baas.training.forgetting_report import write_report
     from baas.training.synthetic import GENERATORS
-    from baas.training.trainer import evaluate_entry, train_task
 
     st = _store(store, default_subfolder="demo")
     bb = load_backbone(backbone)
-    reporter = RichReporter()
-    rows, datasets = [], {name: load_task_data(name) for name in GENERATORS}
-    for name, data in datasets.items():
-        reporter.message(f"training {name} ({len(data.train.examples)} questions)")
-        rows.append(train_task(name, data, bb, st, TrainConfig(epochs=epochs), reporter))
-    for row in rows:  # every entry read back from disk once all tasks are learned
-        row["accuracy_from_bank"] = evaluate_entry(row["task"], datasets[row["task"]], bb, st)["accuracy"]
+    settings = Settings(tasks=list(GENERATORS), budget=Budget(max_train=None, max_eval=None, epochs=epochs, seed=0))
+    out_dir = st.root / "forgetting" / hashlib.sha256(json.dumps([bb.name, epochs]).encode()).hexdigest()[:12]
+    report = run_protocol(settings, ["baas", "naive"], ["hard"], bb, st, out_dir, reporter=RichReporter())
+    write_report(report, out_dir, f"baas demo --epochs {epochs}")
+    m = report["methods"]
+    rows = [dict(task=t, chance=report["chance"][t], accuracy=m["baas"]["final_accuracy"][t],
+                 oracle_accuracy=m["oracle"]["final_accuracy"][t], naive_accuracy=m["naive"]["final_accuracy"][t])
+            for t in report["tasks"]]
+    keys = ("average_accuracy", "average_incremental_accuracy", "bwt", "fwt", "forgetting")
+    forgetting = {name: {k: m[name][k] for k in keys} for name in ("baas", "oracle", "naive")}
     if as_json:
-        print(json.dumps({"store": str(st.root), "tasks": rows}, default=str))
+        print(json.dumps({"store": str(st.root), "report": str(out_dir), "tasks": rows, "forgetting": forgetting}, default=str))
         return
-    table = _table(f"baas demo: {len(rows)} generated tasks learned one after another ({bb.name}, frozen)",
-                   ["task", "chance", "accuracy (test)", "re-read from bank", "macro F1", "seconds"])
+    fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
+    table = _table(f"baas demo: {len(rows)} generated tasks learned one after another ({bb.name}, frozen); "
+                   "final accuracy on each task's test questions", ["task", "chance", "baas (no task id)", "oracle (task id)",
+                                                                     "naive (one pair, in turn)"])
     for r in rows:
-        table.add_row(r["task"], f"{r['chance']:.2f}", f"{r['accuracy']:.3f}", f"{r['accuracy_from_bank']:.3f}",
-                      f"{r['macro_f1']:.3f}", f"{r['seconds']:.0f}")
+        table.add_row(r["task"], fmt(r["chance"]), fmt(r["accuracy"]), fmt(r["oracle_accuracy"]), fmt(r["naive_accuracy"]))
     out.print(table)
-    out.print(f"bank: {st.root}\nNext, real data: baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2 "
-              "(DIR/arc_easy/{train,validation,test}.jsonl in the hub layout; without --data-dir it loads from the hub)")
+    table = _table("what each kept (R\\[k]\\[i]: accuracy on task i after training tasks 1..k)",
+                   ["method", "avg accuracy", "avg incremental", "BWT", "forgetting"])
+    for name, f in forgetting.items():
+        table.add_row(name, fmt(f["average_accuracy"]), fmt(f["average_incremental_accuracy"]), fmt(f["bwt"]), fmt(f["forgetting"]))
+    out.print(table)
+    out.print(f"bank: {st.root}; report: {out_dir / 'report.md'}\nNext, real data: baas train-task arc_easy --data-dir DIR "
+              "(one per dataset), baas fuse --data-dir DIR, baas eval-forgetting --data-dir DIR "
+              "(DIR/NAME/{train,validation,test}.jsonl in the hub layout)", highlight=False)
 
 
 def main() -> None:  # pragma: no cover - `python -m baas.cli.main`

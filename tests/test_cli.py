@@ -122,13 +122,36 @@ def test_datasets_and_help(cli_env, tmp_path):
     assert " fuse " in listed and " predict " in listed
 
 
-def test_demo_trains_every_generated_task_into_a_bank(tiny_backbone_dir, cli_env, tmp_path):
-    out = last_json(baas("demo", "--backbone", tiny_backbone_dir("bert"), "--epochs", 1, "--store", tmp_path / "demo",
-                         "--json", env=cli_env))
-    tasks = [r["task"] for r in out["tasks"]]
-    assert tasks == ["demo_animal_sounds", "demo_categories", "demo_opposites"]
-    assert all(r["accuracy_from_bank"] == r["accuracy"] for r in out["tasks"])
+def test_read_only_commands_do_not_create_a_store(cli_env, tmp_path):
+    missing = tmp_path / "nowhere"
+    for args in (["bank", "list"], ["bank", "show", "arc_easy"], ["bank", "rm", "arc_easy"], ["eval-task", "arc_easy"],
+                 ["fuse"], ["predict", "--question", "q?", "--option", "a", "--option", "b"]):
+        line = error_line(baas(*args, "--store", missing, env=cli_env, check=False))
+        assert line.startswith(f"no store at {missing}"), (args, line)
+    assert not missing.exists()
+
+
+def test_max_length_too_short_for_an_option_is_one_line(tiny_backbone_dir, cli_env, tmp_path):
+    row = {"question": "Which is longest?", "options": ["a", " ".join(["big red piano"] * 10)], "label": 1}
+    (tmp_path / "data" / "long").mkdir(parents=True)
+    (tmp_path / "data" / "long" / "train.jsonl").write_text((json.dumps(row) + "\n") * 8)
+    line = error_line(baas("train-task", "long", "--data-dir", tmp_path / "data", "--backbone", tiny_backbone_dir("bert"),
+                           "--store", tmp_path / "s", "--max-length", 8, env=cli_env, check=False))
+    assert "more than --max-length 8" in line and "raise --max-length to at least" in line
+
+
+def test_demo_learns_the_generated_tasks_in_turn_and_reports_forgetting(tiny_backbone_dir, cli_env, tmp_path):
+    args = ["demo", "--backbone", tiny_backbone_dir("bert"), "--epochs", 1, "--store", tmp_path / "demo", "--json"]
+    out = last_json(baas(*args, env=cli_env))
+    assert [r["task"] for r in out["tasks"]] == ["demo_animal_sounds", "demo_categories", "demo_opposites"]
+    for r in out["tasks"]:
+        assert 0 <= r["accuracy"] <= 1 and r["chance"] == 0.25
+    assert set(out["forgetting"]) == {"baas", "oracle", "naive"}
+    assert out["forgetting"]["baas"]["forgetting"] is not None
     assert len(list((tmp_path / "demo" / "bank").glob("*/v1.safetensors"))) == 3
+    assert (Path(out["report"]) / "report.md").is_file()
+    again = last_json(baas(*args, env=cli_env))  # a rerun reuses every entry, state and cell
+    assert again == out and len(list((tmp_path / "demo" / "bank").glob("*/v*.safetensors"))) == 3
 
 
 CHAIN = "1. Read what the question asks.\n2. Recall the category each option belongs to.\n3. The answer is (A)."
@@ -173,6 +196,8 @@ def test_init_prompts_falls_back_offline_when_the_llm_fails(tiny_backbone_dir, c
 def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tmp_path):
     store = tmp_path / "store"
     bb = tiny_backbone_dir("bert")
+    store.mkdir()
+    (store / "catalog.sqlite").write_bytes(b"")  # an existing store whose bank is empty
     empty = error_line(baas("fuse", "--store", store, env=cli_env, check=False))
     assert "empty" in empty and "train-task" in empty
     assert "run `baas fuse` first" in error_line(baas("predict", "--store", store, "--question", "q", "--option", "a",

@@ -76,8 +76,8 @@ def test_offline_hub_error_says_where_it_looked(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match=r"allenai/ai2_arc.*--data-dir DIR.*arc_easy/\{train,validation,test\}.jsonl"):
         load_task_data("arc_easy")
-    # A data directory without the dataset's folder falls back to the hub, and the error names both places.
-    with pytest.raises(DataError, match=rf"no folder {FIXTURES / 'arc_easy'}, and could not load 'arc_easy' from the Hugging Face hub"):
+    # A data directory without the dataset's folder says so at once; the hub is only for runs without one.
+    with pytest.raises(DataError, match=rf"no folder {FIXTURES / 'arc_easy'} in the data directory.*give no data directory"):
         load_task_data("arc_easy", FIXTURES)
 
 
@@ -104,11 +104,22 @@ def test_malformed_row_names_file_line_and_field(tmp_path):
     ({"question": "q?", "options": ["a"], "label": 0}, "options"),
     ({"question": "q?", "options": ["a", "b"], "answer": "c"}, "answer"),
     ({"options": ["a", "b"], "label": 0}, "question"),
+    ({"question": "q?", "options": ["a", "b"], "label": 0, "answer": "b"}, "answer"),  # label and answer disagree
 ])
 def test_each_kind_of_bad_row_is_reported(tmp_path, row, field):
     _write(tmp_path / "mine" / "train.jsonl", [GOOD, row])
     with pytest.raises(DataError, match=rf"train.jsonl:2: field '{field}'"):
         load_task_data("mine", tmp_path)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_row(tmp_path):
+    f = _write(tmp_path / "mine" / "train.jsonl", [GOOD, dict(GOOD, question="Which is cold?", label=0)])
+    f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
+    d = load_task_data("mine", tmp_path)
+    assert sorted(e.question for e in d.train.examples + d.validation.examples) == ["Which is cold?", "Which is hot?"]
+    agreeing = dict(GOOD, answer="fire")  # label and answer together are fine when they agree
+    _write(tmp_path / "two" / "train.jsonl", [agreeing, agreeing])
+    assert {e.label for e in load_task_data("two", tmp_path).train.examples} <= {1}
 
 
 def test_skip_invalid_skips_and_counts(tmp_path):

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import torch
 
+from baas.prompts_bank.errors import DataError
+
 from baas.training.data import MCQExample
 
 
@@ -60,7 +62,9 @@ def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encod
         cursor += len(e.options)
         room = max_length - n_special - max(len(o) for o in opts)
         if room < 1:
-            raise ValueError(f"example {e.id}: an option alone is longer than max_length={max_length} tokens")
+            longest = max(len(o) for o in opts)
+            raise DataError(f"question '{e.id}': its longest option takes {longest} tokens, more than --max-length {max_length} "
+                            f"leaves after {n_special} special tokens; raise --max-length to at least {longest + n_special + 1}")
         q = q[-room:]
         first = ctx[: room - len(q)] + q
         encoded.append(Encoded([head + first + middle + o + tail for o in opts], e.label))

@@ -211,7 +211,7 @@ class Adapter:
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
     """(FILE:LINE, parsed object); a line that is not JSON yields a RowError in place of the row."""
-    with path.open(encoding="utf-8") as f:
+    with path.open(encoding="utf-8-sig") as f:  # a byte-order mark at the start is not part of the first row
         for lineno, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -397,6 +397,9 @@ class JsonlAdapter(Adapter):
         options = row.str_list("options")
         if "label" in row.raw:
             label, label_field = row.int("label"), "label"
+            if "answer" in row.raw and 0 <= label < len(options) and row.str("answer") != options[label]:
+                raise RowError("answer", f"the text of option {label} ('label'), {options[label]!r}; got "
+                                         f"{row.get('answer')!r} (give one of 'label' and 'answer', or make them agree)")
         else:
             answer, label_field = row.str("answer"), "answer"
             if answer not in options:
@@ -522,16 +525,15 @@ def load_task_data(
     data_root = resolve_data_dir(data_dir)
     adapter = get_adapter(name, data_root)
     root = data_root if data_root is not None and (data_root / name).is_dir() else None
+    if data_root is not None and root is None and not isinstance(adapter, SyntheticAdapter):
+        raise DataError(f"no folder {data_root / name} in the data directory (from --data-dir or BAAS_DATA_DIR): "
+                        f"expected {data_root / name}/{{train,validation,test}}.jsonl; to load '{name}' from the "
+                        "Hugging Face hub, give no data directory")
     available = adapter.available_splits(root)
     notes: list[str] = []
     if "train" not in available:
         raise DataError(f"dataset '{name}' has no train split at {adapter.describe_source(root)}")
-    try:
-        train = adapter.load("train", root, skip_invalid)
-    except DataError as exc:
-        if data_root is not None and root is None:
-            raise DataError(f"no folder {data_root / name}, and {exc}") from None
-        raise
+    train = adapter.load("train", root, skip_invalid)
     if "validation" in available:
         validation = adapter.load("validation", root, skip_invalid)
     else:

@@ -165,7 +165,12 @@ def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, confi
     key = init_key(data, backbone, config, (llm_config.base_url, llm_config.model) if use_llm else None)
     stored = store.load_init(task, key)
     if stored is not None:
-        return PromptInit(stored[0]["prefix"], stored[0]["suffix"], dict(stored[1], from_store=True))
+        info = stored[1]
+        labels = info.get("topics", {}).get("labels")
+        reporter.message(f"reusing the kept initialisation of '{task}' (prefix from {config.prefix_init}"
+                         + (f": {', '.join(labels[:8])}{' …' if len(labels) > 8 else ''}" if labels and config.prefix_init == "topic" else "")
+                         + f"; suffix from {config.suffix_init}); `baas init-prompts {task}` shows it")
+        return PromptInit(stored[0]["prefix"], stored[0]["suffix"], dict(info, from_store=True))
     llm = LLMClient(llm_config, store, warn=reporter.message) if use_llm else None
     reporter.message(f"initialising '{task}': prefix from {config.prefix_init}, suffix from {config.suffix_init}"
                      + (f" ({llm.source})" if llm else " (offline chains)" if config.suffix_init == "autocot" else ""))

@@ -1,0 +1,110 @@
+"""The continual protocol: each metric against hand-computed matrices, the results file, and
+`baas eval-forgetting` end to end on a tiny model, including a run killed with SIGKILL and resumed."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+from test_cli import BAAS, baas, error_line, last_json
+
+from baas.prompts_bank.errors import BaasError
+from baas.training.continual import Results
+from baas.training.metrics import (average_accuracy, average_incremental_accuracy, backward_transfer, continual_metrics,
+                                   forgetting, forward_transfer)
+
+R = [[0.60, 0.30, None],
+     [0.65, 0.70, 0.20],
+     [0.30, 0.50, 0.80]]
+CHANCE = [0.25, 0.20, 0.50]
+
+
+def test_metrics_against_hand_computed_values():
+    assert average_accuracy(R) == pytest.approx((0.30 + 0.50 + 0.80) / 3)
+    # A_1 = 0.6, A_2 = (0.65 + 0.70) / 2, A_3 = (0.3 + 0.5 + 0.8) / 3
+    assert average_incremental_accuracy(R) == pytest.approx((0.6 + 0.675 + 1.6 / 3) / 3)
+    assert backward_transfer(R) == pytest.approx(((0.30 - 0.60) + (0.50 - 0.70)) / 2)
+    assert forward_transfer(R, CHANCE) == pytest.approx(((0.30 - 0.20) + (0.20 - 0.50)) / 2)
+    # task 0 peaked after task 1 (0.65), not on its diagonal: forgetting uses the largest earlier value
+    assert forgetting(R) == pytest.approx(((0.65 - 0.30) + (0.70 - 0.50)) / 2)
+
+
+def test_metrics_that_cannot_be_computed_are_none():
+    only_last = [[None, None], [0.4, 0.6]]  # multitask: no sequence
+    m = continual_metrics(only_last, [0.25, 0.25])
+    assert m["average_accuracy"] == pytest.approx(0.5)
+    assert m["bwt"] is None and m["forgetting"] is None and m["fwt"] is None and m["average_incremental_accuracy"] is None
+    single = continual_metrics([[0.7]], [0.25])
+    assert single["average_accuracy"] == 0.7 and single["bwt"] is None and single["forgetting"] is None
+    no_forgetting = [[0.5, 0.25], [0.5, 0.6]]
+    assert forgetting(no_forgetting) == 0 and backward_transfer(no_forgetting) == 0
+
+
+def test_results_file_refuses_other_settings_and_skips_a_torn_last_line(tmp_path):
+    results = Results(tmp_path, {"tasks": ["a", "b"]})
+    results.add_cell(0, "naive", 0, 0, {"accuracy": 0.5, "macro_f1": 0.4, "n": 10})
+    with open(tmp_path / "cells.jsonl", "a") as f:
+        f.write('{"type": "cell", "order": 0, "matr')  # a kill in the middle of a write
+    again = Results(tmp_path, {"tasks": ["a", "b"]})
+    assert again.has(0, "naive", 0, 0) and again.matrix(0, "naive", 2) == [[0.5, None], [None, None]]
+    with pytest.raises(BaasError, match="other settings"):
+        Results(tmp_path, {"tasks": ["b", "a"]})
+
+
+TINY = ["--tasks", "demo_animal_sounds,demo_categories,demo_opposites", "--max-train", 40, "--max-eval", 24,
+        "--epochs", 1]
+
+
+def forgetting_args(backbone, tmp_path, name, methods="baas,naive,ewc,multitask"):
+    return ["eval-forgetting", "--backbone", backbone, "--store", tmp_path / f"{name}-store", "--out", tmp_path / name,
+            "--methods", methods, *TINY, "--json"]
+
+
+def figures(report: dict) -> dict:
+    keep = ("accuracy_matrix", "macro_f1_matrix", "average_accuracy", "average_incremental_accuracy", "bwt", "fwt",
+            "forgetting", "parameters")
+    return {name: {k: m[k] for k in keep} for name, m in report["methods"].items()}
+
+
+def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_path):
+    args = forgetting_args(tiny_backbone_dir("bert"), tmp_path, "run", "baas,naive,multitask")
+    report = last_json(baas(*args, env=cli_env))
+    assert set(report["methods"]) == {"baas", "baas:cluster", "baas:topk2", "oracle", "naive", "multitask"}
+    for name, m in report["methods"].items():
+        assert len(m["accuracy_matrix"]) == 3 and all(len(row) == 3 for row in m["accuracy_matrix"])
+        for key in ("average_accuracy", "bwt", "fwt", "forgetting"):
+            assert key in m
+    naive = report["methods"]["naive"]["accuracy_matrix"]
+    assert naive[0][2] is None and all(v is not None for v in naive[0][:2])  # only what a metric reads
+    assert report["methods"]["multitask"]["accuracy_matrix"][0] == [None] * 3
+    assert report["methods"]["multitask"]["bwt"] is None
+    assert report["methods"]["oracle"]["accuracy_matrix"][0][1] is None  # no entry of its own yet
+    assert report["methods"]["baas"]["parameters"]["stored_per_task"] > report["methods"]["baas"]["parameters"]["trainable"]
+    folder = tmp_path / "run"
+    assert json.loads((folder / "report.json").read_text()) == report
+    for name in ("report.md", "accuracy_matrix.png", "forgetting_curves.png"):
+        assert (folder / name).stat().st_size > 0
+    assert "baas" in (folder / "report.md").read_text()
+
+    line = error_line(baas(*forgetting_args(tiny_backbone_dir("bert"), tmp_path, "run", "baas,lora"), env=cli_env, check=False))
+    assert "unknown method 'lora'" in line
+
+
+def test_a_killed_run_resumes_to_the_figures_of_an_unstopped_one(tiny_backbone_dir, cli_env, tmp_path):
+    bb = tiny_backbone_dir("bert")
+    unstopped = last_json(baas(*forgetting_args(bb, tmp_path, "whole"), env=cli_env))
+    args = [str(a) for a in forgetting_args(bb, tmp_path, "killed")]
+    cells = tmp_path / "killed" / "cells.jsonl"
+    kills = 0
+    for lines in (4, 14, 26):  # kill once the results file has this many lines: in baas, naive, then ewc
+        proc = subprocess.Popen(BAAS + args, env=cli_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        while proc.poll() is None and (not cells.is_file() or len(cells.read_text().splitlines()) < lines):
+            time.sleep(0.05)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+    assert kills >= 2
+    resumed = last_json(baas(*args, env=cli_env))
+    assert figures(resumed) == figures(unstopped)
