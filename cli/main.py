@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -57,6 +58,8 @@ SuffixInitOpt = Annotated[str, typer.Option("--suffix-init", help="autocot (a gl
 ClustersOpt = Annotated[int, typer.Option("--clusters", min=1, help="K: question clusters for Auto-CoT, one local chain each.")]
 LlmUrlOpt = Annotated[Optional[str], typer.Option("--llm-base-url", help="OpenAI-compatible endpoint for the chains (e.g. http://127.0.0.1:8000/v1). Default: $BAAS_LLM_BASE_URL; unset: offline chains from the data. Key: $BAAS_LLM_API_KEY or $OPENAI_API_KEY.")]
 LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="Model name at that endpoint. Default: $BAAS_LLM_MODEL, else gpt-4o.")]
+FormatOpt = Annotated[Optional[str], typer.Option("--format", help="The adapter that reads a folder named otherwise, e.g. --format arc_easy for a copy in DIR/arc_easy_small (or put {\"format\": \"arc_easy\"} in the folder's baas.json); jsonl for baas's own format.")]
+VersionOpt = Annotated[Optional[int], typer.Option("--version", min=1, help="A specific version of the entry (also written NAME@vN). Default: the newest.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for initialisation, clustering and batch order.")]
 
 
@@ -168,7 +171,9 @@ RESULT_KEYS = ["task", "accuracy", "macro_precision", "macro_recall", "macro_f1"
 @app.command("train-task")
 @cli_errors
 def train_task_cmd(
-    name: Annotated[str, typer.Argument(help="Dataset name (see `baas datasets`); also the task's name in the bank.")],
+    dataset: Annotated[str, typer.Argument(help="Dataset (see `baas datasets`), or a folder name under --data-dir.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="The entry's name in the bank (default: the dataset's). Two set-ups of one dataset sit side by side under two names.")] = None,
+    format: FormatOpt = None,
     data_dir: DataDirOpt = None,
     backbone: BackboneOpt = None,
     store: StoreOpt = None,
@@ -208,14 +213,14 @@ def train_task_cmd(
     from baas.store.store import validate_task_name
     from baas.training.trainer import train_task
 
-    validate_task_name(name)
+    name = validate_task_name(name or dataset)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
                          suffix_len=suffix_len, depth=depth, prefix_init=prefix_init, suffix_init=suffix_init, reparam=reparam,
                          reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
                          pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     config.check()
     st = _store(store)
-    data = load_task_data(name, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid)
+    data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
     bb = load_backbone(backbone)
     result = train_task(name, data, bb, st, config, RichReporter())
     _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["best_epoch"])
@@ -284,28 +289,33 @@ def init_prompts_cmd(
 @app.command("eval-task")
 @cli_errors
 def eval_task_cmd(
-    name: Annotated[str, typer.Argument(help="A task in the bank (see `baas bank list`).")],
+    name: Annotated[str, typer.Argument(help="A bank entry: NAME (its newest version for the backbone) or NAME@vN (see `baas bank list`).")],
+    version: VersionOpt = None,
     data_dir: DataDirOpt = None,
-    backbone: BackboneOpt = None,
+    backbone: Annotated[Optional[str], typer.Option("--backbone", help="Evaluate the newest version trained on this backbone (hub id or folder). Default: the backbone of the entry's newest version.")] = None,
     store: StoreOpt = None,
     max_eval: MaxEvalOpt = None,
     skip_invalid: SkipOpt = False,
     as_json: JsonOpt = False,
 ):
-    """Evaluate NAME's latest bank entry on its dataset's evaluation split (single-task inference).
-
-    The backbone defaults to the one the entry was trained on; another one is refused.
-    """
+    """Evaluate a bank entry on its dataset's evaluation split (single-task inference)."""
+    from baas.store.store import parse_entry_ref
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
     from baas.training.trainer import evaluate_entry
 
     st = _store(store, create=False)
-    info = st.describe(name)
-    data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid)
+    task, at = parse_entry_ref(name)
+    version = at or version
+    info = st.describe(task, version)
     bb = load_backbone(backbone or info["backbone"])
-    result = evaluate_entry(name, data, bb, st, RichReporter())
-    _emit(result, as_json, f"baas eval-task {name}", RESULT_KEYS)
+    if version is None:  # the newest version made for this backbone, when the newest overall is not
+        version = next((v["version"] for v in st.versions(task) if v["backbone"] == bb.name), info["version"])
+        info = st.describe(task, version)
+    data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
+                          format=info["meta"].get("format"))
+    result = evaluate_entry(task, data, bb, st, RichReporter(), version=version)
+    _emit(result, as_json, f"baas eval-task {task}@v{version}", RESULT_KEYS)
 
 
 TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
@@ -353,12 +363,14 @@ def fuse_cmd(
     st = _store(store, create=False)
     listed = {r["task"]: r for r in st.list_entries()}
     names = _split_tasks(tasks) or list(listed)
-    bb = load_backbone(backbone or (listed[names[0]]["backbone"] if names and names[0] in listed else None))
+    first = names[0].partition("@")[0] if names else None
+    bb = load_backbone(backbone or (listed[first]["backbone"] if first in listed else None))
     bank = load_bank(st, bb, names)
     strategies = list(STRATEGIES) if strategy == "all" else [strategy]
     spec = Query.parse(query)
     router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, spec, data_dir, temperature)
-    datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid) for e in bank.entries]
+    datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
+                               format=e.meta.get("format")) for e in bank.entries]
     evals = eval_set(bank, datasets, bb, st, spec, split)
     results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
                              reporter=RichReporter(), store=st)
@@ -543,36 +555,77 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     for r in rows:
         meta = r["meta"]
         shape = f"{meta['prefix_len']}+{meta['suffix_len']}" + (f" x{meta['depth']}" if meta.get("depth", 1) > 1 else "")
-        table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"], shape,
-                      f"{r['metrics'].get('accuracy', 0):.3f}", r["path"])
+        table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"], shape, _accuracy(r["metrics"]),
+                      r["path"])
     out.print(table if rows else f"no entries in {st.root}; train one with `baas train-task NAME`")
 
 
 @bank_app.command("show")
 @cli_errors
-def bank_show(name: Annotated[str, typer.Argument(help="Task name.")], store: StoreOpt = None,
-              version: Annotated[Optional[int], typer.Option(help="A specific version (default: latest).")] = None,
-              as_json: JsonOpt = False):
+def bank_show(name: Annotated[str, typer.Argument(help="A bank entry: NAME (newest version) or NAME@vN.")], store: StoreOpt = None,
+              version: VersionOpt = None, as_json: JsonOpt = False):
     """Metadata, metrics and tensor shapes of one bank entry (its file is read and verified)."""
+    from baas.store.store import parse_entry_ref
+
     st = _store(store, create=False)
-    entry = st.load_entry(name, version)
-    info = st.describe(name, entry.version)
+    task, at = parse_entry_ref(name)
+    entry = st.load_entry(task, at or version)
+    info = st.describe(task, entry.version)
     info["tensors"] = {k: list(v.shape) for k, v in entry.tensors().items()}
     if as_json:
         print(json.dumps(info, default=str))
         return
-    out.print_json(json.dumps(info, default=str))
+    meta, metrics = info["meta"], info["metrics"]
+    table = _table(f"bank entry {task}@v{entry.version}", ["field", "value"], header=False)
+    rows = [("dataset", meta.get("dataset", "") + (f" (read as {meta['format']})" if meta.get("format") else "")),
+            ("versions", ", ".join(f"v{v['version']}" for v in reversed(st.versions(task)))),
+            ("backbone", f"{info['backbone']} (hidden {info['hidden_size']})"),
+            ("prompt", f"{meta['prefix_len']} prefix + {meta['suffix_len']} suffix vectors x depth {meta.get('depth', 1)}, "
+                       f"pooling {meta.get('pooling')}, init {meta.get('prefix_init')}/{meta.get('suffix_init')}, "
+                       f"reparam {meta.get('reparam')}"),
+            ("accuracy", _accuracy(metrics)), ("macro F1", f"{metrics.get('macro_f1', float('nan')):.3f}"),
+            ("trained on", f"{meta.get('n_train')} questions, best epoch {meta.get('best_epoch')}"),
+            ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.get("created", 0)))),
+            ("tensors", ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in info["tensors"].items())),
+            ("file", info["path"])]
+    for k, v in rows:
+        table.add_row(k, v)
+    out.print(table)
+
+
+def _accuracy(metrics: dict) -> str:
+    """An accuracy with what it was measured on, e.g. `0.450 (test, 200 questions)`."""
+    acc = metrics.get("accuracy")
+    if acc is None:
+        return "–"
+    where = ", ".join(x for x in (metrics.get("eval_split"), f"{metrics['n_eval']} questions" if metrics.get("n_eval") else None) if x)
+    return f"{acc:.3f}" + (f" ({where})" if where else " (split and size not recorded)")
 
 
 @bank_app.command("rm")
 @cli_errors
-def bank_rm(name: Annotated[str, typer.Argument(help="Task name.")], store: StoreOpt = None, as_json: JsonOpt = False):
-    """Remove every version of a task from the bank."""
-    removed = _store(store, create=False).remove(name)
+def bank_rm(name: Annotated[str, typer.Argument(help="NAME (every version) or NAME@vN (that version only).")], store: StoreOpt = None,
+            yes: Annotated[bool, typer.Option("--yes", help="Delete without asking (scripts); without it a terminal asks first.")] = False,
+            as_json: JsonOpt = False):
+    """Remove one version of an entry (NAME@vN), or every version of it (NAME), from the bank."""
+    from baas.store.store import parse_entry_ref
+
+    st = _store(store, create=False)
+    task, version = parse_entry_ref(name)
+    doomed = [v["version"] for v in st.versions(task) if version is None or v["version"] == version]
+    if not doomed:
+        raise BaasError(f"no bank entry for {name!r} in store {st.root} (see `baas bank list`)")
+    what = f"{len(doomed)} version(s) of '{task}' (" + ", ".join(f"v{v}" for v in sorted(doomed)) + ")"
+    if not yes:
+        if not sys.stdin.isatty():
+            raise BaasError(f"refusing to delete {what} without confirmation: rerun with --yes")
+        if not typer.confirm(f"delete {what} from {st.root}?", default=False, err=True):
+            raise BaasError("nothing deleted")
+    removed = st.remove(task, version)
     if as_json:
-        print(json.dumps({"task": name, "removed_versions": removed}))
+        print(json.dumps({"task": task, "version": version, "removed_versions": removed}))
     else:
-        out.print(f"removed {removed} version(s) of '{name}'")
+        out.print(f"removed {what}", highlight=False)
 
 
 @app.command("datasets")

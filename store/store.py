@@ -68,6 +68,17 @@ def default_store_path() -> Path:
     return Path(os.environ.get("BAAS_HOME") or Path.home() / ".baas").expanduser()
 
 
+def parse_entry_ref(text: str) -> tuple[str, int | None]:
+    """`NAME` (the latest version) or `NAME@vN` / `NAME@N` (version N)."""
+    name, at, version = text.partition("@")
+    if not at:
+        return validate_task_name(name), None
+    digits = version[1:] if version[:1] in ("v", "V") else version
+    if not digits.isdigit() or int(digits) < 1:
+        raise StoreError(f"bad entry reference {text!r}: expected NAME or NAME@vN, e.g. arc_easy@v2")
+    return validate_task_name(name), int(digits)
+
+
 def validate_task_name(name: str) -> str:
     if not TASK_NAME.match(name or ""):
         raise StoreError(
@@ -176,7 +187,7 @@ class Store:
         if hashlib.sha256(payload).hexdigest() != row["sha256"]:
             raise StoreError(
                 f"{path}: bank file is corrupt or truncated (sha256 does not match the catalog); "
-                f"retrain it with `baas train-task {task}` or remove it with `baas bank rm {task}`"
+                f"retrain it with `baas train-task {task}` or remove that version with `baas bank rm {task}@v{row['version']}`"
             )
         try:
             tensors = load_safetensors(payload)
@@ -217,15 +228,25 @@ class Store:
                              (validate_task_name(task), run_key)).fetchone()
         return row["v"]
 
-    def remove(self, task: str) -> int:
-        """Delete every version of a task; returns how many entries went."""
+    def versions(self, task: str) -> list[dict]:
+        """Every version of a task, newest first (as `describe` gives them)."""
         validate_task_name(task)
         with self._db() as db:
-            files = [r["file"] for r in db.execute("SELECT file FROM entries WHERE task = ?", (task,))]
+            rows = db.execute("SELECT * FROM entries WHERE task = ? ORDER BY version DESC", (task,)).fetchall()
+        return [self._describe(r) for r in rows]
+
+    def remove(self, task: str, version: int | None = None) -> int:
+        """Delete one version of a task, or every version; returns how many entries went."""
+        validate_task_name(task)
+        which, args = ("task = ? AND version = ?", (task, version)) if version is not None else ("task = ?", (task,))
+        with self._db() as db:
+            files = [r["file"] for r in db.execute(f"SELECT file FROM entries WHERE {which}", args)]
             if not files:
-                raise StoreError(f"no bank entry for task '{task}' in store {self.root}")
-            db.execute("DELETE FROM entries WHERE task = ?", (task,))
-            db.execute("DELETE FROM tasks WHERE name = ?", (task,))
+                what = f"version {version} of " if version is not None else ""
+                raise StoreError(f"no bank entry for {what}task '{task}' in store {self.root} (see `baas bank list`)")
+            db.execute(f"DELETE FROM entries WHERE {which}", args)
+            if db.execute("SELECT COUNT(*) FROM entries WHERE task = ?", (task,)).fetchone()[0] == 0:
+                db.execute("DELETE FROM tasks WHERE name = ?", (task,))
         for f in files:  # catalog first: a crash here leaves orphan files, never dangling rows
             (self.root / f).unlink(missing_ok=True)
         return len(files)

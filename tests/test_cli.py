@@ -53,7 +53,9 @@ def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
     assert shown["tensors"]["prefix"] == [2, 2, 32]  # depth: every layer of the tiny model (the default), 2 vectors, hidden 32
     human = baas("bank", "list", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
     assert "demo_categories" in human
-    assert last_json(baas("bank", "rm", "demo_categories", "--store", store, "--json", env=cli_env))["removed_versions"] == 1
+    refused = error_line(baas("bank", "rm", "demo_categories", "--store", store, env=cli_env, check=False))
+    assert "without confirmation: rerun with --yes" in refused  # no terminal to ask on, and no --yes
+    assert last_json(baas("bank", "rm", "demo_categories", "--store", store, "--yes", "--json", env=cli_env))["removed_versions"] == 1
     assert last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))["entries"] == []
 
 
@@ -120,6 +122,39 @@ def test_datasets_and_help(cli_env, tmp_path):
     assert "--skip-invalid" in baas("train-task", "--help", env=cli_env).stdout
     listed = baas("--help", env=dict(cli_env, COLUMNS="200")).stdout
     assert " fuse " in listed and " predict " in listed
+
+
+def test_named_entries_versions_and_copied_hub_folders(tiny_backbone_dir, cli_env, tmp_path, shared_mcq):
+    bb, store, data = tiny_backbone_dir("bert"), tmp_path / "store", tmp_path / "data"
+    copy = data / "arc_small"  # a copy of a hub-layout dataset under another name
+    copy.mkdir(parents=True)
+    for split in ("train", "validation", "test"):
+        (copy / f"{split}.jsonl").write_text("".join((shared_mcq / "arc_easy" / f"{split}.jsonl").read_text().splitlines(True)[:60]))
+    plain = error_line(baas("train-task", "arc_small", "--data-dir", data, "--backbone", bb, "--store", store, *TINY_TRAIN,
+                            env=cli_env, check=False))
+    assert "field 'options'" in plain  # read as baas jsonl unless told otherwise
+    common = ["--data-dir", data, "--backbone", bb, "--store", store, *TINY_TRAIN, "--json"]
+    deep = last_json(baas("train-task", "arc_small", "--format", "arc_easy", *common, env=cli_env))
+    (copy / "baas.json").write_text('{"format": "arc_easy"}')  # or the folder says it once
+    head = last_json(baas("train-task", "arc_small", "--name", "arc_small_head", "--prefix-len", 0, "--suffix-len", 0, *common,
+                          env=cli_env))
+    again = last_json(baas("train-task", "arc_small", "--format", "arc_easy", *common, env=cli_env))
+    assert (deep["task"], head["task"], again["version"]) == ("arc_small", "arc_small_head", 2)
+    listed = last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))["entries"]
+    assert [(e["task"], e["versions"]) for e in listed] == [("arc_small", 2), ("arc_small_head", 1)]
+    assert listed[0]["metrics"]["n_eval"] == 24 and listed[0]["metrics"]["eval_split"] == "test"
+    assert listed[0]["metrics"]["max_eval"] == 24
+    v1 = last_json(baas("eval-task", "arc_small@v1", "--data-dir", data, "--store", store, "--max-eval", 24, "--json", env=cli_env))
+    assert v1["version"] == 1 and v1["accuracy"] == deep["accuracy"]
+    assert last_json(baas("eval-task", "arc_small", "--version", 2, "--data-dir", data, "--store", store, "--max-eval", 24,
+                          "--json", env=cli_env))["accuracy"] == again["accuracy"]
+    shown = last_json(baas("bank", "show", "arc_small@v1", "--store", store, "--json", env=cli_env))
+    assert shown["version"] == 1 and shown["meta"]["format"] == "arc_easy"
+    assert last_json(baas("bank", "rm", "arc_small@v1", "--store", store, "--yes", "--json", env=cli_env))["removed_versions"] == 1
+    listed = last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))["entries"]
+    assert [(e["task"], e["version"], e["versions"]) for e in listed] == [("arc_small", 2, 1), ("arc_small_head", 1, 1)]
+    bad = error_line(baas("bank", "show", "arc_small@x", "--store", store, env=cli_env, check=False))
+    assert "expected NAME or NAME@vN" in bad
 
 
 def test_read_only_commands_do_not_create_a_store(cli_env, tmp_path):

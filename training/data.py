@@ -8,6 +8,7 @@ Adding a dataset is one small class plus a `register(...)` line.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -471,7 +472,37 @@ def resolve_data_dir(data_dir: str | Path | None) -> Path | None:
     return path
 
 
-def get_adapter(name: str, data_dir: Path | None) -> Adapter:
+def _folder_format(path: Path) -> str:
+    """The adapter a data folder names in its `baas.json` (`{"format": "arc_easy"}`)."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8-sig")).get("format")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise DataError(f"{path}: expected a JSON object like {{\"format\": \"arc_easy\"}} ({exc})") from None
+    if not isinstance(value, str):
+        raise DataError(f"{path}: field 'format': expected an adapter name (see `baas datasets`), got {value!r}")
+    return value
+
+
+def folder_format(name: str, data_dir: Path | None, format: str | None = None) -> str | None:
+    """`format`, else the one DIR/<name>/baas.json names; None when it is the dataset's own."""
+    if format is None and data_dir is not None and (data_dir / name / "baas.json").is_file():
+        format = _folder_format(data_dir / name / "baas.json")
+    return None if format == name else format
+
+
+def get_adapter(name: str, data_dir: Path | None, format: str | None = None) -> Adapter:
+    """The adapter for dataset `name`: `format` (or the folder's baas.json) names one for a folder whose
+    name is not the dataset's, e.g. a copy of arc_easy in DIR/arc_easy_small; `jsonl` is baas's own format."""
+    format = folder_format(name, data_dir, format)
+    if format is not None:
+        if format == "jsonl":
+            return JsonlAdapter(name)
+        if format not in REGISTRY:
+            raise DataError(f"unknown format '{format}' for dataset folder '{name}'; expected jsonl or one of: "
+                            f"{', '.join(sorted(REGISTRY))}")
+        adapter = copy.copy(REGISTRY[format])
+        adapter.name = name  # reads DIR/<name>/ with the rows of `format`
+        return adapter
     if name in REGISTRY:
         return REGISTRY[name]
     if data_dir is not None and (data_dir / name / "train.jsonl").is_file():
@@ -492,6 +523,8 @@ class TaskData:
     validation: SplitData
     eval: SplitData
     notes: list[str]
+    format: str | None = None  # the adapter that read a folder named otherwise (--format / baas.json)
+    max_eval: int | None = None  # the cap on validation and evaluation questions it was loaded with
 
     @property
     def eval_split(self) -> str:
@@ -518,12 +551,13 @@ def load_task_data(
     max_train: int | None = None,
     max_eval: int | None = None,
     skip_invalid: bool = False,
+    format: str | None = None,
 ) -> TaskData:
     """Train, validation (for choices) and the evaluation split (test, else validation, said in `notes`).
 
     A known dataset whose folder is not under the data directory loads from the hub, as `baas datasets` shows."""
     data_root = resolve_data_dir(data_dir)
-    adapter = get_adapter(name, data_root)
+    adapter = get_adapter(name, data_root, format)
     root = data_root if data_root is not None and (data_root / name).is_dir() else None
     if data_root is not None and root is None and not isinstance(adapter, SyntheticAdapter):
         raise DataError(f"no folder {data_root / name} in the data directory (from --data-dir or BAAS_DATA_DIR): "
@@ -554,7 +588,7 @@ def load_task_data(
     skipped = train.skipped + validation.skipped + (evaluation.skipped if evaluation is not validation else 0)
     if skipped:
         notes.append(f"skipped {skipped} invalid rows (--skip-invalid)")
-    return TaskData(name, train, validation, evaluation, notes)
+    return TaskData(name, train, validation, evaluation, notes, folder_format(name, data_root, format), max_eval)
 
 
 def fingerprint(examples: Iterable[MCQExample]) -> str:

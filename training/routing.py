@@ -104,7 +104,7 @@ def entry_summary(entry, backbone: Backbone, store: Store, query: Query, data_di
         return QuerySummary.from_tensors(stored[0])
     if train_examples is None:
         meta = entry.meta
-        data = load_task_data(meta["dataset"], data_dir, max_train=meta["n_train"], max_eval=1)
+        data = load_task_data(meta["dataset"], data_dir, max_train=meta["n_train"], max_eval=1, format=meta.get("format"))
         train_examples = data.train.examples
         if fingerprint(train_examples) != meta.get("data_fingerprint"):
             raise BaasError(f"entry '{entry.task}' v{entry.version} has no '{query}' query summary yet, and the training "
@@ -117,17 +117,18 @@ def entry_summary(entry, backbone: Backbone, store: Store, query: Query, data_di
 
 
 def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) -> PromptBank:
-    """The latest entry of each task (all tasks, or those named), checked against the backbone."""
+    """The latest entry of each task (all tasks, or those named: `NAME` or `NAME@vN`), checked against the backbone."""
+    from baas.store.store import parse_entry_ref
+
     listed = [r["task"] for r in store.list_entries()]
-    if tasks:
-        missing = [t for t in tasks if t not in listed]
-        if missing:
-            raise BaasError(f"no bank entry for {', '.join(repr(t) for t in missing)} in store {store.root}; "
-                            f"the bank holds: {', '.join(listed) or 'nothing yet'}")
-    names = tasks or listed
-    if not names:
+    refs = [parse_entry_ref(t) for t in tasks] if tasks else [(t, None) for t in listed]
+    missing = [t for t, _ in refs if t not in listed]
+    if missing:
+        raise BaasError(f"no bank entry for {', '.join(repr(t) for t in missing)} in store {store.root}; "
+                        f"the bank holds: {', '.join(listed) or 'nothing yet'}")
+    if not refs:
         raise BaasError(f"the prompt bank at {store.root} is empty: train a task first (`baas train-task NAME`)")
-    return PromptBank([store.load_entry(t, backbone=backbone.name, hidden_size=backbone.hidden_size) for t in names])
+    return PromptBank([store.load_entry(t, v, backbone=backbone.name, hidden_size=backbone.hidden_size) for t, v in refs])
 
 
 def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "hard",

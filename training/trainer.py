@@ -276,18 +276,19 @@ def train_task(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
         prefix_len=config.prefix_len, suffix_len=config.suffix_len, depth=module.depth, prefix_init=config.prefix_init,
         suffix_init=config.suffix_init, reparam=config.reparam, init=init.info, pooling=pooling, max_length=max_length, config=asdict(config),
-        data_fingerprint=fingerprint(data.train.examples), dataset=data.name, n_train=len(train_enc),
+        data_fingerprint=fingerprint(data.train.examples), dataset=data.name, format=data.format, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"], run_key=key,
     )
     entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
+    metrics.update(n_eval=len(eval_enc), eval_split=data.eval_split, max_eval=data.max_eval)  # what the accuracy is of
     entry = store.save_entry(entry, data.name, metrics)
     # The router's summary of this task, made while its questions are at hand (a router never rereads them).
     entry_summary(entry, backbone, store, DEFAULT_QUERY, train_examples=data.train.examples)
     store.finish_run(run_id, "done", metrics)
     store.drop_checkpoint(task, key)
     return dict(
-        task=task, **metrics, n_train=len(train_enc), n_eval=len(eval_enc), eval_split=data.eval_split,
+        task=task, **metrics, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"], seconds=round(time.time() - started, 2),
         bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
         backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling,
@@ -295,11 +296,11 @@ def train_task(
 
 
 def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, reporter: Reporter | None = None,
-                   batch_size: int = 32) -> dict:
-    """Evaluate the latest bank entry of `task` on its evaluation split, as single-task inference."""
+                   batch_size: int = 32, version: int | None = None) -> dict:
+    """Evaluate a bank entry of `task` (the latest, or `version`) on its evaluation split, as single-task inference."""
     reporter = reporter or Reporter()
     started = time.time()
-    entry = store.load_entry(task, backbone=backbone.name, hidden_size=backbone.hidden_size)
+    entry = store.load_entry(task, version, backbone=backbone.name, hidden_size=backbone.hidden_size)
     encoded = encode_cached(data.eval.examples, backbone, entry.meta["max_length"], store)
     metrics = evaluate_encoded(backbone, encoded, entry.prompt(), entry.meta["pooling"], batch_size, reporter,
                                f"{task} {data.eval_split}")
