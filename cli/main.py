@@ -628,6 +628,39 @@ def bank_rm(name: Annotated[str, typer.Argument(help="NAME (every version) or NA
         out.print(f"removed {what}", highlight=False)
 
 
+@bank_app.command("export")
+@cli_errors
+def bank_export(name: Annotated[str, typer.Argument(help="A bank entry: NAME (newest version) or NAME@vN.")],
+                folder: Annotated[Path, typer.Argument(help="A new (or empty) folder to write.")], store: StoreOpt = None,
+                as_json: JsonOpt = False):
+    """Write one entry as a self-contained folder to share, as a PEFT adapter is shared: entry.safetensors,
+    baas_entry.json (backbone, shapes, pooling, data fingerprint, metrics, sha256), a README card and the
+    router's query summaries. `baas bank import FOLDER` adds it to another store."""
+    from baas.store.store import parse_entry_ref
+
+    st = _store(store, create=False)
+    task, version = parse_entry_ref(name)
+    path = st.export_entry(task, version, folder)
+    if as_json:
+        print(json.dumps({"task": task, "folder": str(path), "files": sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())}))
+    else:
+        out.print(f"exported {name} to {path}", highlight=False)
+
+
+@bank_app.command("import")
+@cli_errors
+def bank_import(folder: Annotated[Path, typer.Argument(help="A folder written by `baas bank export`.")],
+                name: Annotated[Optional[str], typer.Option("--name", help="The entry's name here (default: its exported name).")] = None,
+                store: StoreOpt = None, as_json: JsonOpt = False):
+    """Check an exported entry (its sha256 and tensor shapes against its config) and add it to the bank as
+    a new version."""
+    entry = _store(store).import_entry(folder, name)
+    if as_json:
+        print(json.dumps({"task": entry.task, "version": entry.version}))
+    else:
+        out.print(f"imported {folder} as {entry.task}@v{entry.version}", highlight=False)
+
+
 @app.command("datasets")
 @cli_errors
 def datasets_cmd(data_dir: DataDirOpt = None, as_json: JsonOpt = False):

@@ -157,6 +157,22 @@ def test_named_entries_versions_and_copied_hub_folders(tiny_backbone_dir, cli_en
     assert "expected NAME or NAME@vN" in bad
 
 
+def test_export_then_import_scores_identically(tiny_backbone_dir, cli_env, tmp_path):
+    bb, store, fresh = tiny_backbone_dir("bert"), tmp_path / "store", tmp_path / "fresh"
+    trained = last_json(baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--json", env=cli_env))
+    files = last_json(baas("bank", "export", "demo_categories", tmp_path / "shared", "--store", store, "--json", env=cli_env))["files"]
+    assert {"entry.safetensors", "baas_entry.json", "README.md"} <= set(files) and any(f.startswith("summaries/") for f in files)
+    config = json.loads((tmp_path / "shared" / "baas_entry.json").read_text())
+    assert config["backbone"] == str(bb) and config["metrics"]["accuracy"] == trained["accuracy"]
+    imported = last_json(baas("bank", "import", tmp_path / "shared", "--name", "cats", "--store", fresh, "--json", env=cli_env))
+    assert imported == {"task": "cats", "version": 1}
+    again = last_json(baas("eval-task", "cats", "--store", fresh, "--max-eval", 24, "--json", env=cli_env))
+    assert again["accuracy"] == trained["accuracy"] and again["macro_f1"] == trained["macro_f1"]
+    (tmp_path / "shared" / "entry.safetensors").write_bytes(b"\0" * 64)  # damaged on the way
+    line = error_line(baas("bank", "import", tmp_path / "shared", "--store", fresh, env=cli_env, check=False))
+    assert "sha256 does not match" in line
+
+
 def test_read_only_commands_do_not_create_a_store(cli_env, tmp_path):
     missing = tmp_path / "nowhere"
     for args in (["bank", "list"], ["bank", "show", "arc_easy"], ["bank", "rm", "arc_easy"], ["eval-task", "arc_easy"],
