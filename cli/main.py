@@ -494,12 +494,9 @@ def predict_cmd(
 
     `baas predict --question "Which gas do plants take in?" --option oxygen --option "carbon dioxide"`.
     """
-    from baas.prompts_bank.bank import PromptBank
-    from baas.router.router import Router
-    from baas.training.backbone import load_backbone
-    from baas.training.data import make_example, read_questions
+    from baas.training.api import Bank, questions
+    from baas.training.data import read_questions
     from baas.training.metrics import mcq_metrics
-    from baas.training.routing import route_questions
 
     if (question is None) == (file is None):
         raise BaasError("give either --question with two or more --option, or --file FILE.jsonl")
@@ -508,22 +505,10 @@ def predict_cmd(
     else:
         if not options or len(options) < 2:
             raise BaasError("--question needs at least two --option values")
-        examples, labelled = [make_example("q1", question, list(options), 0, label_field="label", options_field="--option",
-                                           context=context or "")], False
-    st = _store(store, create=False)
-    saved = st.artifacts("router")
-    if not saved:
-        raise BaasError(f"no router in store {st.root}: run `baas fuse` first")
-    name = router or saved[0]["name"]
-    loaded = st.load_artifact("router", name)
-    if loaded is None:
-        raise BaasError(f"no router '{name}' in store {st.root}; saved routers: {', '.join(r['name'] for r in saved)}")
-    fitted = Router.from_state(*loaded)
-    first = st.describe(fitted.tasks[0], fitted.versions[0])
-    bb = load_backbone(first["backbone"])
-    bank = PromptBank([st.load_entry(t, v, backbone=bb.name, hidden_size=bb.hidden_size)
-                       for t, v in zip(fitted.tasks, fitted.versions)])
-    rows = route_questions(fitted, bank, bb, examples, st)
+        examples, labelled = questions(question, list(options), context), False
+    bank = Bank(_store(store, create=False))
+    rows = bank.predict(examples, router=router)
+    name, fitted = bank.router_name, bank.router
     for row in rows:
         row["entries"] = row["entries"][:top]
     result = {"router": name, "strategy": fitted.strategy.name, "predictions": rows}
@@ -532,7 +517,7 @@ def predict_cmd(
     if as_json:
         print(json.dumps(result, default=str))
         return
-    table = _table(f"baas predict (router '{name}', {fitted.strategy.name}, {len(bank)} entries)",
+    table = _table(f"baas predict (router '{name}', {fitted.strategy.name}, {len(fitted.tasks)} entries)",
                    ["question", "answer", "p", "entries used (weight)"])
     for r in rows:
         table.add_row(r["question"], r["answer_text"], f"{max(r['probabilities']):.2f}",

@@ -24,7 +24,7 @@ class Encoded:
     """One question's token ids, one list per option, ready to pad."""
 
     options: list[list[int]]
-    label: int
+    label: int | None  # None: an unlabelled question (prediction only)
 
     @property
     def cost(self) -> int:
@@ -79,7 +79,7 @@ def pack(encoded: list[Encoded]) -> dict[str, torch.Tensor]:
         "ids": torch.tensor([t for r in rows for t in r], dtype=torch.int32),
         "row_lengths": torch.tensor([len(r) for r in rows], dtype=torch.int32),
         "option_counts": torch.tensor([len(e.options) for e in encoded], dtype=torch.int32),
-        "labels": torch.tensor([e.label for e in encoded], dtype=torch.int32),
+        "labels": torch.tensor([-1 if e.label is None else e.label for e in encoded], dtype=torch.int32),
     }
 
 
@@ -92,7 +92,7 @@ def unpack(tensors: dict[str, torch.Tensor]) -> list[Encoded]:
     rows = [ids[a:b] for a, b in zip(starts, starts[1:])]
     encoded, cursor = [], 0
     for k, label in zip(tensors["option_counts"].tolist(), tensors["labels"].tolist()):
-        encoded.append(Encoded(rows[cursor : cursor + k], label))
+        encoded.append(Encoded(rows[cursor : cursor + k], None if label < 0 else label))
         cursor += k
     return encoded
 
@@ -120,7 +120,7 @@ def collate(items: list[Encoded], pad_id: int) -> Batch:
         attention_mask[i, : len(r)] = 1
     counts = torch.tensor([len(item.options) for item in items])
     option_mask = torch.arange(int(counts.max())) < counts.unsqueeze(1)
-    labels = torch.tensor([item.label for item in items])
+    labels = torch.tensor([-1 if item.label is None else item.label for item in items])  # -1: unlabelled
     return Batch(input_ids, attention_mask, option_mask, labels)
 
 

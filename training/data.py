@@ -9,6 +9,7 @@ Adding a dataset is one small class plus a `register(...)` line.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
@@ -30,7 +31,7 @@ class MCQExample:
     id: str
     question: str
     options: tuple[str, ...]
-    label: int
+    label: int | None  # None: unlabelled (questions to answer, never to train or score on)
     context: str = ""
     topic: str | None = None
     explanation: str | None = None
@@ -100,7 +101,7 @@ def make_example(
     id: str,
     question: str,
     options: list[str],
-    label: int,
+    label: int | None,
     *,
     label_field: str,
     options_field: str,
@@ -115,7 +116,7 @@ def make_example(
         raise RowError(options_field, f"expected {MIN_OPTIONS} to {MAX_OPTIONS} options, got {len(options)}")
     if any(not o.strip() for o in options):
         raise RowError(options_field, "expected non-empty option texts")
-    if not 0 <= label < len(options):
+    if label is not None and not 0 <= label < len(options):
         raise RowError(label_field, f"expected an answer index in 0..{len(options) - 1}, got {label}")
     return MCQExample(
         id=str(id),
@@ -232,9 +233,10 @@ def read_questions(path: Path) -> tuple[list[MCQExample], bool]:
         try:
             if isinstance(raw, RowError):
                 raise raw
-            if isinstance(raw, dict) and "label" not in raw and "answer" not in raw:
-                raw, labelled = dict(raw, label=0), False  # a placeholder: nothing reads it when unlabelled
-            examples.append(adapter.convert(Row(raw)))
+            unlabelled = isinstance(raw, dict) and "label" not in raw and "answer" not in raw
+            example = adapter.convert(Row(dict(raw, label=0) if unlabelled else raw))  # 0 passes the checks, then goes
+            examples.append(dataclasses.replace(example, label=None) if unlabelled else example)
+            labelled = labelled and not unlabelled
         except RowError as exc:
             raise DataError(f"{where}: {exc}") from None
     if not examples:
