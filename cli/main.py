@@ -45,18 +45,20 @@ err = Console(stderr=True)
 
 # Options shared by several commands: one definition each, so they mean the same everywhere.
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Store folder (catalog + bank). Default: $BAAS_HOME or ~/.baas.")]
-DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Local datasets: DIR/NAME/{train,validation,test}.jsonl in the hub layout. Default: $BAAS_DATA_DIR, else the Hugging Face hub.")]
+DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Local datasets, one folder each: DIR/NAME/ with train.jsonl, validation.jsonl and test.jsonl in the hub layout. Default: $BAAS_DATA_DIR, else the Hugging Face hub.")]
 BackboneOpt = Annotated[Optional[str], typer.Option("--backbone", help="Hugging Face encoder or decoder: hub id or local folder. Default: the offline all-MiniLM-L6-v2.")]
-MaxEvalOpt = Annotated[Optional[int], typer.Option("--max-eval", min=1, help="Cap on validation and evaluation questions (a fixed random subset).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object as the last stdout line.")]
-SkipOpt = Annotated[bool, typer.Option("--skip-invalid", help="Skip malformed rows (and report how many) instead of stopping at the first.")]
-MaxTrainOpt = Annotated[Optional[int], typer.Option("--max-train", min=1, help="Cap on training questions (a fixed random subset).")]
+MaxEvalOpt = Annotated[Optional[int], typer.Option("--max-eval", min=1, help="Cap on validation and evaluation questions (a fixed random subset). Default: all.")]
+MaxEvalSomeOpt = Annotated[int, typer.Option("--max-eval", min=1, help="Cap on each task's evaluation questions (a fixed random subset).")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print one JSON object as the last stdout line.")]
+SkipOpt = Annotated[bool, typer.Option("--skip-invalid", metavar="", help="Skip malformed rows (and report how many) instead of stopping at the first.")]
+MaxTrainOpt = Annotated[Optional[int], typer.Option("--max-train", min=1, help="Cap on training questions (a fixed random subset). Default: all.")]
+MaxTrainSomeOpt = Annotated[int, typer.Option("--max-train", min=1, help="Cap on each task's training questions (a fixed random subset).")]
 PrefixLenOpt = Annotated[int, typer.Option("--prefix-len", min=0, max=256, help="Prefix vectors before the input (0 for none).")]
 SuffixLenOpt = Annotated[int, typer.Option("--suffix-len", min=0, max=256, help="Suffix vectors after the input (0 for none).")]
 PrefixInitOpt = Annotated[str, typer.Option("--prefix-init", help="topic (the dataset's topic labels: its fields, else spaCy entities and noun chunks), vocab (the task's frequent tokens) or random.")]
 SuffixInitOpt = Annotated[str, typer.Option("--suffix-init", help="autocot (a global reasoning chain merged from K Auto-CoT chains), vocab or random.")]
 ClustersOpt = Annotated[int, typer.Option("--clusters", min=1, help="K: question clusters for Auto-CoT, one local chain each.")]
-LlmUrlOpt = Annotated[Optional[str], typer.Option("--llm-base-url", help="OpenAI-compatible endpoint for the chains (e.g. http://127.0.0.1:8000/v1). Default: $BAAS_LLM_BASE_URL; unset: offline chains from the data. Key: $BAAS_LLM_API_KEY or $OPENAI_API_KEY.")]
+LlmUrlOpt = Annotated[Optional[str], typer.Option("--llm-base-url", help="OpenAI-compatible endpoint for the chains, e.g. a local server's /v1 URL. Default: $BAAS_LLM_BASE_URL; unset: offline chains from the data. Key: $BAAS_LLM_API_KEY or $OPENAI_API_KEY.")]
 LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="Model name at that endpoint. Default: $BAAS_LLM_MODEL, else gpt-4o.")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help="The adapter that reads a folder named otherwise, e.g. --format arc_easy for a copy in DIR/arc_easy_small (or put {\"format\": \"arc_easy\"} in the folder's baas.json); jsonl for baas's own format.")]
 VersionOpt = Annotated[Optional[int], typer.Option("--version", min=1, help="A specific version of the entry (also written NAME@vN). Default: the newest.")]
@@ -132,11 +134,26 @@ class RichReporter:
 
 
 def _table(title: str, columns: list[str], header: bool = True) -> Table:
-    """A table that folds long cells (paths) instead of cutting them, so nothing printed is lost."""
+    """A table that wraps cells at spaces (and folds only a word longer than its column), so nothing printed
+    is lost; the first column (names) never wraps."""
     table = Table(title=title, show_header=header)
     for i, col in enumerate(columns):
-        table.add_column(col, overflow="fold", no_wrap=i == 0)  # names stay whole; long cells fold
+        table.add_column(col, overflow="fold", no_wrap=i == 0)
     return table
+
+
+def _show(table: Table) -> None:
+    """Print a table; when it is wider than the terminal, give each column at least its longest word and
+    share the rest by how much each column wants, so cells wrap between words and no word is split."""
+    texts = [[str(col.header), *map(str, col.cells)] for col in table.columns]
+    longest_word = [max((len(w) for t in col for w in t.split()), default=1) for col in texts]
+    longest_line = [max((len(line) for t in col for line in t.splitlines() or [""]), default=1) for col in texts]
+    room = out.width - 3 * len(texts) - 1  # borders and padding
+    if sum(longest_line) > room >= sum(longest_word):
+        spare, wants = room - sum(longest_word), [b - a for a, b in zip(longest_word, longest_line)]
+        for col, word, want in zip(table.columns, longest_word, wants):
+            col.width = word + spare * want // max(sum(wants), 1)
+    out.print(table)
 
 
 def _store(path: Path | None, default_subfolder: str = "", create: bool = True):
@@ -161,7 +178,7 @@ def _emit(result: dict, as_json: bool, title: str, keys: list[str]) -> None:
     for k in keys:
         v = result.get(k)
         table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
-    out.print(table)
+    _show(table)
 
 
 RESULT_KEYS = ["task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
@@ -200,7 +217,7 @@ def train_task_cmd(
     skip_invalid: SkipOpt = False,
     as_json: JsonOpt = False,
 ):
-    """Train NAME's prompt pair and scoring head on the frozen backbone and save it to the bank.
+    """Train DATASET's prompt pair and scoring head on the frozen backbone and save it to the bank (as --name).
 
     Evaluates on the test split (validation when the dataset has no labelled test) with the epoch that
     did best on validation. A killed run resumes from its last checkpoint when rerun with the same options.
@@ -281,7 +298,7 @@ def init_prompts_cmd(
                        ["cluster", "size", "representative question", "local chain", "source"])
         for c in chain["clusters"]:
             table.add_row(str(c["index"]), str(c["size"]), c["representative"]["question"], c["local_chain"], c["source"])
-        out.print(table)
+        _show(table)
         out.print(f"[bold]global chain[/bold] ({chain['source']}):\n{chain['global_chain']}", highlight=False)
     out.print(f"prefix {info['prefix_shape']}, suffix {info['suffix_shape']} kept in {st.root}", highlight=False)
 
@@ -339,7 +356,7 @@ def fuse_cmd(
     data_dir: DataDirOpt = None,
     backbone: BackboneOpt = None,
     store: StoreOpt = None,
-    max_eval: MaxEvalOpt = 200,
+    max_eval: MaxEvalSomeOpt = 200,
     split: Annotated[str, typer.Option("--split", help="eval (each task's test split, else validation) or validation (for making choices).")] = "eval",
     skip_invalid: SkipOpt = False,
     as_json: JsonOpt = False,
@@ -392,7 +409,7 @@ def fuse_cmd(
             table.add_row(r["strategy"], r["space"], f"{r['mean_accuracy']:.3f}", f"{r['mean_macro_f1']:.3f}",
                           f"{r['mean_oracle_accuracy']:.3f}", f"{r['routing_accuracy']:.3f}",
                           f"{r['entries_per_question']:.1f}", f"{1000 * r['seconds_per_question']:.0f}")
-        out.print(table)
+        _show(table)
     _print_fuse(best)
 
 
@@ -403,12 +420,12 @@ def _print_fuse(r: dict) -> None:
     for t in r["per_task"]:
         table.add_row(t["task"], f"{t['eval_split']} ({t['n']})", f"{t['accuracy']:.3f}", f"{t['macro_f1']:.3f}",
                       f"{t['oracle_accuracy']:.3f}", f"{t['routing_accuracy']:.3f}")
-    out.print(table)
+    _show(table)
     tasks, counts = r["confusion"]["tasks"], r["confusion"]["counts"]
     confusion = _table("routing confusion (rows: true task, columns: entry with the largest weight)", ["true \\ routed", *tasks])
     for name, row in zip(tasks, counts):
         confusion.add_row(name, *(str(c) for c in row))
-    out.print(confusion)
+    _show(confusion)
     if "router_file" in r:
         out.print(f"router saved: {r['router_file']}", highlight=False)
 
@@ -424,8 +441,8 @@ def eval_forgetting_cmd(
     data_dir: DataDirOpt = None,
     backbone: BackboneOpt = None,
     store: StoreOpt = None,
-    max_train: MaxTrainOpt = 600,
-    max_eval: MaxEvalOpt = 200,
+    max_train: MaxTrainSomeOpt = 600,
+    max_eval: MaxEvalSomeOpt = 200,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per task (best epoch on the task's validation split kept).")] = DEFAULTS.epochs,
     seed: SeedOpt = DEFAULTS.seed,
     ewc_lambda: Annotated[float, typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty.")] = 1000.0,
@@ -470,7 +487,7 @@ def _print_forgetting(report: dict) -> None:
         table.add_row(name, fmt(m["average_accuracy"]), fmt(m["average_incremental_accuracy"]), fmt(m["bwt"]),
                       fmt(m["fwt"]), fmt(m["forgetting"]), f"{p.get('trainable', '–'):,}" if p else "–",
                       f"{m['seconds']:.0f}")
-    out.print(table)
+    _show(table)
     f = report.get("findings") or {}
     for goal, g in f.get("goals", {}).items():
         out.print(f"goal {goal}: {fmt(g['value'])} -> {'met' if g['met'] else 'missed'}", highlight=False)
@@ -522,7 +539,7 @@ def predict_cmd(
     for r in rows:
         table.add_row(r["question"], r["answer_text"], f"{max(r['probabilities']):.2f}",
                       ", ".join(f"{e['task']} {e['weight']:.2f}" for e in r["entries"]))
-    out.print(table)
+    _show(table)
     if labelled:
         out.print(f"accuracy {result['accuracy']:.3f} on {len(rows)} questions")
 
@@ -536,13 +553,15 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     if as_json:
         print(json.dumps({"store": str(st.root), "entries": rows}, default=str))
         return
-    table = _table(f"prompt bank at {st.root}", ["task", "version", "versions", "backbone", "Lp+Ls (x depth)", "accuracy", "path"])
+    table = _table(f"prompt bank at {st.root}", ["entry", "version", "versions", "backbone", "Lp+Ls (x depth)", "accuracy"])
     for r in rows:
         meta = r["meta"]
         shape = f"{meta['prefix_len']}+{meta['suffix_len']}" + (f" x{meta['depth']}" if meta.get("depth", 1) > 1 else "")
-        table.add_row(r["task"], str(r["version"]), str(r["versions"]), r["backbone"], shape, _accuracy(r["metrics"]),
-                      r["path"])
-    out.print(table if rows else f"no entries in {st.root}; train one with `baas train-task NAME`")
+        table.add_row(r["task"], f"v{r['version']}", str(r["versions"]), r["backbone"], shape, _accuracy(r["metrics"]))
+    if rows:
+        _show(table)
+    else:
+        out.print(f"no entries in {st.root}; train one with `baas train-task NAME`")
 
 
 @bank_app.command("show")
@@ -575,7 +594,7 @@ def bank_show(name: Annotated[str, typer.Argument(help="A bank entry: NAME (newe
             ("file", info["path"])]
     for k, v in rows:
         table.add_row(k, v)
-    out.print(table)
+    _show(table)
 
 
 def _accuracy(metrics: dict) -> str:
@@ -590,7 +609,7 @@ def _accuracy(metrics: dict) -> str:
 @bank_app.command("rm")
 @cli_errors
 def bank_rm(name: Annotated[str, typer.Argument(help="NAME (every version) or NAME@vN (that version only).")], store: StoreOpt = None,
-            yes: Annotated[bool, typer.Option("--yes", help="Delete without asking (scripts); without it a terminal asks first.")] = False,
+            yes: Annotated[bool, typer.Option("--yes", metavar="", help="Delete without asking (scripts); without it a terminal asks first.")] = False,
             as_json: JsonOpt = False):
     """Remove one version of an entry (NAME@vN), or every version of it (NAME), from the bank."""
     from baas.store.store import parse_entry_ref
@@ -656,10 +675,20 @@ def datasets_cmd(data_dir: DataDirOpt = None, as_json: JsonOpt = False):
     if as_json:
         print(json.dumps({"datasets": rows}))
         return
-    table = _table("datasets", ["name", "hub_id", "source", "splits"])
+    from baas.training.data import resolve_data_dir
+
+    root = resolve_data_dir(data_dir)
+    table = _table(f"datasets (local folders: {root})" if root else "datasets (no data directory: the hub)",
+                   ["name", "hub id", "loads from", "splits"])
     for r in rows:
-        table.add_row(r["name"], r["hub_id"], r["source"], r["splits"])
-    out.print(table)
+        where = r["source"]
+        if root is not None and where.startswith(str(root)):
+            where = "local folder"
+        elif where.startswith("hub "):
+            where = "hub only (no local folder)" if root is not None else "hub"
+        splits = r["splits"].replace("validation", "val")  # short enough that nothing wraps mid-word at 80 columns
+        table.add_row(r["name"], r["hub_id"] or "–", "generated" if where.startswith("generated") else where, splits)
+    _show(table)
 
 
 @app.command("demo")
@@ -701,12 +730,12 @@ def demo_cmd(
                                                                      "naive (one pair, in turn)"])
     for r in rows:
         table.add_row(r["task"], fmt(r["chance"]), fmt(r["accuracy"]), fmt(r["oracle_accuracy"]), fmt(r["naive_accuracy"]))
-    out.print(table)
+    _show(table)
     table = _table("what each kept (R\\[k]\\[i]: accuracy on task i after training tasks 1..k)",
                    ["method", "avg accuracy", "avg incremental", "BWT", "forgetting"])
     for name, f in forgetting.items():
         table.add_row(name, fmt(f["average_accuracy"]), fmt(f["average_incremental_accuracy"]), fmt(f["bwt"]), fmt(f["forgetting"]))
-    out.print(table)
+    _show(table)
     out.print(f"bank: {st.root}; report: {out_dir / 'report.md'}\nNext, real data: baas train-task arc_easy --data-dir DIR "
               "(one per dataset), baas fuse --data-dir DIR, baas eval-forgetting --data-dir DIR "
               "(DIR/NAME/{train,validation,test}.jsonl in the hub layout)", highlight=False)

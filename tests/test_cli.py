@@ -51,8 +51,11 @@ def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
     assert [e["task"] for e in listed["entries"]] == ["demo_categories"]
     shown = last_json(baas("bank", "show", "demo_categories", "--store", store, "--json", env=cli_env))
     assert shown["tensors"]["prefix"] == [2, 2, 32]  # depth: every layer of the tiny model (the default), 2 vectors, hidden 32
-    human = baas("bank", "list", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
-    assert "demo_categories" in human
+    for columns in ("80", "200"):  # every table fits the terminal and splits no word
+        for args in (["bank", "list"], ["bank", "show", "demo_categories"]):
+            human = baas(*args, "--store", store, env=dict(cli_env, COLUMNS=columns)).stdout
+            assert max(len(line) for line in human.splitlines()) <= int(columns), human
+            assert "demo_categories" in human and "questions" in human, human
     refused = error_line(baas("bank", "rm", "demo_categories", "--store", store, env=cli_env, check=False))
     assert "without confirmation: rerun with --yes" in refused  # no terminal to ask on, and no --yes
     assert last_json(baas("bank", "rm", "demo_categories", "--store", store, "--yes", "--json", env=cli_env))["removed_versions"] == 1
@@ -171,6 +174,13 @@ def test_export_then_import_scores_identically(tiny_backbone_dir, cli_env, tmp_p
     (tmp_path / "shared" / "entry.safetensors").write_bytes(b"\0" * 64)  # damaged on the way
     line = error_line(baas("bank", "import", tmp_path / "shared", "--store", fresh, env=cli_env, check=False))
     assert "sha256 does not match" in line
+
+
+def test_datasets_table_fits_80_columns_without_splitting_a_word(cli_env, shared_mcq):
+    human = baas("datasets", "--data-dir", shared_mcq, env=dict(cli_env, COLUMNS="80")).stdout
+    assert max(len(line) for line in human.splitlines()) <= 80
+    for word in ("commonsense_qa", "tau/commonsense_qa", "GBaker/MedQA-USMLE-4-options", "demo_animal_sounds", "local folder"):
+        assert word in human, (word, human)
 
 
 def test_read_only_commands_do_not_create_a_store(cli_env, tmp_path):

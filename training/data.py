@@ -607,16 +607,20 @@ def dataset_table(data_dir: str | Path | None) -> list[dict[str, str]]:
     rows = []
     for name in sorted(REGISTRY):
         adapter = REGISTRY[name]
+        local = root if root and (root / name).is_dir() else None
+        source = adapter.describe_source(local)
+        if root is not None and local is None and not isinstance(adapter, SyntheticAdapter):
+            source += f" (only without a data directory: no folder {root / name})"
         rows.append({
             "name": name,
             "hub_id": adapter.hub_id + (f" ({adapter.hub_config})" if adapter.hub_config else ""),
-            "source": adapter.describe_source(root if root and (root / name).is_dir() else None),
-            "splits": ",".join(adapter.available_splits(root if root and (root / name).is_dir() else None)),
+            "source": source,
+            "splits": ", ".join(adapter.available_splits(local)),
         })
     if root is not None:
         for path in sorted(root.iterdir()):
             if path.is_dir() and path.name not in REGISTRY and (path / "train.jsonl").is_file():
                 adapter = JsonlAdapter(path.name)
                 rows.append({"name": path.name, "hub_id": "-", "source": str(path),
-                             "splits": ",".join(adapter.available_splits(root))})
+                             "splits": ", ".join(adapter.available_splits(root))})
     return rows
