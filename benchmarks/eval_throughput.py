@@ -48,6 +48,7 @@ from throughput import (
     measured,
     resolve_data_dir,
     results_table,
+    report_path,
     write_report,
 )
 
@@ -192,7 +193,7 @@ def main() -> None:
         "- GFLOP/s estimate per row: 2*P*S + 4*L*S^2*d, P = weights of the blocks' linear layers, S = positions/row.",
         *environment_lines(args, "eval_throughput.py", result),
     ]
-    write_report(Path(args.output) if args.output else RESULTS / "eval_throughput.md", lines)
+    write_report(report_path(args, "eval_throughput"), lines)
     print("\n".join(table))
     print(f"speedup vs PEFT (user-style): {summary['speedup_vs_peft']:.2f}x; vs PEFT on baas's batches: "
           f"{summary['speedup_vs_peft_same_batches']:.2f}x")

@@ -68,7 +68,7 @@ def add_common_args(parser: argparse.ArgumentParser, batch_size: int) -> None:
     parser.add_argument("--warmup", type=int, default=None, help="untimed batches per side before round 1")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch threads in every process (default: %(default)s)")
     parser.add_argument("--quick", action="store_true", help="small settings that finish in a few minutes on 2 cores")
-    parser.add_argument("--output", default=None, help="markdown report to write (default: benchmarks/results/<script>.md)")
+    parser.add_argument("--output", default=None, help="markdown report to write (default: benchmarks/results/<script>.md; with --quick, benchmarks/results/quick/<script>.md)")
     parser.add_argument("--json", action="store_true", help="print one JSON object as the last stdout line")
 
 
@@ -536,6 +536,14 @@ def environment_lines(args: argparse.Namespace, script: str, result: dict) -> li
     if hasattr(os, "getloadavg"):
         lines.append(f"- load average at the end (1, 5, 15 min): {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return lines
+
+
+def report_path(args: argparse.Namespace, name: str) -> Path:
+    """--output, else benchmarks/results/<name>.md for a full run; a --quick run never overwrites that
+    committed result: it goes to benchmarks/results/quick/ (ignored by git)."""
+    if args.output:
+        return Path(args.output)
+    return RESULTS / "quick" / f"{name}.md" if args.quick else RESULTS / f"{name}.md"
 
 
 def write_report(path: Path, lines: list[str]) -> None:

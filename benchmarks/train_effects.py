@@ -39,6 +39,7 @@ from throughput import (
     random_batches,
     resolve_data_dir,
     results_table,
+    report_path,
     write_report,
 )
 
@@ -105,7 +106,7 @@ def main() -> None:
              f"{args.batch_size}, 5+5 prompt vectors; each row takes one measure away from (or adds an allocator "
              f"to) the shipped step; {args.rounds} interleaved rounds of {args.steps} steps per row.", "",
              *table, "", *environment_lines(args, "train_effects.py", result)]
-    write_report(Path(args.output) if args.output else RESULTS / "train_effects.md", lines)
+    write_report(report_path(args, "train_effects"), lines)
     print("\n".join(table))
     if args.json:
         sides = result["sides"]

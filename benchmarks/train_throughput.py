@@ -56,6 +56,7 @@ from throughput import (
     random_batches,
     resolve_data_dir,
     results_table,
+    report_path,
     write_report,
 )
 
@@ -202,7 +203,7 @@ def main() -> None:
          "clipping 1.0, constant learning rates, backbone in eval mode (no dropout)."),
         *environment_lines(args, "train_throughput.py", result),
     ]
-    write_report(Path(args.output) if args.output else RESULTS / "train_throughput.md", lines)
+    write_report(report_path(args, "train_throughput"), lines)
     print("\n".join(table))
     print(f"speedup vs PEFT (user-style): {summary['speedup_vs_peft']:.2f}x; vs PEFT on baas's batches: "
           f"{summary['speedup_vs_peft_same_batches']:.2f}x; baas at {summary['fraction_of_matmul_peak']:.0%} "
