@@ -3,6 +3,7 @@
 
 import json
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -87,8 +88,8 @@ def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_
         assert (folder / name).stat().st_size > 0
     assert "baas" in (folder / "report.md").read_text()
 
-    line = error_line(baas(*forgetting_args(tiny_backbone_dir("bert"), tmp_path, "run", "baas,lora"), env=cli_env, check=False))
-    assert "unknown method 'lora'" in line
+    line = error_line(baas(*forgetting_args(tiny_backbone_dir("bert"), tmp_path, "run", "baas,lora2"), env=cli_env, check=False))
+    assert "unknown method 'lora2'" in line and "olora" in line
 
 
 def test_a_killed_run_resumes_to_the_figures_of_an_unstopped_one(tiny_backbone_dir, cli_env, tmp_path):
@@ -108,3 +109,29 @@ def test_a_killed_run_resumes_to_the_figures_of_an_unstopped_one(tiny_backbone_d
     assert kills >= 2
     resumed = last_json(baas(*args, env=cli_env))
     assert figures(resumed) == figures(unstopped)
+
+
+BASELINES = "prompt_tuning,prefix_tuning,p_tuning,lora,adalora,dora,olora,full_ft"
+
+
+def test_peft_baselines_run_the_protocol_and_resume_from_their_saved_states(tiny_backbone_dir, cli_env, tmp_path):
+    args = ["eval-forgetting", "--backbone", tiny_backbone_dir("bert"), "--store", tmp_path / "store", "--out", tmp_path / "run",
+            "--methods", BASELINES, "--tasks", "demo_animal_sounds,demo_categories", "--max-train", 24, "--max-eval", 16,
+            "--epochs", 1, "--json"]
+    whole = last_json(baas(*args, env=cli_env))
+    for name in BASELINES.split(","):
+        m = whole["methods"][name]
+        assert len(m["accuracy_matrix"]) == 2 and m["accuracy_matrix"][0][0] is not None
+        assert m["lr"] in m["lr_scores"] or float(m["lr"]) in [float(x) for x in m["lr_scores"]]  # chosen on validation
+        assert m["parameters"]["trainable"] > 0
+    full, lora = whole["methods"]["full_ft"]["parameters"], whole["methods"]["lora"]["parameters"]
+    assert full["trainable"] > 100 * lora["trainable"] / 10  # every backbone weight against a low-rank adapter
+    # Stopped after the first task: only that task's cells are kept; the rerun reads each method's saved state
+    # after task 1 from the store, trains task 2, and ends with the same figures.
+    cells = tmp_path / "run" / "cells.jsonl"
+    kept = [line for line in cells.read_text().splitlines() if '"k": 1' not in line]
+    cells.write_text("\n".join(kept) + "\n")
+    with sqlite3.connect(tmp_path / "store" / "catalog.sqlite") as db:  # and no state after task 2 was saved
+        assert db.execute("DELETE FROM artifacts WHERE kind = 'state' AND name LIKE '%-k1'").rowcount == 8
+    resumed = last_json(baas(*args, env=cli_env))
+    assert figures(resumed) == figures(whole)

@@ -120,7 +120,7 @@ class Bank:
             return self.router
         saved = self.store.artifacts("router")
         if not saved:
-            raise StoreError(f"no router in store {self.store.root}: fit one first (`Bank.fuse`, or `baas fuse`)")
+            raise StoreError(f"no router in store {self.store.root}: run `baas fuse` first (in Python: Bank.fuse)")
         name = name or saved[0]["name"]
         loaded = self.store.load_artifact("router", name)
         if loaded is None:

@@ -32,7 +32,7 @@ import random
 import resource
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -46,11 +46,10 @@ from baas.training.backbone import Backbone
 from baas.training.batching import Encoded, batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
-from baas.training.metrics import chance, continual_metrics
+from baas.training.metrics import chance, continual_metrics, mcq_metrics
 from baas.training.model import score
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
-from baas.training.trainer import (Reporter, encode_cached, evaluate_encoded, lr_factor, make_optimizer, make_trainable,
-                                   run_key, train_step, train_task)
+from baas.training.trainer import Reporter, encode_cached, lr_factor, make_optimizer, make_trainable, run_key, train_task
 
 # The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.
 DEFAULT_ORDER = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "qasc", "mmlu", "medqa", "medmcqa",
@@ -110,10 +109,6 @@ class Context:
     def encoded(self, task: str, split: str) -> list[Encoded]:
         return encode_cached(getattr(self.data(task), split).examples, self.backbone, self.max_length, self.store)
 
-    def evaluate(self, prompt, task: str) -> dict:
-        m = evaluate_encoded(self.backbone, self.encoded(task, "eval"), prompt, self.pooling, self.config.eval_batch_size,
-                             self.reporter, f"evaluating {task}")
-        return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": m["n"]}
 
 
 class Method:
@@ -215,11 +210,61 @@ class Baas(Method):
 # ---- one shared pair and head: naive, ewc, multitask ------------------------------------------------
 
 
-def fit(ctx: Context, module, train_enc: list[Encoded], val_enc: list[Encoded], label: str, penalty=None) -> None:
-    """Train `module` for the configured epochs with a fresh optimiser (warmup, then linear decay) and keep
-    the epoch that does best on `val_enc`. Seeded by the caller."""
+class Learner:
+    """What a sequential method trains: a module, the optimiser of its trainable parameters and its logits
+    on a batch. `PairLearner` is baas's pair and head; `baselines.py` adds PEFT adapters and full fine-tuning."""
+
+    module: torch.nn.Module
+
+    def logits(self, batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def after_step(self, step: int) -> None:
+        """Called after each optimiser step (AdaLoRA reallocates its ranks here)."""
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        """The named tensors a state keeps: the trainable parameters (a frozen backbone is not copied)."""
+        return {n: p for n, p in self.module.named_parameters() if p.requires_grad}
+
+
+class PairLearner(Learner):
+    def __init__(self, ctx: Context, module):
+        self.ctx, self.module = ctx, module
+
+    def logits(self, batch) -> torch.Tensor:
+        pair, head = self.module()
+        return score(self.ctx.backbone, batch, pair, head, self.ctx.pooling)
+
+    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+        return make_optimizer(self.module, config if lr is None else replace(config, lr=lr))
+
+
+@torch.no_grad()
+def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
+    """Accuracy, macro F1 and n of a learner on encoded questions."""
+    preds = [0] * len(encoded)
+    batches = batch_indices(encoded, ctx.config.eval_batch_size, shuffle=False)
+    ctx.reporter.start(label, len(encoded))
+    for idx in batches:
+        for i, p in zip(idx, learner.logits(collate([encoded[i] for i in idx], ctx.backbone.pad_id)).argmax(-1).tolist()):
+            preds[i] = p
+        ctx.reporter.advance(len(idx))
+    ctx.reporter.stop()
+    m = mcq_metrics([e.label for e in encoded], preds)
+    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(encoded)}
+
+
+def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[Encoded], label: str, penalty=None,
+        lr: float | None = None) -> float:
+    """Train `learner` for the configured epochs with a fresh optimiser (warmup, then linear decay, clipping)
+    and keep the epoch that does best on `val_enc`; returns that validation accuracy. Seeded by the caller.
+    `penalty()`, when given, is added to the loss (EWC, O-LoRA)."""
     config, reporter = ctx.config, ctx.reporter
-    optimizer = make_optimizer(module, config)
+    optimizer = learner.optimizer(config, lr)
+    params = [p for g in optimizer.param_groups for p in g["params"]]
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     total = math.ceil(len(train_enc) / config.batch_size) * config.epochs
     warmup, step = max(1, int(config.warmup * total)), 0
@@ -230,49 +275,63 @@ def fit(ctx: Context, module, train_enc: list[Encoded], val_enc: list[Encoded], 
         for idx in batches:
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * lr_factor(step, total, warmup)
-            loss = train_step(ctx.backbone, module, optimizer, collate([train_enc[i] for i in idx], ctx.backbone.pad_id),
-                              ctx.pooling, config.clip, penalty)
+            batch = collate([train_enc[i] for i in idx], ctx.backbone.pad_id)
+            loss = F.cross_entropy(learner.logits(batch), batch.labels)
+            if penalty is not None:
+                loss = loss + penalty()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, config.clip)
+            optimizer.step()
+            learner.after_step(step)
             step += 1
-            reporter.advance(1, loss=loss)
+            reporter.advance(1, loss=loss.item())
         reporter.stop()
-        accuracy = evaluate_encoded(ctx.backbone, val_enc, module(), ctx.pooling, config.eval_batch_size, reporter,
-                                    f"{label} validation")["accuracy"]
+        accuracy = learner_metrics(ctx, learner, val_enc, f"{label} validation")["accuracy"]
         if accuracy > best_accuracy:
-            best_accuracy, best = accuracy, {k: v.detach().clone() for k, v in module.state_dict().items()}
-    module.load_state_dict(best)
+            best_accuracy, best = accuracy, {k: v.detach().clone() for k, v in learner.trainable().items()}
+    learner.module.load_state_dict(best, strict=False)
+    return best_accuracy
 
 
 class SharedPair(Method):
-    """One pair and head for every task, trained on the tasks in turn; its state after each task is kept
-    in the store (kind `state`) so a stopped run picks up from the last task it finished."""
+    """One learner (by default baas's pair and head) for every task, trained on the tasks in turn; its state
+    after each task is kept in the store (kind `state`) so a stopped run picks up from the last task it
+    finished. Subclasses change the learner (`new_learner`) or the loss (`penalty`)."""
+
+    lr_grid: tuple[float, ...] = ()  # learning rates tried on the first task's validation split (empty: the config's)
 
     def __init__(self, ctx: Context, order: list[str], run: str):
         super().__init__(ctx, order, run)
-        self.module, self.at = None, -1  # the module and the task index whose state it holds
+        self.learner, self.at = None, -1  # the learner and the task index whose state it holds
         self.extra: dict[str, torch.Tensor] = {}  # what a subclass carries from task to task (EWC: Fisher, anchor)
+        self.lr: float | None = None
 
     def state_name(self, k: int) -> str:
         return f"{self.key}-{self.run}-k{k}"
 
-    def new_module(self):
+    def new_learner(self) -> Learner:
         torch.manual_seed(self.ctx.config.seed)
         module, _ = make_trainable(self.ctx.backbone, self.ctx.encoded(self.order[0], "train"), self.ctx.config)
-        return module
+        return PairLearner(self.ctx, module)
 
     def load(self, k: int) -> bool:
         stored = self.ctx.store.load_artifact("state", self.state_name(k))
         if stored is None:
             return False
-        tensors = stored[0]
-        self.module = self.module or self.new_module()
-        self.module.load_state_dict({n[len("module."):]: t for n, t in tensors.items() if n.startswith("module.")})
+        tensors, meta = stored
+        self.learner = self.learner or self.new_learner()
+        self.learner.module.load_state_dict({n[len("module."):]: t for n, t in tensors.items() if n.startswith("module.")},
+                                            strict=False)
         self.extra = {n: t for n, t in tensors.items() if not n.startswith("module.")}
+        self.lr = float(meta["lr"]) if meta.get("lr") else None
         self.at = k
         return True
 
     def save(self, k: int) -> None:
-        tensors = {f"module.{n}": t for n, t in self.module.state_dict().items()} | self.extra
-        self.ctx.store.save_artifact("state", self.state_name(k), tensors, {"method": self.key, "task": self.order[k]})
+        tensors = {f"module.{n}": t for n, t in self.learner.trainable().items()} | self.extra
+        meta = {"method": self.key, "task": self.order[k], "lr": "" if self.lr is None else repr(self.lr)}
+        self.ctx.store.save_artifact("state", self.state_name(k), tensors, meta)
         self.at = k
 
     def learn(self, k: int) -> None:
@@ -282,26 +341,41 @@ class SharedPair(Method):
         if k > 0 and self.at != k - 1 and not self.load(k - 1):
             raise BaasError(f"{self.key}: the state after task {k} ({self.order[k - 1]}) is missing from the store")
         if k == 0:
-            self.module = self.new_module()
+            self.lr = self.choose_lr()
+            self.learner = self.new_learner()
         self.train(k)
         self.save(k)
+
+    def choose_lr(self) -> float | None:
+        """The learning rate of `lr_grid` that does best on the first task's validation split, each tried from
+        the same start (every try is logged in the results as an `lr` record by the protocol)."""
+        if len(self.lr_grid) < 2:
+            return self.lr_grid[0] if self.lr_grid else None
+        task, scores = self.order[0], {}
+        for lr in self.lr_grid:
+            learner = self.new_learner()
+            torch.manual_seed(self.ctx.config.seed * 1000)
+            scores[lr] = fit(self.ctx, learner, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
+                             f"{self.key}: {task} at lr {lr:g}", lr=lr)
+        self.lr_scores = scores
+        return max(scores, key=scores.get)
 
     def train(self, k: int) -> None:
         task = self.order[k]
         torch.manual_seed(self.ctx.config.seed * 1000 + k)
-        fit(self.ctx, self.module, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
-            f"{self.key}: {task}", self.penalty())
+        fit(self.ctx, self.learner, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
+            f"{self.key}: {task}", self.penalty(), self.lr)
 
     def penalty(self):
         return None
 
     def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
-        prompt = self.module()
-        return {self.key: {i: self.ctx.evaluate(prompt, self.order[i]) for i in rows}}
+        return {self.key: {i: learner_metrics(self.ctx, self.learner, self.ctx.encoded(self.order[i], "eval"),
+                                              f"evaluating {self.order[i]}") for i in rows}}
 
     def parameters(self) -> dict[str, int]:
-        module = self.module or self.new_module()
-        n = sum(p.numel() for p in module.parameters())
+        learner = self.learner or self.new_learner()
+        n = sum(t.numel() for t in learner.trainable().values())
         return {"trainable": n, "stored_per_task": 0, "stored_total": n + sum(t.numel() for t in self.extra.values())}
 
 
@@ -319,7 +393,7 @@ class EWC(SharedPair):
     def penalty(self):
         if not self.extra:
             return None
-        lam, params = self.ctx.settings.ewc_lambda, dict(self.module.named_parameters())
+        lam, params = self.ctx.settings.ewc_lambda, self.learner.trainable()
 
         def value():
             return lam / 2 * sum((self.extra[f"fisher.{n}"] * (p - self.extra[f"anchor.{n}"]) ** 2).sum()
@@ -332,18 +406,17 @@ class EWC(SharedPair):
         fisher = self.fisher(self.ctx.encoded(self.order[k], "train"), self.order[k])
         for n, f in fisher.items():
             self.extra[f"fisher.{n}"] = self.extra.get(f"fisher.{n}", torch.zeros_like(f)) + f
-        self.extra |= {f"anchor.{n}": p.detach().clone() for n, p in self.module.named_parameters()}
+        self.extra |= {f"anchor.{n}": p.detach().clone() for n, p in self.learner.trainable().items()}
 
     def fisher(self, encoded: list[Encoded], task: str) -> dict[str, torch.Tensor]:
         """Diagonal empirical Fisher: per-question squared gradients of the loss, estimated per batch."""
-        ctx, params = self.ctx, dict(self.module.named_parameters())
+        ctx, params = self.ctx, self.learner.trainable()
         total = {n: torch.zeros_like(p) for n, p in params.items()}
         batches = batch_indices(encoded, ctx.config.batch_size, shuffle=False)
         ctx.reporter.start(f"ewc: Fisher of {task}", len(batches))
         for idx in batches:
             batch = collate([encoded[i] for i in idx], ctx.backbone.pad_id)
-            pair, head = self.module()
-            loss = F.cross_entropy(score(ctx.backbone, batch, pair, head, ctx.pooling), batch.labels)
+            loss = F.cross_entropy(self.learner.logits(batch), batch.labels)
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             for (n, _), g in zip(params.items(), grads):
                 if g is not None:
@@ -373,15 +446,24 @@ class Multitask(SharedPair):
         self.reused = self.load(k)
         if self.reused:
             return
-        self.module = self.new_module()
+        self.learner = self.new_learner()
         torch.manual_seed(self.ctx.config.seed * 1000 + k)
         train = [e for t in self.order for e in self.ctx.encoded(t, "train")]
         val = [e for t in self.order for e in self.ctx.encoded(t, "validation")]
-        fit(self.ctx, self.module, train, val, f"multitask: {len(self.order)} tasks")
+        fit(self.ctx, self.learner, train, val, f"multitask: {len(self.order)} tasks")
         self.save(k)
 
 
 METHODS = {"baas": Baas, "naive": Naive, "ewc": EWC, "multitask": Multitask}
+
+
+def _register_baselines() -> None:
+    from baas.training.baselines import BASELINES  # they build on SharedPair and Learner above
+
+    METHODS.update(BASELINES)
+
+
+_register_baselines()
 
 
 # ---- the run: cells as they come, resumable --------------------------------------------------------
@@ -486,9 +568,10 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
                         if i in missing and not results.has(o, matrix, k, i):
                             results.add_cell(o, matrix, k, i, value)
             if done is None:
+                chosen = {"lr": method.lr, "lr_scores": getattr(method, "lr_scores", None)} if k == 0 and hasattr(method, "lr") else {}
                 results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
                                  eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
-                                 peak_rss_mb=round(peak_rss_mb(), 1))
+                                 peak_rss_mb=round(peak_rss_mb(), 1), **chosen)
         parameters[name] = method.parameters()
     reporter.overall(0)
     chances = {t: chance([len(e.options) for e in ctx.data(t).eval.examples]) for t in settings.tasks}
@@ -536,6 +619,8 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
             train_seconds=round(sum(s["learn_seconds"] for s in steps), 1),
             reused_steps=sum(bool(s["reused"]) for s in steps),
             peak_rss_mb=max((s["peak_rss_mb"] for s in steps), default=None),
+            lr=next((s["lr"] for s in steps if s.get("lr") is not None), None),
+            lr_scores=next((s["lr_scores"] for s in steps if s.get("lr_scores")), None),
             orders=per_order if settings.orders > 1 else None,
         )
     return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],

@@ -84,13 +84,10 @@ def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.op
 
 
 def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer, batch,
-               pooling: str, clip: float, penalty=None) -> float:
-    """One optimiser step on one batch; returns the loss. The whole per-batch work of training.
-    `penalty()`, when given, is added to the loss (a continual-learning regulariser such as EWC)."""
+               pooling: str, clip: float) -> float:
+    """One optimiser step on one batch; returns the loss. The whole per-batch work of training."""
     pair, head = module()
     loss = F.cross_entropy(score(backbone, batch, pair, head, pooling), batch.labels)
-    if penalty is not None:
-        loss = loss + penalty()
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(module.parameters(), clip)

@@ -1,0 +1,228 @@
+"""The PEFT baselines of `baas eval-forgetting`: one adapter (through PEFT, never by hand) and one scoring
+head trained on the tasks in turn, and sequential full fine-tuning, all on the same frozen-backbone copy,
+batches, schedule and head as baas's methods, used with no task id at test time.
+
+    prompt_tuning  PromptTuningConfig: Lp+Ls virtual tokens at the input, from sampled vocabulary
+    prefix_tuning  PrefixTuningConfig: Lp+Ls virtual keys and values at every layer (P-tuning v2 style)
+    p_tuning       PromptEncoderConfig: Lp+Ls virtual tokens made by an MLP prompt encoder
+    lora           LoraConfig r=8, alpha 16, PEFT's default target modules for the backbone
+    adalora        AdaLoraConfig from rank 12 down to 8 over the whole sequence's steps
+    dora           LoraConfig with use_dora
+    olora          a new LoRA per task, orthogonal to earlier tasks' LoRA subspaces, merged after each task
+    full_ft        every backbone weight and the head trained: the plasticity reference
+
+PEFT has no multiple-choice task type: each (question, option) row goes through the PEFT model as
+feature extraction, the input's tokens are mean-pooled (virtual tokens left out) and scored by a linear
+head, as baas scores its rows. Each method's learning rate is chosen on the first task's validation
+split from its `lr_grid` (the head keeps the config's rate).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+
+import torch
+from torch import nn
+
+from baas.training.config import TrainConfig
+from baas.training.continual import Learner, SharedPair
+
+PROMPT_GRID = (3e-3, 1e-2, 3e-2)
+LORA_GRID = (3e-4, 1e-3, 3e-3)
+FULL_GRID = (1e-5, 3e-5, 1e-4)
+
+
+class PeftLearner(Learner):
+    """A private copy of the backbone, wrapped by PEFT (`peft_config`) or fully trainable (None), and a head."""
+
+    def __init__(self, ctx, peft_config=None):
+        from peft import get_peft_model
+
+        self.ctx = ctx
+        base = copy.deepcopy(ctx.backbone.model)
+        if peft_config is None:
+            base.requires_grad_(True)
+            net, self.skip = base, 0
+        else:
+            with warnings.catch_warnings():  # PEFT's own deprecation chatter about transformers internals
+                warnings.simplefilter("ignore", FutureWarning)
+                warnings.simplefilter("ignore", DeprecationWarning)
+                net = get_peft_model(base, peft_config)
+            # Prompt-type methods put their virtual tokens in front of the outputs; prefix tuning adds keys only.
+            self.skip = peft_config.num_virtual_tokens if type(peft_config).__name__ in ("PromptTuningConfig", "PromptEncoderConfig") else 0
+        head = nn.Linear(ctx.backbone.hidden_size, 1)
+        nn.init.normal_(head.weight, std=0.02)  # as baas's TrainablePromptPair
+        nn.init.zeros_(head.bias)
+        self.net, self.head = net, head
+        self.module = nn.ModuleDict({"net": net, "head": head}).eval()  # no dropout: the backbone is used as baas uses it
+        self.steps = 0
+
+    def logits(self, batch) -> torch.Tensor:
+        hidden = self.net(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state[:, self.skip:]
+        weights = batch.attention_mask.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        scores = self.head(pooled).squeeze(-1)
+        return scores.new_full(batch.option_mask.shape, float("-inf")).masked_scatter(batch.option_mask, scores)
+
+    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+        adapter = [p for p in self.net.parameters() if p.requires_grad]
+        return torch.optim.AdamW([
+            {"params": adapter, "lr": lr or config.lr, "weight_decay": 0.0},
+            {"params": list(self.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
+        ])
+
+
+class AdaLoraLearner(PeftLearner):
+    """AdaLoRA reallocates ranks after every optimiser step, on a schedule over the whole sequence's steps."""
+
+    def after_step(self, step: int) -> None:
+        self.net.base_model.update_and_allocate(self.steps)
+        self.steps += 1
+
+
+class PeftSequential(SharedPair):
+    """A PEFT adapter and the head, trained on the tasks in turn (no task id at test time)."""
+
+    lr_grid = LORA_GRID
+
+    def peft_config(self):
+        raise NotImplementedError
+
+    def new_learner(self) -> Learner:
+        torch.manual_seed(self.ctx.config.seed)
+        return PeftLearner(self.ctx, self.peft_config())
+
+    def virtual_tokens(self) -> int:
+        return self.ctx.config.prefix_len + self.ctx.config.suffix_len
+
+
+def _prompt_method(key: str, make):
+    return type(f"Sequential_{key}", (PeftSequential,), {"key": key, "lr_grid": PROMPT_GRID, "peft_config": make})
+
+
+def _lora_method(key: str, **options):
+    def make(self):
+        from peft import LoraConfig, TaskType
+
+        return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=8, lora_alpha=16, lora_dropout=0.0, **options)
+
+    return type(f"Sequential_{key}", (PeftSequential,), {"key": key, "lr_grid": LORA_GRID, "peft_config": make})
+
+
+def _prompt_tuning(self):
+    from peft import PromptTuningConfig, TaskType
+
+    return PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=self.virtual_tokens(),
+                              prompt_tuning_init="SAMPLE_VOCAB")
+
+
+def _prefix_tuning(self):
+    from peft import PrefixTuningConfig, TaskType
+
+    return PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=self.virtual_tokens())
+
+
+def _p_tuning(self):
+    from peft import PromptEncoderConfig, TaskType
+
+    return PromptEncoderConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=self.virtual_tokens(),
+                               encoder_hidden_size=self.ctx.backbone.hidden_size)
+
+
+class AdaLoRA(PeftSequential):
+    key = "adalora"
+
+    def peft_config(self):
+        from peft import AdaLoraConfig, TaskType
+
+        bs, epochs = self.ctx.config.batch_size, self.ctx.config.epochs
+        total = sum(math.ceil(len(self.ctx.encoded(t, "train")) / bs) * epochs for t in self.order)
+        return AdaLoraConfig(task_type=TaskType.FEATURE_EXTRACTION, init_r=12, target_r=8, lora_alpha=16, lora_dropout=0.0,
+                             total_step=total, tinit=max(1, total // 10), tfinal=max(1, total // 10))
+
+    def new_learner(self) -> Learner:
+        torch.manual_seed(self.ctx.config.seed)
+        return AdaLoraLearner(self.ctx, self.peft_config())
+
+
+class OLoraLearner(PeftLearner):
+    """A state also keeps the base weights of the adapted layers, into which earlier tasks' LoRAs were merged."""
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        return super().trainable() | {n: p for n, p in self.module.named_parameters() if ".base_layer." in n}
+
+
+class OLoRA(PeftSequential):
+    """O-LoRA (Wang et al., 2023) on PEFT's LoRA: a new LoRA per task, trained with an orthogonality loss
+    lambda_1 * sum_{t<k} ||A_t A_k^T||_F^2 against the earlier tasks' LoRA subspaces (their A matrices, kept)
+    and an L2 term lambda_2 * ||LoRA_k||^2 (0 here, as the paper's default); before the next task, the LoRA
+    is merged into the weights, so inference sees every task's update at once, with no task id."""
+
+    key = "olora"
+    orth, l2 = 0.5, 0.0
+
+    def peft_config(self):
+        from peft import LoraConfig, TaskType
+
+        return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=8, lora_alpha=16, lora_dropout=0.0)
+
+    def new_learner(self) -> Learner:
+        torch.manual_seed(self.ctx.config.seed)
+        return OLoraLearner(self.ctx, self.peft_config())
+
+    def adapted(self) -> dict[str, nn.Module]:
+        return {n: m for n, m in self.learner.net.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A}
+
+    def train(self, k: int) -> None:
+        if k > 0:  # keep task k-1's subspace, merge its LoRA into the weights, start a fresh one
+            from peft import get_peft_model
+
+            for name, module in self.adapted().items():
+                self.extra[f"olora_A.{k - 1}.{name}"] = module.lora_A["default"].weight.detach().clone()
+            torch.manual_seed(self.ctx.config.seed * 1000 + k)
+            self.learner.net = get_peft_model(self.learner.net.merge_and_unload(), self.peft_config())
+            self.learner.module["net"] = self.learner.net
+        super().train(k)
+
+    def penalty(self):
+        earlier = [(key.split(".", 2)[2], a) for key, a in self.extra.items() if key.startswith("olora_A.")]
+        if not earlier:
+            return None
+        adapted = self.adapted()
+
+        def value():
+            loss = sum((a @ adapted[name].lora_A["default"].weight.T).pow(2).sum() for name, a in earlier)
+            if self.l2:
+                loss = loss + self.l2 * sum(p.pow(2).sum() for n, p in self.learner.net.named_parameters() if "lora_" in n)
+            return self.orth * loss
+
+        return value
+
+    def parameters(self) -> dict[str, int]:
+        learner = self.learner or self.new_learner()
+        n = sum(p.numel() for p in learner.module.parameters() if p.requires_grad)
+        kept = sum(t.numel() for t in self.extra.values())  # the A matrices of earlier tasks
+        return {"trainable": n, "stored_per_task": n // 2, "stored_total": n + kept}  # lora_A is half of a LoRA
+
+
+class FullFineTuning(SharedPair):
+    key = "full_ft"
+    lr_grid = FULL_GRID
+
+    def new_learner(self) -> Learner:
+        torch.manual_seed(self.ctx.config.seed)
+        return PeftLearner(self.ctx, None)
+
+
+BASELINES = {
+    "prompt_tuning": _prompt_method("prompt_tuning", _prompt_tuning),
+    "prefix_tuning": _prompt_method("prefix_tuning", _prefix_tuning),
+    "p_tuning": _prompt_method("p_tuning", _p_tuning),
+    "lora": _lora_method("lora"),
+    "adalora": AdaLoRA,
+    "dora": _lora_method("dora", use_dora=True),
+    "olora": OLoRA,
+    "full_ft": FullFineTuning,
+}
