@@ -447,6 +447,7 @@ def eval_forgetting_cmd(
     seed: SeedOpt = DEFAULTS.seed,
     ewc_lambda: Annotated[float, typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty.")] = 1000.0,
     space: Annotated[str, typer.Option("--space", help="Where baas mixes entries: output (each entry's answers, cached per entry and split) or prompt (one fused pass per question and row).")] = "output",
+    report_only: Annotated[bool, typer.Option("--report-only", metavar="", help="Train and evaluate nothing: write the report of the cells already in --out (a run still going, or stopped).")] = False,
     as_json: JsonOpt = False,
 ):
     """Learn the tasks one after another with each method and measure what it keeps: the accuracy matrix
@@ -469,8 +470,9 @@ def eval_forgetting_cmd(
     settings = Settings(tasks=_split_tasks(tasks) or list(DEFAULT_ORDER), orders=orders,
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
                         space=space, ewc_lambda=ewc_lambda)
-    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store), out_dir, data_dir, RichReporter())
-    write_report(report, out_dir, "baas " + " ".join(sys.argv[1:]))
+    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store), out_dir, data_dir, RichReporter(),
+                          report_only=report_only)
+    write_report(report, out_dir, "baas " + " ".join(a for a in sys.argv[1:] if a != "--report-only"))
     if as_json:
         print(json.dumps(report, default=str))
         return

@@ -525,8 +525,9 @@ def peak_rss_mb() -> float:
 
 
 def run_protocol(settings: Settings, methods: list[str], strategies: list[str], backbone: Backbone, store: Store,
-                 out: Path, data_dir=None, reporter: Reporter | None = None) -> dict:
-    """Run (or resume) every method over every order; returns the report (see `report`)."""
+                 out: Path, data_dir=None, reporter: Reporter | None = None, report_only: bool = False) -> dict:
+    """Run (or resume) every method over every order; returns the report (see `report`). `report_only`
+    trains and evaluates nothing: the report of the cells there are so far (a run still going, or stopped)."""
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         raise BaasError(f"unknown method {', '.join(map(repr, unknown))}; expected some of {', '.join(METHODS)}")
@@ -550,7 +551,7 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     T, steps = len(settings.tasks), [(o, m) for o in range(settings.orders) for m in methods]
     reporter.overall(len(steps) * T)
     parameters = {}
-    for o, name in steps:
+    for o, name in ([] if report_only else steps):
         order = settings.order(o)
         method = Baas(ctx, order, run, strategies) if name == "baas" else METHODS[name](ctx, order, f"{run}-o{o}")
         for k in range(T):
@@ -621,12 +622,22 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
             peak_rss_mb=max((s["peak_rss_mb"] for s in steps), default=None),
             lr=next((s["lr"] for s in steps if s.get("lr") is not None), None),
             lr_scores=next((s["lr_scores"] for s in steps if s.get("lr_scores")), None),
+            steps_done=len({k for (o, m, k) in results.steps if m == method and o == 0}),
+            latest=_latest(first["accuracy_matrix"]),
             orders=per_order if settings.orders > 1 else None,
         )
     return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],
             "budget": asdict(settings.budget), "backbone": backbone, "rule": settings.rule, "query": settings.query,
             "space": settings.space, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
             "methods": out, "findings": findings(out)}
+
+
+def _latest(R) -> dict | None:
+    """The last row whose learned tasks are all measured: after how many tasks, and their mean accuracy."""
+    for k in range(len(R) - 1, -1, -1):
+        if all(v is not None for v in R[k][: k + 1]):
+            return {"tasks": k + 1, "average_accuracy": sum(R[k][: k + 1]) / (k + 1)}
+    return None
 
 
 def findings(methods: dict) -> dict:

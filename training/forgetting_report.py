@@ -41,6 +41,13 @@ def markdown(report: dict, command: str | None = None) -> str:
               "(R[T][i] - R[i][i]); FWT = mean_{i>1} (R[i-1][i] - chance_i); forgetting = mean_{i<T} "
               "max_{i<=k<T} (R[k][i] - R[T][i]). '–': not defined for the method (multitask has no sequence; "
               "the oracle has no entry for a task before it is trained).", ""]
+    unfinished = [f"{name} ({m['steps_done']} of {len(tasks)} tasks)" for name, m in methods.items()
+                  if m["steps_done"] < len(tasks) and not name.startswith("baas:") and name != "oracle"]
+    if unfinished:
+        lines += [f"**Not finished yet:** {', '.join(unfinished)}. Figures that need a missing cell are '–'; rerun "
+                  "the command to resume. So far, the mean accuracy over the tasks learned, after the last fully "
+                  "measured row: " + "; ".join(f"{name} {_f(m['latest']['average_accuracy'])} after {m['latest']['tasks']} tasks"
+                                             for name, m in methods.items() if m.get("latest")) + ".", ""]
     spread = len(report["orders"]) > 1
     lines += ["| method | " + " | ".join(label for _, label in METRICS) + " | avg macro F1 | trainable / task | "
               "stored / task | stored total | wall time (s) | peak RSS (MB) |",
