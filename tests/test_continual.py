@@ -86,7 +86,14 @@ def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_
     assert json.loads((folder / "report.json").read_text()) == report
     for name in ("report.md", "accuracy_matrix.png", "forgetting_curves.png"):
         assert (folder / name).stat().st_size > 0
-    assert "baas" in (folder / "report.md").read_text()
+    assert "baas" in (folder / "report.md").read_text() and "Not finished" not in (folder / "report.md").read_text()
+    assert figures(last_json(baas(*args, "--report-only", env=cli_env))) == figures(report)  # from the cells alone
+    cells = folder / "cells.jsonl"
+    cells.write_text("\n".join(line for line in cells.read_text().splitlines() if '"k": 2' not in line) + "\n")
+    partial = last_json(baas(*args, "--report-only", env=cli_env))
+    assert partial["methods"]["naive"]["steps_done"] == 2 and partial["methods"]["naive"]["average_accuracy"] is None
+    assert partial["methods"]["naive"]["latest"]["tasks"] == 2
+    assert "Not finished yet:** baas (2 of 3 tasks)" in (folder / "report.md").read_text()
 
     line = error_line(baas(*forgetting_args(tiny_backbone_dir("bert"), tmp_path, "run", "baas,lora2"), env=cli_env, check=False))
     assert "unknown method 'lora2'" in line and "olora" in line

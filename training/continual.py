@@ -550,7 +550,6 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     T, steps = len(settings.tasks), [(o, m) for o in range(settings.orders) for m in methods]
     reporter.overall(len(steps) * T)
-    parameters = {}
     for o, name in ([] if report_only else steps):
         order = settings.order(o)
         method = Baas(ctx, order, run, strategies) if name == "baas" else METHODS[name](ctx, order, f"{run}-o{o}")
@@ -570,13 +569,14 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
                             results.add_cell(o, matrix, k, i, value)
             if done is None:
                 chosen = {"lr": method.lr, "lr_scores": getattr(method, "lr_scores", None)} if k == 0 and hasattr(method, "lr") else {}
+                if k == T - 1:
+                    chosen["parameters"] = method.parameters()
                 results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
                                  eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
                                  peak_rss_mb=round(peak_rss_mb(), 1), **chosen)
-        parameters[name] = method.parameters()
     reporter.overall(0)
     chances = {t: chance([len(e.options) for e in ctx.data(t).eval.examples]) for t in settings.tasks}
-    return report(settings, methods, strategies, results, parameters, backbone.name, chances)
+    return report(settings, methods, strategies, results, backbone.name, chances)
 
 
 # ---- the report ------------------------------------------------------------------------------------
@@ -589,8 +589,8 @@ def _spread(values: list[float | None]) -> dict:
     return {"mean": mean, "std": (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5}
 
 
-def report(settings: Settings, methods: list[str], strategies: list[str], results: Results, parameters: dict,
-           backbone: str, chances: dict[str, float]) -> dict:
+def report(settings: Settings, methods: list[str], strategies: list[str], results: Results, backbone: str,
+           chances: dict[str, float]) -> dict:
     """The report object (`report.json`, `--json`): per matrix, its accuracy and macro-F1 matrices in the
     first order, the metrics (mean and spread over orders), the final accuracy per task, and the cost.
     FWT's reference b_i is task i's chance accuracy (`chances`)."""
@@ -615,7 +615,7 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
             spread={key: v["std"] for key, v in metrics.items()} if settings.orders > 1 else None,
             macro_f1={key: _spread([p["macro_f1"][key] for p in per_order])["mean"] for key in first["macro_f1"]},
             final_accuracy={t: first["accuracy_matrix"][-1][i] for i, t in enumerate(first["order"])},
-            parameters=parameters.get(method),
+            parameters=next((s["parameters"] for s in steps if s.get("parameters")), None),  # counted after the last task
             seconds=round(sum(s["learn_seconds"] + s["eval_seconds"] for s in steps), 1),
             train_seconds=round(sum(s["learn_seconds"] for s in steps), 1),
             reused_steps=sum(bool(s["reused"]) for s in steps),
