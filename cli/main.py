@@ -385,7 +385,7 @@ def fuse_cmd(
     bank = load_bank(st, bb, names)
     strategies = list(STRATEGIES) if strategy == "all" else [strategy]
     spec = Query.parse(query)
-    router = fit_router(bank, bb, st, rule, strategies[-1] if strategy == "all" else strategy, spec, data_dir, temperature)
+    router = fit_router(bank, bb, st, rule, "hard" if strategy == "all" else strategy, spec, data_dir, temperature)
     datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
                                format=e.meta.get("format")) for e in bank.entries]
     evals = eval_set(bank, datasets, bb, st, spec, split)
