@@ -137,19 +137,20 @@ class Store:
     # ---- bank entries ------------------------------------------------------------------------
 
     def save_entry(self, entry: BankEntry, dataset: str, metrics: dict) -> BankEntry:
-        """Write a new version of `entry.task`; returns the entry with its version and file set."""
+        """Write a new version of `entry.task`; returns the entry with its version and file set.
+
+        The version is allocated under SQLite's write lock (`BEGIN IMMEDIATE`), held until the row is in:
+        two processes saving the same task get distinct versions (the second waits a few milliseconds)."""
         task = validate_task_name(entry.task)
+        tensors = {k: v.detach().contiguous().cpu().float() for k, v in entry.tensors().items()}
         with self._db() as db:
+            db.execute("BEGIN IMMEDIATE")
             row = db.execute("SELECT MAX(version) AS v FROM entries WHERE task = ?", (task,)).fetchone()
-        version = (row["v"] or 0) + 1
-        meta = dict(entry.meta, task=task, version=version, metrics=metrics, created=time.time())
-        payload = save_safetensors(
-            {k: v.detach().contiguous().cpu().float() for k, v in entry.tensors().items()},
-            metadata={"format": FORMAT, "baas": json.dumps(meta, sort_keys=True)},
-        )
-        path = self.root / "bank" / task / f"v{version}.safetensors"
-        atomic_write(path, lambda f: f.write(payload))
-        with self._db() as db:
+            version = (row["v"] or 0) + 1
+            meta = dict(entry.meta, task=task, version=version, metrics=metrics, created=time.time())
+            payload = save_safetensors(tensors, metadata={"format": FORMAT, "baas": json.dumps(meta, sort_keys=True)})
+            path = self.root / "bank" / task / f"v{version}.safetensors"
+            atomic_write(path, lambda f: f.write(payload))  # file first: a crash leaves no row without its file
             db.execute("INSERT OR IGNORE INTO tasks VALUES (?, ?, ?)", (task, dataset, meta["created"]))
             db.execute(
                 "INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
