@@ -228,7 +228,7 @@ def test_fused_evaluation_mixes_tasks_with_different_option_counts(tiny_backbone
            for e in load_task_data("demo_opposites", max_eval=10).eval.examples]
     encoded = [encode(part, bb.tokenizer, 48) for part in (four, two)]
     evals = EvalSet(encoded[0] + encoded[1], torch.tensor([0] * 12 + [1] * 10), torch.randn(22, 4), ["test", "test"],
-                    0.0, [(0, 12, "four"), (12, 22, "two")])
+                    0.0, 0, [(0, 12, "four"), (12, 22, "two")])
     summaries = [QuerySummary.from_queries(torch.randn(30, 4) + i) for i in range(2)]
     router = Router.fit(["a", "b"], [1, 1], summaries, "lda", "soft", "x")
     store = Store(tmp_path)

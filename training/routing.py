@@ -75,9 +75,10 @@ class Query:
 DEFAULT_QUERY = Query()
 
 
-def query_vectors(examples: list[MCQExample], backbone: Backbone, query: Query, store: Store | None = None) -> torch.Tensor:
+def query_vectors(examples: list[MCQExample], backbone: Backbone, query: Query, store: Store | None = None,
+                  computed: list[int] | None = None) -> torch.Tensor:
     """[n, len(layers) * d] routing queries of `examples`, computed once per backbone, query and data, then
-    read from the store."""
+    read from the store. `computed`, when given, collects how many rows were computed now (not read back)."""
     if max(query.layers) > backbone.num_layers:
         raise BaasError(f"query layer {max(query.layers)} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
     blob = json.dumps([2, backbone.name, str(query), QUERY_MAX_LENGTH, fingerprint(examples)])
@@ -89,6 +90,8 @@ def query_vectors(examples: list[MCQExample], backbone: Backbone, query: Query, 
     paired = any(s is not None for s in seconds)
     q = query_embeddings(backbone, list(firsts), [s or "" for s in seconds] if paired else None,
                          max_length=QUERY_MAX_LENGTH, layers=query.layers)
+    if computed is not None:
+        computed.append(len(examples))
     if store is not None:
         store.save_cached("queries", key, {"q": q.contiguous()})
     return q
@@ -146,6 +149,7 @@ class EvalSet:
     queries: torch.Tensor  # [N, d]
     splits: list[str]  # per task: the split evaluated
     query_seconds: float  # time spent making (or reading back) the query vectors
+    queries_computed: int  # how many of them were computed now rather than read from the store's cache
     parts: list[tuple[int, int, str]]  # per task: its rows [start, end) and its questions' fingerprint
 
 
@@ -153,16 +157,16 @@ def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, sto
              split: str = "eval") -> EvalSet:
     from baas.training.trainer import encode_cached
 
-    encoded, true, queries, splits, parts = [], [], [], [], []
+    encoded, true, queries, splits, parts, computed = [], [], [], [], [], []
     started = time.perf_counter()
     for i, data in enumerate(datasets):
         part = data.eval if split == "eval" else data.validation
         parts.append((len(encoded), len(encoded) + len(part.examples), fingerprint(part.examples)))
         encoded += encode_cached(part.examples, backbone, bank.meta["max_length"], store)
         true += [i] * len(part.examples)
-        queries.append(query_vectors(part.examples, backbone, query, store))
+        queries.append(query_vectors(part.examples, backbone, query, store, computed))
         splits.append(part.split)
-    return EvalSet(encoded, torch.tensor(true), torch.cat(queries), splits, time.perf_counter() - started, parts)
+    return EvalSet(encoded, torch.tensor(true), torch.cat(queries), splits, time.perf_counter() - started, sum(computed), parts)
 
 
 def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: torch.Tensor, batch_size: int,
@@ -275,7 +279,8 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
         per_task=per_task, mean_accuracy=mean("accuracy"), mean_macro_f1=mean("macro_f1"),
         mean_oracle_accuracy=mean("oracle_accuracy"), routing_accuracy=float((routed == evals.true).float().mean()),
         entries_per_question=float((w > 0).sum(-1).float().mean()), seconds_per_question=seconds,
-        query_seconds_per_question=evals.query_seconds / len(evals.encoded) if evals.query_seconds > 0.5 else None,
+        # the query pass's cost, when this run made the queries (None when they all came from the cache)
+        query_seconds_per_question=evals.query_seconds / evals.queries_computed if evals.queries_computed else None,
         confusion={"tasks": bank.tasks, "counts": confusion.tolist()},
     )
 
