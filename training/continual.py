@@ -341,24 +341,30 @@ class SharedPair(Method):
         if k > 0 and self.at != k - 1 and not self.load(k - 1):
             raise BaasError(f"{self.key}: the state after task {k} ({self.order[k - 1]}) is missing from the store")
         if k == 0:
-            self.lr = self.choose_lr()
+            self.lr, tried = self.choose_lr()
+            if tried is not None:  # the winning try is task 1 trained at that rate: it is not trained again
+                self.learner = tried
+                self.save(k)
+                return
             self.learner = self.new_learner()
         self.train(k)
         self.save(k)
 
-    def choose_lr(self) -> float | None:
+    def choose_lr(self) -> tuple[float | None, Learner | None]:
         """The learning rate of `lr_grid` that does best on the first task's validation split, each tried from
-        the same start (every try is logged in the results as an `lr` record by the protocol)."""
+        the same start and seed as `train(0)` (the scores go into the results), and the learner that try left:
+        the state after task 1. Without a grid to choose from: the one rate (or the config's) and no learner."""
         if len(self.lr_grid) < 2:
-            return self.lr_grid[0] if self.lr_grid else None
-        task, scores = self.order[0], {}
+            return (self.lr_grid[0] if self.lr_grid else None), None
+        task, scores, tried = self.order[0], {}, {}
         for lr in self.lr_grid:
-            learner = self.new_learner()
-            torch.manual_seed(self.ctx.config.seed * 1000)
-            scores[lr] = fit(self.ctx, learner, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
-                             f"{self.key}: {task} at lr {lr:g}", lr=lr)
+            tried[lr] = self.new_learner()
+            torch.manual_seed(self.ctx.config.seed * 1000)  # as train(0) seeds it
+            scores[lr] = fit(self.ctx, tried[lr], self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
+                             f"{self.key}: {task} at lr {lr:g}", self.penalty(), lr)
         self.lr_scores = scores
-        return max(scores, key=scores.get)
+        best = max(scores, key=scores.get)
+        return best, tried[best]
 
     def train(self, k: int) -> None:
         task = self.order[k]
