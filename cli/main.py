@@ -122,15 +122,13 @@ class RichReporter:
     def overall(self, total: int) -> None:
         if total:
             self.overall_id = self._progress().add_task("starting", total=total, completed=0, info="")
-            self.steps = 0
         elif self.overall_id is not None:
             self.overall_id = None
             self.stop()
 
-    def step(self, label: str) -> None:
+    def step(self, label: str, done: int) -> None:
         if self.overall_id is not None:
-            self.progress.update(self.overall_id, description=label, completed=self.steps)
-            self.steps += 1
+            self.progress.update(self.overall_id, description=label, completed=done)
 
 
 def _table(title: str, columns: list[str], header: bool = True) -> Table:
@@ -475,9 +473,13 @@ def eval_forgetting_cmd(
     write_report(report, out_dir, "baas " + " ".join(a for a in sys.argv[1:] if a != "--report-only"))
     if as_json:
         print(json.dumps(report, default=str))
-        return
-    _print_forgetting(report)
-    out.print(f"report: {out_dir / 'report.md'} (also report.json, accuracy_matrix.png, forgetting_curves.png)", highlight=False)
+    else:
+        _print_forgetting(report)
+        out.print(f"report: {out_dir / 'report.md'} (also report.json, accuracy_matrix.png, forgetting_curves.png)", highlight=False)
+    for name, failure in report["failed"].items():
+        err.print(f"error: {name} failed at task {failure['task']}: {failure['error']} (rerun the same command to retry it)", highlight=False)
+    if report["failed"]:
+        raise typer.Exit(1)
 
 
 def _print_forgetting(report: dict) -> None:

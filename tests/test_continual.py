@@ -142,3 +142,31 @@ def test_peft_baselines_run_the_protocol_and_resume_from_their_saved_states(tiny
         assert db.execute("DELETE FROM artifacts WHERE kind = 'state' AND name LIKE '%-k1'").rowcount == 8
     resumed = last_json(baas(*args, env=cli_env))
     assert figures(resumed) == figures(whole)
+
+
+def test_a_failing_method_is_reported_and_the_others_go_on(tiny_backbone, tmp_path, monkeypatch):
+    from baas.store import Store
+    from baas.training import continual
+    from baas.training.continual import Budget, Naive, Settings, run_protocol
+
+    class Broken(Naive):
+        key = "broken"
+        fail = True
+
+        def learn(self, k):
+            if k == 1 and Broken.fail:
+                raise RuntimeError("out of coffee")
+            super().learn(k)
+
+    monkeypatch.setitem(continual.METHODS, "broken", Broken)
+    settings = Settings(tasks=["demo_animal_sounds", "demo_categories"], budget=Budget(24, 16, 1, 0))
+    bb, store, out = tiny_backbone("bert"), Store(tmp_path / "store"), tmp_path / "run"
+    report = run_protocol(settings, ["broken", "naive"], ["hard"], bb, store, out)
+    assert report["failed"] == {"broken": {"task": 2, "error": "RuntimeError: out of coffee"}}
+    assert report["methods"]["naive"]["steps_done"] == 2 and report["methods"]["naive"]["average_accuracy"] is not None
+    assert report["methods"]["broken"]["steps_done"] == 1
+    assert run_protocol(settings, ["broken", "naive"], ["hard"], bb, store, out, report_only=True)["failed"] == report["failed"]
+    Broken.fail = False  # the cause is gone: the same command retries the method from its saved task-1 state
+    again = run_protocol(settings, ["broken", "naive"], ["hard"], bb, store, out)
+    assert again["failed"] == {} and again["methods"]["broken"]["steps_done"] == 2
+    assert again["methods"]["broken"]["accuracy_matrix"] == again["methods"]["naive"]["accuracy_matrix"]

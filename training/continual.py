@@ -483,6 +483,7 @@ class Results:
         self.path = out / CELLS
         self.cells: dict[tuple, dict | None] = {}
         self.steps: dict[tuple, dict] = {}
+        self.failures: dict[tuple, dict] = {}  # (order, method) -> its last failure, until a later step of it lands
         out.mkdir(parents=True, exist_ok=True)
         lines = self.path.read_text().splitlines() if self.path.is_file() else []
         records = []
@@ -501,7 +502,9 @@ class Results:
             if r["type"] == "cell":
                 self.cells[(r["order"], r["matrix"], r["k"], r["i"])] = r["value"]
             elif r["type"] == "step":
-                self.steps[(r["order"], r["method"], r["k"])] = r
+                self._step(r)
+            elif r["type"] == "failure":
+                self.failures[(r["order"], r["method"])] = r
 
     def _append(self, record: dict) -> None:
         with open(self.path, "a") as f:
@@ -516,9 +519,20 @@ class Results:
         self.cells[(o, matrix, k, i)] = value
         self._append({"type": "cell", "order": o, "matrix": matrix, "k": k, "i": i, "value": value})
 
+    def _step(self, record: dict) -> None:
+        o, method, k = record["order"], record["method"], record["k"]
+        self.steps[(o, method, k)] = record
+        if (o, method) in self.failures and k >= self.failures[(o, method)]["k"]:
+            del self.failures[(o, method)]
+
     def add_step(self, o: int, method: str, k: int, **fields) -> None:
         record = {"type": "step", "order": o, "method": method, "k": k, **fields}
-        self.steps[(o, method, k)] = record
+        self._step(record)
+        self._append(record)
+
+    def add_failure(self, o: int, method: str, k: int, error: str) -> None:
+        record = {"type": "failure", "order": o, "method": method, "k": k, "error": error}
+        self.failures[(o, method)] = record
         self._append(record)
 
     def matrix(self, o: int, matrix: str, T: int, field: str = "accuracy") -> list[list[float | None]]:
@@ -528,6 +542,29 @@ class Results:
 def peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
+def _step(method: Method, results: Results, o: int, name: str, k: int, T: int) -> None:
+    """Task k of one method: learn it (or load its state), then evaluate the cells still missing."""
+    missing = [i for i in method.rows(k) if not all(results.has(o, m, k, i) for m in method.matrices())]
+    done = results.steps.get((o, name, k))
+    if done is not None and not missing and name != "baas":
+        return  # nothing left at this step (baas always looks its entry up: its bank is rebuilt from them)
+    started = time.perf_counter()
+    method.learn(k)
+    learned = time.perf_counter()
+    if missing:
+        for matrix, cells in method.evaluate(k, missing).items():
+            for i, value in cells.items():
+                if i in missing and not results.has(o, matrix, k, i):
+                    results.add_cell(o, matrix, k, i, value)
+    if done is None:
+        chosen = {"lr": method.lr, "lr_scores": getattr(method, "lr_scores", None)} if k == 0 and hasattr(method, "lr") else {}
+        if k == T - 1:
+            chosen["parameters"] = method.parameters()
+        results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
+                         eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
+                         peak_rss_mb=round(peak_rss_mb(), 1), **chosen)
 
 
 def run_protocol(settings: Settings, methods: list[str], strategies: list[str], backbone: Backbone, store: Store,
@@ -556,30 +593,19 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
     T, steps = len(settings.tasks), [(o, m) for o in range(settings.orders) for m in methods]
     reporter.overall(len(steps) * T)
-    for o, name in ([] if report_only else steps):
+    for n, (o, name) in enumerate([] if report_only else steps):
         order = settings.order(o)
         method = Baas(ctx, order, run, strategies) if name == "baas" else METHODS[name](ctx, order, f"{run}-o{o}")
-        for k in range(T):
-            reporter.step(f"order {o + 1}/{settings.orders} · {name} · task {k + 1}/{T} ({order[k]})")
-            missing = [i for i in method.rows(k) if not all(results.has(o, m, k, i) for m in method.matrices())]
-            done = results.steps.get((o, name, k))
-            if done is not None and not missing and name != "baas":
-                continue  # nothing left at this step (baas always looks its entry up: its bank is rebuilt from them)
-            started = time.perf_counter()
-            method.learn(k)
-            learned = time.perf_counter()
-            if missing:
-                for matrix, cells in method.evaluate(k, missing).items():
-                    for i, value in cells.items():
-                        if i in missing and not results.has(o, matrix, k, i):
-                            results.add_cell(o, matrix, k, i, value)
-            if done is None:
-                chosen = {"lr": method.lr, "lr_scores": getattr(method, "lr_scores", None)} if k == 0 and hasattr(method, "lr") else {}
-                if k == T - 1:
-                    chosen["parameters"] = method.parameters()
-                results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
-                                 eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
-                                 peak_rss_mb=round(peak_rss_mb(), 1), **chosen)
+        k = 0
+        try:
+            for k in range(T):
+                reporter.step(f"order {o + 1}/{settings.orders} · {name} · task {k + 1}/{T} ({order[k]})", n * T + k)
+                _step(method, results, o, name, k, T)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:  # one method's failure is recorded and reported; the others go on
+            reporter.message(f"{name} failed at task {k + 1} ({order[k]}): {type(exc).__name__}: {exc}; the other methods go on")
+            results.add_failure(o, name, k, f"{type(exc).__name__}: {exc}")
     reporter.overall(0)
     chances = {t: chance([len(e.options) for e in ctx.data(t).eval.examples]) for t in settings.tasks}
     return report(settings, methods, strategies, results, backbone.name, chances)
@@ -635,7 +661,9 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
     return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],
             "budget": asdict(settings.budget), "backbone": backbone, "rule": settings.rule, "query": settings.query,
             "space": settings.space, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
-            "methods": out, "findings": findings(out)}
+            "methods": out, "findings": findings(out),
+            "failed": {f"{r['method']}" + (f" (order {o + 1})" if settings.orders > 1 else ""): {"task": r["k"] + 1, "error": r["error"]}
+                       for (o, _), r in sorted(results.failures.items())}}
 
 
 def _latest(R) -> dict | None:

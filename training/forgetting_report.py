@@ -48,6 +48,8 @@ def markdown(report: dict, command: str | None = None) -> str:
                   "the command to resume. So far, the mean accuracy over the tasks learned, after the last fully "
                   "measured row: " + "; ".join(f"{name} {_f(m['latest']['average_accuracy'])} after {m['latest']['tasks']} tasks"
                                              for name, m in methods.items() if m.get("latest")) + ".", ""]
+    for name, failure in report.get("failed", {}).items():
+        lines += [f"**Failed:** {name} at task {failure['task']}: `{failure['error']}`. Rerunning the command retries it.", ""]
     spread = len(report["orders"]) > 1
     lines += ["| method | " + " | ".join(label for _, label in METRICS) + " | avg macro F1 | trainable / task | "
               "stored / task | stored total | wall time (s) | peak RSS (MB) |",

@@ -48,14 +48,17 @@ class Reporter:
     def overall(self, total: int) -> None:
         """A bar over a whole multi-step run (eval-forgetting); 0 ends it."""
 
-    def step(self, label: str) -> None:
-        """The overall bar moves on to `label`."""
+    def step(self, label: str, done: int) -> None:
+        """The overall bar shows `label`, with `done` steps behind it."""
 
 
 def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, (total - step) / max(1, total - warmup))
+
+
+DEEP_LR_SCALE = 1.0  # MEASURING (issue 12)
 
 
 def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig, init: PromptInit | None = None
@@ -68,14 +71,20 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     depth = config.depth or backbone.num_layers
     if depth > backbone.num_layers:
         raise BaasError(f"--depth {depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
-    prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
+    if backbone.deep_mode == "add":  # MEASURING (issue 12): zero offsets, so step 0 is the shallow pair
+        prefix = torch.cat([init.prefix.unsqueeze(0), init.prefix.new_zeros(depth - 1, *init.prefix.shape)])
+        suffix = torch.cat([init.suffix.unsqueeze(0), init.suffix.new_zeros(depth - 1, *init.suffix.shape)])
+    else:
+        prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
     module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam)
     return module, make_optimizer(module, config)
 
 
 def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.optim.Optimizer:
+    deep = [p for p in (module.deep_prefix, module.deep_suffix) if p.numel()]
     groups = [
-        {"params": module.prompt_parameters(), "lr": config.lr, "weight_decay": 0.0},
+        {"params": [p for p in module.prompt_parameters() if all(p is not q for q in deep)], "lr": config.lr, "weight_decay": 0.0},
+        {"params": deep, "lr": config.lr * DEEP_LR_SCALE, "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
     ]
     if module.reparam_parameters():
