@@ -90,6 +90,7 @@ class Backbone:
     model: nn.Module
     tokenizer: object
     is_decoder: bool
+    deep_mode = "replace"  # MEASURING (issue 12): "add" puts layer i's vectors onto the prompt states
 
     @property
     def hidden_size(self) -> int:
@@ -156,17 +157,21 @@ class Backbone:
         at = ((segments == PREFIX) | (segments == SUFFIX)).unsqueeze(-1)
         vectors = torch.cat([prefix, suffix], dim=2)
 
-        def replace(layer_vectors):
+        add = self.deep_mode == "add"
+
+        def place(layer_vectors):
+            def put(hidden):
+                v = layer_vectors.to(hidden.dtype)
+                return hidden + torch.zeros_like(hidden).masked_scatter(at, v) if add else hidden.masked_scatter(at, v)
+
             def hook(module, args, kwargs):
                 if args:
-                    hidden = args[0]
-                    return (hidden.masked_scatter(at, layer_vectors.to(hidden.dtype)), *args[1:]), kwargs
-                hidden = kwargs["hidden_states"]
-                return args, dict(kwargs, hidden_states=hidden.masked_scatter(at, layer_vectors.to(hidden.dtype)))
+                    return (put(args[0]), *args[1:]), kwargs
+                return args, dict(kwargs, hidden_states=put(kwargs["hidden_states"]))
             return hook
 
         layers = self.layers
-        handles = [layers[i + 1].register_forward_pre_hook(replace(vectors[:, i].contiguous()), with_kwargs=True)
+        handles = [layers[i + 1].register_forward_pre_hook(place(vectors[:, i].contiguous()), with_kwargs=True)
                    for i in range(depth)]
         try:
             yield
