@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -65,4 +66,29 @@ def peft_run(backbone: Backbone, data, config: TrainConfig, method: str = "promp
     model.load_state_dict(best_state, strict=False)
     metrics = mcq_metrics([e.label for e in test], predict(test))
     return dict(metrics, chance=chance([len(e.options) for e in test]), history=history, eval_split=data.eval_split,
-                n_eval=len(test), seconds=round(time.time() - started, 2))
+                n_eval=len(test), seconds=round(time.time() - started, 2),
+                trainable_parameters=sum(p.numel() for p in model.parameters() if p.requires_grad))
+
+
+def full_ft_run(backbone: Backbone, data, config: TrainConfig) -> dict:
+    """Full fine-tuning (every backbone weight at `config.lr`, the head at `config.head_lr`) through the
+    library's own sequential-baseline pieces (`baselines.PeftLearner` with no adapter, `continual.fit`):
+    the same batches, schedule, clipping, mean pooling, scoring head and best-epoch rule as baas's trainer."""
+    from baas.store import Store
+    from baas.training.baselines import PeftLearner
+    from baas.training.continual import Budget, Context, Settings, fit, learner_metrics
+    from baas.training.trainer import Reporter
+
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
+                      backbone, Store(tmp), None, Reporter())
+        ctx._data[data.name] = data  # the subsets the caller loaded
+        torch.manual_seed(config.seed)
+        learner = PeftLearner(ctx, None)
+        train, val, test = (ctx.encoded(data.name, split) for split in ("train", "validation", "eval"))
+        best = fit(ctx, learner, train, val, f"{data.name} full_ft", lr=config.lr)
+        metrics = learner_metrics(ctx, learner, test, "test")
+    return dict(metrics, chance=chance([len(e.options) for e in test]), history=[{"validation_accuracy": best}],
+                eval_split=data.eval_split, n_eval=len(test), seconds=round(time.time() - started, 2),
+                trainable_parameters=sum(p.numel() for p in learner.trainable().values()))

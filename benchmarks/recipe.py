@@ -6,6 +6,7 @@
     python benchmarks/recipe.py compare --data-dir DIR  # head-only vs the chosen pairs, 3 datasets x 3 seeds
     python benchmarks/recipe.py compare-report          # renders core_results.md from the latest logged runs
     python benchmarks/recipe.py peft-probe --data-dir DIR  # PEFT prefix tuning's lr (--lrs) on arc_easy validation
+    python benchmarks/recipe.py full-probe --data-dir DIR  # full fine-tuning's lr (baselines.FULL_GRID), arc_easy validation
     benchmarks/compare.sh DIR                           # the comparison as 36 single runs, two at a time
 
 Every run: MiniLM frozen, 600 training questions, 2 epochs, validation/test capped at 300 questions
@@ -31,7 +32,7 @@ from baas.training.data import load_task_data
 from baas.training.trainer import TrainConfig, train_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peft_train import peft_run  # noqa: E402
+from peft_train import full_ft_run, peft_run  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 BASE = TrainConfig(epochs=2, depth=1)  # the search predates deep pairs (depth_probe.sh covers them)
@@ -41,12 +42,15 @@ HEAD_ONLY = dict(prefix_len=0, suffix_len=0)
 def run(backbone, data_dir, dataset, config, label, log, max_eval=300, peft=None):
     """One training run (baas's trainer, or with `peft` a PEFT method on the same batches and schedule), logged."""
     data = load_task_data(dataset, data_dir, max_train=600, max_eval=max_eval)
-    if peft:
+    if peft == "full":
+        r = full_ft_run(backbone, data, config)
+    elif peft:
         r = peft_run(backbone, data, config, peft)
     else:
         with tempfile.TemporaryDirectory() as tmp:
             r = train_task(dataset, data, backbone, Store(tmp), config)
     row = {"label": label, "dataset": dataset, "config": asdict(config), "peft": peft, "n_eval": r["n_eval"],
+           "trainable_parameters": r.get("trainable_parameters"),
            "validation_accuracy": max(h["validation_accuracy"] for h in r["history"]),
            "eval_split": r["eval_split"], "eval_accuracy": r["accuracy"], "eval_macro_f1": r["macro_f1"],
            "chance": r["chance"], "seconds": r["seconds"], "time": time.strftime("%Y-%m-%d %H:%M")}
@@ -103,7 +107,7 @@ def report() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["search", "report", "compare", "compare-report", "peft-probe"])
+    ap.add_argument("mode", choices=["search", "report", "compare", "compare-report", "peft-probe", "full-probe"])
     ap.add_argument("--data-dir")
     ap.add_argument("--recipe", default=str(RESULTS / "recipe_chosen.json"))
     ap.add_argument("--datasets", default="arc_easy,commonsense_qa,cosmos_qa")
@@ -131,6 +135,17 @@ def main() -> None:
             settings = {k: v for k, v in dict(deep, lr=lr).items() if k != "depth"}
             run(backbone, args.data_dir, "arc_easy", TrainConfig(**settings), f"peft-prefix probe lr={lr}", log,
                 args.max_eval, "prefix")
+        return
+    if args.mode == "full-probe":
+        # Full fine-tuning (the plasticity reference) gets its backbone learning rate on arc_easy validation,
+        # from the grid the continual protocol uses; the head keeps the deep pair's rate.
+        from baas.training.baselines import FULL_GRID
+
+        deep = json.loads(Path(args.recipe).read_text())["deep_pair"]
+        for lr in FULL_GRID:
+            settings = {k: v for k, v in dict(deep, lr=lr).items() if k != "depth"}
+            run(backbone, args.data_dir, "arc_easy", TrainConfig(**settings), f"full-ft probe lr={lr}", log,
+                args.max_eval, "full")
         return
     if args.mode == "search":
         search(backbone, args.data_dir, log)
@@ -164,10 +179,16 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
              f"MiniLM frozen, 600 training questions, 2 epochs, at most {max_eval} validation/test questions; "
              "mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md, depth_probe.md, "
              "recipe_chosen.json). pair: the shallow pair (`--depth 1`); deep-pair: baas's default (every layer); "
-             "peft-prefix: PEFT prefix tuning (P-tuning v2) on baas's batches and schedule (peft_train.py).",
+             "peft-prefix: PEFT prefix tuning (P-tuning v2) on baas's batches and schedule (peft_train.py); "
+             "full-ft: every backbone weight trained (the plasticity reference), its learning rate chosen on "
+             "arc_easy validation (`recipe.py full-probe`).",
              "Command: `benchmarks/compare.sh DIR` (each run once, two at a time), then "
              "`python benchmarks/recipe.py compare-report`.", ""]
     lines += [f"- {label(m)}: `{json.dumps(chosen[m])}`" for m in methods]
+    counts = {m: next((r["trainable_parameters"] for (d, lb), r in latest.items()
+                       if lb.startswith(label(m) + " seed ") and r.get("trainable_parameters")), None) for m in methods}
+    lines += ["", "Trained parameters per task, counted from the tensors of the runs (head included): "
+              + ", ".join(f"{label(m)} {counts[m]:,}" for m in methods if counts[m]) + "."]
     lines += ["", "| dataset | eval split (n) | chance | " + " | ".join(f"{label(m)} acc" for m in methods) + " | "
               + " | ".join(f"{label(m)} - head-only (acc, per seed)" for m in others) + " |",
               "|---" * (3 + len(methods) + len(others)) + "|"]

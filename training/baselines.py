@@ -27,9 +27,8 @@ import torch
 from torch import nn
 
 from baas.training.config import TrainConfig
-from baas.training.continual import Learner, SharedPair
+from baas.training.continual import METHODS, PROMPT_GRID, Learner, SharedPair
 
-PROMPT_GRID = (3e-3, 1e-2, 3e-2)
 LORA_GRID = (3e-4, 1e-3, 3e-3)
 FULL_GRID = (1e-5, 3e-5, 1e-4)
 
@@ -226,3 +225,4 @@ BASELINES = {
     "olora": OLoRA,
     "full_ft": FullFineTuning,
 }
+METHODS.update(BASELINES)  # `baas eval-forgetting --methods` knows them once this module is loaded

@@ -56,6 +56,7 @@ DEFAULT_ORDER = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "q
                  "dream", "cosmos_qa")
 # hard (the default of `baas fuse`) and the two best deployable strategies of benchmarks/results/fuse.md.
 DEFAULT_STRATEGIES = ("hard", "cluster", "topk2")
+PROMPT_GRID = (3e-3, 1e-2, 3e-2)  # prompt learning rates each prompt method chooses from (first task's validation)
 CELLS = "cells.jsonl"
 
 
@@ -120,6 +121,12 @@ class Method:
     def __init__(self, ctx: Context, order: list[str], run: str):
         self.ctx, self.order, self.run = ctx, order, run
         self.reused = False  # set by learn() when the state came from the store, not from training now
+        self.lr: float | None = None  # the learning rate chosen on the first task's validation split
+        self.lr_scores: dict[float, float] | None = None  # each tried rate's validation accuracy, when tried now
+
+    def first_step(self) -> int:
+        """The step at which the method first trains (and chooses its learning rate)."""
+        return 0
 
     def matrices(self) -> list[str]:
         return [self.key]
@@ -145,10 +152,14 @@ class Method:
 class Baas(Method):
     key = "baas"
 
+    lr_grid = PROMPT_GRID  # prompt learning rates tried on the first task's validation split
+
     def __init__(self, ctx: Context, order: list[str], run: str, strategies: list[str]):
         super().__init__(ctx, order, run)
         self.strategies = list(dict.fromkeys(strategies))
         self.versions: list[int] = []
+        self.lr: float | None = None
+        self.lr_scores: dict[float, float] | None = None
 
     def matrix_of(self, strategy: str) -> str:
         if strategy == "oracle":
@@ -159,13 +170,28 @@ class Baas(Method):
         return [self.matrix_of(s) for s in ["oracle", *self.strategies]]
 
     def learn(self, k: int) -> None:
-        ctx, task = self.ctx, self.order[k]
-        data = ctx.data(task)
-        version = ctx.store.find_version(task, run_key(task, ctx.backbone, data, ctx.config))
-        self.reused = version is not None
-        if version is None:
-            version = train_task(task, data, ctx.backbone, ctx.store, ctx.config, ctx.reporter)["version"]
+        """Task k's entry, trained now or found in the store (same data and settings). For the first task, one
+        entry per rate of `lr_grid`; the one best on validation gives the rate of every later task."""
+        task = self.order[k]
+        if k == 0:
+            tries = {lr: self.entry(task, lr) for lr in self.lr_grid}
+            self.lr_scores = {lr: accuracy for lr, (_, accuracy, _) in tries.items()}
+            self.lr = max(self.lr_scores, key=self.lr_scores.get)
+            version, self.reused = tries[self.lr][0], all(reused for _, _, reused in tries.values())
+        else:
+            version, _, self.reused = self.entry(task, self.lr)
         self.versions[k:] = [version]
+
+    def entry(self, task: str, lr: float) -> tuple[int, float, bool]:
+        """(version, best validation accuracy, found in the store) of the task's entry trained at `lr`."""
+        ctx, config = self.ctx, replace(self.ctx.config, lr=lr)
+        data = ctx.data(task)
+        version = ctx.store.find_version(task, run_key(task, ctx.backbone, data, config))
+        if version is None:
+            result = train_task(task, data, ctx.backbone, ctx.store, config, ctx.reporter)
+            return result["version"], max(h["validation_accuracy"] for h in result["history"]), False
+        meta = ctx.store.load_entry(task, version).meta
+        return version, max(h["validation_accuracy"] for h in meta["history"]), True
 
     def bank(self, k: int) -> PromptBank:
         ctx = self.ctx
@@ -299,13 +325,12 @@ class SharedPair(Method):
     after each task is kept in the store (kind `state`) so a stopped run picks up from the last task it
     finished. Subclasses change the learner (`new_learner`) or the loss (`penalty`)."""
 
-    lr_grid: tuple[float, ...] = ()  # learning rates tried on the first task's validation split (empty: the config's)
+    lr_grid: tuple[float, ...] = PROMPT_GRID  # learning rates tried on the first task's validation split
 
     def __init__(self, ctx: Context, order: list[str], run: str):
         super().__init__(ctx, order, run)
         self.learner, self.at = None, -1  # the learner and the task index whose state it holds
         self.extra: dict[str, torch.Tensor] = {}  # what a subclass carries from task to task (EWC: Fisher, anchor)
-        self.lr: float | None = None
 
     def state_name(self, k: int) -> str:
         return f"{self.key}-{self.run}-k{k}"
@@ -325,12 +350,14 @@ class SharedPair(Method):
                                             strict=False)
         self.extra = {n: t for n, t in tensors.items() if not n.startswith("module.")}
         self.lr = float(meta["lr"]) if meta.get("lr") else None
+        self.lr_scores = {float(lr): v for lr, v in json.loads(meta["lr_scores"]).items()} if meta.get("lr_scores") else None
         self.at = k
         return True
 
     def save(self, k: int) -> None:
         tensors = {f"module.{n}": t for n, t in self.learner.trainable().items()} | self.extra
-        meta = {"method": self.key, "task": self.order[k], "lr": "" if self.lr is None else repr(self.lr)}
+        meta = {"method": self.key, "task": self.order[k], "lr": "" if self.lr is None else repr(self.lr),
+                "lr_scores": json.dumps(self.lr_scores) if self.lr_scores else ""}
         self.ctx.store.save_artifact("state", self.state_name(k), tensors, meta)
         self.at = k
 
@@ -445,6 +472,9 @@ class Multitask(SharedPair):
     def rows(self, k: int) -> list[int]:
         return list(range(len(self.order))) if k == len(self.order) - 1 else []
 
+    def first_step(self) -> int:
+        return len(self.order) - 1
+
     def learn(self, k: int) -> None:
         if k < len(self.order) - 1:
             self.reused = False  # nothing to learn before the last task
@@ -452,24 +482,19 @@ class Multitask(SharedPair):
         self.reused = self.load(k)
         if self.reused:
             return
+        self.lr, _ = self.choose_lr()  # as every method: the rate that does best on the first task alone
         self.learner = self.new_learner()
         torch.manual_seed(self.ctx.config.seed * 1000 + k)
         train = [e for t in self.order for e in self.ctx.encoded(t, "train")]
         val = [e for t in self.order for e in self.ctx.encoded(t, "validation")]
-        fit(self.ctx, self.learner, train, val, f"multitask: {len(self.order)} tasks")
+        fit(self.ctx, self.learner, train, val, f"multitask: {len(self.order)} tasks", lr=self.lr)
         self.save(k)
 
 
 METHODS = {"baas": Baas, "naive": Naive, "ewc": EWC, "multitask": Multitask}
 
 
-def _register_baselines() -> None:
-    from baas.training.baselines import BASELINES  # they build on SharedPair and Learner above
-
-    METHODS.update(BASELINES)
-
-
-_register_baselines()
+import baas.training.baselines  # noqa: E402,F401  the PEFT baselines build on the classes above and add themselves
 
 
 # ---- the run: cells as they come, resumable --------------------------------------------------------
@@ -559,7 +584,7 @@ def _step(method: Method, results: Results, o: int, name: str, k: int, T: int) -
                 if i in missing and not results.has(o, matrix, k, i):
                     results.add_cell(o, matrix, k, i, value)
     if done is None:
-        chosen = {"lr": method.lr, "lr_scores": getattr(method, "lr_scores", None)} if k == 0 and hasattr(method, "lr") else {}
+        chosen = {"lr": method.lr, "lr_scores": method.lr_scores} if k == method.first_step() and method.lr_scores else {}
         if k == T - 1:
             chosen["parameters"] = method.parameters()
         results.add_step(o, name, k, learn_seconds=round(learned - started, 2),

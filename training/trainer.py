@@ -295,6 +295,7 @@ def train_task(
     store.drop_checkpoint(task, key)
     return dict(
         task=task, **metrics, n_train=len(train_enc),
+        trainable_parameters=sum(p.numel() for p in module.parameters() if p.requires_grad),
         best_epoch=state["best_epoch"], history=state["history"], seconds=round(time.time() - started, 2),
         bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
         backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling,
