@@ -39,6 +39,8 @@ app = typer.Typer(
 )
 bank_app = typer.Typer(help="Inspect and manage the prompt bank (the trained, frozen task entries).", no_args_is_help=True)
 app.add_typer(bank_app, name="bank")
+store_app = typer.Typer(help="Look after a store (the catalog and its files).", no_args_is_help=True)
+app.add_typer(store_app, name="store")
 
 out = Console()
 err = Console(stderr=True)
@@ -667,6 +669,42 @@ def bank_import(folder: Annotated[Path, typer.Argument(help="A folder written by
         print(json.dumps({"task": entry.task, "version": entry.version}))
     else:
         out.print(f"imported {folder} as {entry.task}@v{entry.version}", highlight=False)
+
+
+@store_app.command("check")
+@cli_errors
+def store_check(
+    store: StoreOpt = None,
+    repair: Annotated[bool, typer.Option("--repair", metavar="", help="Delete what no catalog row needs: orphan files and unreadable caches. Missing or corrupt entries are only reported.")] = False,
+    as_json: JsonOpt = False,
+):
+    """Verify every file of the store against its catalog (sha256 and format), and find orphans and
+    unreadable caches. Exit status 0 means all is well. (Half-written files of killed processes are
+    removed whenever a store is opened; they are listed as removed.)
+
+    `baas store check`; `baas store check --repair` to remove what no catalog row needs.
+    """
+    result = _store(store, create=False).check(repair=repair)
+    if as_json:
+        print(json.dumps(result))
+    else:
+        p = result["problems"]
+        for item in p["missing"]:
+            out.print(f"missing: {item['kind']} {item['name']}: {item['file']} is gone "
+                      + (f"(`baas bank rm {item['name']}` drops its row)" if item["kind"] == "entry" else "(rerun what made it)"), highlight=False)
+        for item in p["corrupt"]:
+            out.print(f"corrupt: {item['kind']} {item['name']}: {item['file']}: {item['why']}", highlight=False)
+        for key, what in (("orphans", "orphan (no catalog row)"), ("bad_caches", "unreadable cache")):
+            for rel in p[key]:
+                out.print(f"{what}: {rel} (`--repair` removes it)", highlight=False)
+        for line in p["catalog"]:
+            out.print(f"catalog: {line}", highlight=False)
+        for rel in result["removed"]:
+            out.print(f"removed: {rel}", highlight=False)
+        verdict = "all is well" if result["ok"] else "problems found"
+        out.print(f"{result['store']}: {result['files_checked']} catalogued files checked; {verdict}", highlight=False)
+    if not result["ok"]:
+        raise typer.Exit(1)
 
 
 @app.command("datasets")

@@ -87,6 +87,25 @@ def validate_task_name(name: str) -> str:
     return name
 
 
+TMP_SUFFIX = ".tmp"
+
+
+def _writer_gone(tmp: Path) -> bool:
+    """Whether the process that wrote the temporary file `.<name>.<pid>.<random>.tmp` is no longer running
+    (on this machine); a file without a pid in its name is left alone."""
+    parts = tmp.name.split(".")
+    pid = parts[-3] if len(parts) >= 4 else ""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # alive, but another user's
+        return False
+    return False
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -98,7 +117,7 @@ def _fsync_dir(path: Path) -> None:
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """write(f) into a temporary file beside `path`, fsync, rename over `path`, fsync the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
@@ -118,6 +137,15 @@ class Store:
         self.catalog_path = self.root / "catalog.sqlite"
         with self._db() as db:
             db.executescript(SCHEMA)
+        self.cleaned = []  # half-written files of processes that were killed, removed now
+        for tmp in self._temporary_files():
+            if _writer_gone(tmp):
+                tmp.unlink(missing_ok=True)
+                self.cleaned.append(str(tmp.relative_to(self.root)))
+
+    def _temporary_files(self) -> list[Path]:
+        return [Path(d) / f for d, _, files in os.walk(self.root) for f in files
+                if f.startswith(".") and f.endswith(TMP_SUFFIX)]
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
@@ -467,6 +495,73 @@ class Store:
         with self._db() as db:
             rows = db.execute("SELECT * FROM artifacts WHERE kind = ? ORDER BY created DESC", (kind,)).fetchall()
         return [dict(r, meta=json.loads(r["meta"]), path=str(self.root / r["file"])) for r in rows]
+
+    # ---- checking the whole store -------------------------------------------------------------
+
+    CATALOGUED = ("bank", *ARTIFACTS.values())  # folders whose every file has a catalog row
+
+    def check(self, repair: bool = False) -> dict:
+        """Verify every file against the catalog. Returns the problems found, by kind:
+        `missing` (a row whose file is gone), `corrupt` (a file whose sha256 or format does not match its
+        row), `orphans` (a file in a catalogued folder that no row names), `bad_caches` (an unreadable
+        cache, initialisation or checkpoint) and `catalog` (SQLite's own integrity check). With `repair`,
+        orphans and bad caches are deleted (no catalog row needs them); missing and corrupt entries are
+        left for the user (`baas bank rm`, or rerun what made them) and still reported. `removed` lists
+        what went, including the half-written files of killed writers that opening the store removed."""
+        problems: dict[str, list] = {k: [] for k in ("missing", "corrupt", "orphans", "bad_caches", "catalog")}
+        with self._db() as db:
+            verdict = [r[0] for r in db.execute("PRAGMA integrity_check")]
+            if verdict != ["ok"]:
+                problems["catalog"] = verdict
+            rows = [("entry", f"{r['task']}@v{r['version']}", r["file"], r["sha256"]) for r in db.execute("SELECT * FROM entries")]
+            rows += [(r["kind"], r["name"], r["file"], r["sha256"]) for r in db.execute("SELECT * FROM artifacts")]
+        named = set()
+        for kind, name, file, sha in rows:
+            path = self.root / file
+            named.add(path.resolve())
+            where = {"kind": kind, "name": name, "file": file}
+            if not path.is_file():
+                problems["missing"].append(where)
+                continue
+            payload = path.read_bytes()
+            if hashlib.sha256(payload).hexdigest() != sha:
+                problems["corrupt"].append(dict(where, why="sha256 does not match the catalog"))
+                continue
+            try:
+                load_safetensors(payload)
+            except (SafetensorError, ValueError) as exc:
+                problems["corrupt"].append(dict(where, why=f"not a readable safetensors file: {exc}"))
+        for folder in self.CATALOGUED:
+            for path in sorted((self.root / folder).rglob("*")) if (self.root / folder).is_dir() else []:
+                if path.is_file() and not path.name.endswith(TMP_SUFFIX) and path.resolve() not in named:
+                    problems["orphans"].append(str(path.relative_to(self.root)))
+        for path in self._cache_files():
+            if not self._readable(path):
+                problems["bad_caches"].append(str(path.relative_to(self.root)))
+        removed = list(self.cleaned)
+        if repair:
+            for rel in problems["orphans"] + problems["bad_caches"]:
+                (self.root / rel).unlink(missing_ok=True)
+                removed.append(rel)
+            problems["orphans"], problems["bad_caches"] = [], []
+        return {"store": str(self.root), "files_checked": len(rows), "ok": not any(problems.values()),
+                "problems": problems, "removed": removed}
+
+    def _cache_files(self) -> list[Path]:
+        folders = [*self.CACHES, "inits", "checkpoints"]
+        return sorted(p for f in folders if (self.root / f).is_dir() for p in (self.root / f).rglob("*")
+                      if p.is_file() and not p.name.endswith(TMP_SUFFIX))
+
+    @staticmethod
+    def _readable(path: Path) -> bool:
+        try:
+            if path.suffix == ".pt":
+                torch.load(path, weights_only=True, map_location="cpu")
+            else:
+                load_safetensors(path.read_bytes())
+            return True
+        except Exception:  # any failure to read means the same here: the file cannot be used
+            return False
 
     # ---- LLM answer cache ---------------------------------------------------------------------
 

@@ -148,3 +148,62 @@ def test_concurrent_writers_of_one_task_get_distinct_versions(tmp_path):
     assert sorted(versions) == list(range(1, 41))
     for v in versions:
         assert store.load_entry("shared_task", v).version == v  # file present and its sha256 matches
+
+
+def _dead_pid() -> int:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid  # finished and reaped: no process has this pid now (barring reuse within microseconds)
+
+
+def test_store_check_finds_each_kind_of_damage_and_repair_removes_only_what_no_row_needs(tmp_path, cli_env):
+    from test_cli import baas
+
+    store = Store(tmp_path)
+    for task in ("arc_easy", "dream", "qasc"):
+        store.save_entry(_entry(task), task, {"accuracy": 0.5})
+    store.save_artifact("router", "hard", {"w": torch.ones(2)}, {"strategy": "hard"})
+    store.save_cached("tokens", "ab" * 16, {"ids": torch.ones(3)})
+    clean = baas("store", "check", "--store", tmp_path, "--json", env=cli_env)
+    assert json.loads(clean.stdout)["ok"] and json.loads(clean.stdout)["files_checked"] == 4
+
+    store.entry_path("dream").unlink()                                         # missing
+    path = store.entry_path("qasc")
+    blob = bytearray(path.read_bytes()); blob[-1] ^= 0xFF; path.write_bytes(bytes(blob))  # a flipped bit
+    (tmp_path / "bank" / "arc_easy" / "v9.safetensors").write_bytes(b"left over")  # orphan
+    half = tmp_path / "routers" / f".hard.safetensors.{_dead_pid()}.x1.tmp"
+    half.write_bytes(b"half")  # a killed writer's
+    (tmp_path / "tokens" / ("cd" * 16 + ".safetensors")).write_bytes(b"\0" * 7)  # an unreadable cache
+    proc = baas("store", "check", "--store", tmp_path, "--json", env=cli_env, check=False)
+    assert proc.returncode == 1
+    p = json.loads(proc.stdout)["problems"]
+    assert [m["name"] for m in p["missing"]] == ["dream@v1"] and [c["name"] for c in p["corrupt"]] == ["qasc@v1"]
+    assert p["orphans"] == ["bank/arc_easy/v9.safetensors"] and json.loads(proc.stdout)["removed"] == [str(half.relative_to(tmp_path))]
+    assert not half.exists()  # opening the store removed it
+    assert p["bad_caches"] == ["tokens/" + "cd" * 16 + ".safetensors"] and p["catalog"] == []
+    text = baas("store", "check", "--store", tmp_path, env=cli_env, check=False).stdout
+    assert "missing: entry dream@v1" in text and "corrupt: entry qasc@v1" in text and "problems found" in text
+
+    repaired = json.loads(baas("store", "check", "--store", tmp_path, "--repair", "--json", env=cli_env, check=False).stdout)
+    assert len(repaired["removed"]) == 2 and not repaired["ok"]  # the damaged entries are the user's call
+    assert store.load_entry("arc_easy").version == 1 and store.load_artifact("router", "hard") is not None
+    assert store.load_cached("tokens", "ab" * 16) is not None
+    Store(tmp_path).remove("dream")
+    Store(tmp_path).remove("qasc")
+    assert baas("store", "check", "--store", tmp_path, env=cli_env).returncode == 0
+
+
+def test_a_killed_writers_temporary_files_go_on_the_next_open_and_a_live_ones_stay(tmp_path):
+    import os
+
+    Store(tmp_path)
+    dead = tmp_path / "bank" / "t" / f".v1.safetensors.{_dead_pid()}.abc.tmp"
+    live = tmp_path / "bank" / "t" / f".v2.safetensors.{os.getpid()}.abc.tmp"
+    dead.parent.mkdir(parents=True)
+    dead.write_bytes(b"x")
+    live.write_bytes(b"x")
+    Store(tmp_path)
+    assert not dead.exists() and live.exists()
