@@ -215,6 +215,7 @@ def train_task_cmd(
     seed: SeedOpt = DEFAULTS.seed,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = DEFAULTS.checkpoint_every,
     skip_invalid: SkipOpt = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Train a new version even if the store holds an entry made with the same data and settings (by default that entry is reported).")] = False,
     as_json: JsonOpt = False,
 ):
     """Train DATASET's prompt pair and scoring head on the frozen backbone and save it to the bank (as --name).
@@ -239,8 +240,8 @@ def train_task_cmd(
     st = _store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
     bb = load_backbone(backbone)
-    result = train_task(name, data, bb, st, config, RichReporter())
-    _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["best_epoch"])
+    result = train_task(name, data, bb, st, config, RichReporter(), force=force)
+    _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["version", "best_epoch", "reused"])
 
 
 @app.command("init-prompts")

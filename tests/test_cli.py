@@ -141,8 +141,11 @@ def test_named_entries_versions_and_copied_hub_folders(tiny_backbone_dir, cli_en
     (copy / "baas.json").write_text('{"format": "arc_easy"}')  # or the folder says it once
     head = last_json(baas("train-task", "arc_small", "--name", "arc_small_head", "--prefix-len", 0, "--suffix-len", 0, *common,
                           env=cli_env))
-    again = last_json(baas("train-task", "arc_small", "--format", "arc_easy", *common, env=cli_env))
-    assert (deep["task"], head["task"], again["version"]) == ("arc_small", "arc_small_head", 2)
+    same = baas("train-task", "arc_small", "--format", "arc_easy", *common, env=cli_env)  # nothing new to train
+    assert (last_json(same)["version"], last_json(same)["reused"], last_json(same)["accuracy"]) == (1, True, deep["accuracy"])
+    assert "already trained" in same.stderr and "--force" in same.stderr
+    again = last_json(baas("train-task", "arc_small", "--format", "arc_easy", *common, "--force", env=cli_env))
+    assert (deep["task"], head["task"], again["version"], again["reused"]) == ("arc_small", "arc_small_head", 2, False)
     listed = last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))["entries"]
     assert [(e["task"], e["versions"]) for e in listed] == [("arc_small", 2), ("arc_small_head", 1)]
     assert listed[0]["metrics"]["n_eval"] == 24 and listed[0]["metrics"]["eval_split"] == "test"

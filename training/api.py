@@ -18,10 +18,11 @@ from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, 
 
 def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | None = None, store: str | Path | None = None,
                backbone: str | Backbone | None = None, max_train: int | None = None, max_eval: int | None = None,
-               format: str | None = None, reporter=None, **settings) -> dict:
+               format: str | None = None, reporter=None, force: bool = False, **settings) -> dict:
     """Train `dataset`'s prompt pair and head and save it to the bank as entry `name` (default: the dataset's
     name). `settings` are `TrainConfig` fields (epochs, lr, depth, prefix_len, ...). Returns the result
-    record `baas train-task --json` prints."""
+    record `baas train-task --json` prints; an entry already made with the same data and settings is
+    returned as it is (`reused`), unless `force`."""
     from baas.store.store import validate_task_name
     from baas.training.trainer import train_task as train
 
@@ -33,7 +34,7 @@ def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | 
     config.check()
     bb = backbone if isinstance(backbone, Backbone) else load_backbone(backbone)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, format=format)
-    return train(validate_task_name(name or dataset), data, bb, Store(store), config, reporter)
+    return train(validate_task_name(name or dataset), data, bb, Store(store), config, reporter, force=force)
 
 
 def questions(question: str | list, options: list | None = None, contexts: list[str] | str | None = None) -> list[MCQExample]:

@@ -49,7 +49,7 @@ from baas.training.data import TaskData, load_task_data
 from baas.training.metrics import chance, continual_metrics, mcq_metrics
 from baas.training.model import score
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
-from baas.training.trainer import Reporter, encode_cached, lr_factor, make_optimizer, make_trainable, run_key, train_task
+from baas.training.trainer import Reporter, encode_cached, lr_factor, make_optimizer, make_trainable, train_task
 
 # The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.
 DEFAULT_ORDER = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "qasc", "mmlu", "medqa", "medmcqa",
@@ -184,14 +184,9 @@ class Baas(Method):
 
     def entry(self, task: str, lr: float) -> tuple[int, float, bool]:
         """(version, best validation accuracy, found in the store) of the task's entry trained at `lr`."""
-        ctx, config = self.ctx, replace(self.ctx.config, lr=lr)
-        data = ctx.data(task)
-        version = ctx.store.find_version(task, run_key(task, ctx.backbone, data, config))
-        if version is None:
-            result = train_task(task, data, ctx.backbone, ctx.store, config, ctx.reporter)
-            return result["version"], max(h["validation_accuracy"] for h in result["history"]), False
-        meta = ctx.store.load_entry(task, version).meta
-        return version, max(h["validation_accuracy"] for h in meta["history"]), True
+        ctx = self.ctx
+        result = train_task(task, ctx.data(task), ctx.backbone, ctx.store, replace(ctx.config, lr=lr), ctx.reporter)
+        return result["version"], max(h["validation_accuracy"] for h in result["history"]), result["reused"]
 
     def bank(self, k: int) -> PromptBank:
         ctx = self.ctx

@@ -199,14 +199,23 @@ def train_task(
     config: TrainConfig,
     reporter: Reporter | None = None,
     stop_after_steps: int | None = None,
+    force: bool = False,
 ) -> dict:
     """Train, select the best epoch on validation, evaluate, and save a bank entry. Returns the result record.
 
-    `stop_after_steps` ends training early after that many optimiser steps, leaving the checkpoint in
-    place, as a crash would (used by tests of resuming)."""
+    An entry this run already made (same task, backbone, data and settings) is reported instead of
+    training again (`reused` is true); `force` trains a new version anyway. `stop_after_steps` ends
+    training early after that many optimiser steps, leaving the checkpoint in place, as a crash would
+    (used by tests of resuming)."""
     config.check()
     reporter = reporter or Reporter()
     started = time.time()
+    key = run_key(task, backbone, data, config)
+    version = None if force else store.find_version(task, key)
+    if version is not None:
+        reporter.message(f"'{task}' was already trained with this data and these settings: {task}@v{version} "
+                         "is reported (--force trains a new version)")
+        return _existing_result(task, version, data, backbone, store)
     torch.manual_seed(config.seed)
     pooling = config.pooling or backbone.default_pooling
     max_length = min(config.max_length, backbone.max_positions - config.prefix_len - config.suffix_len)
@@ -221,7 +230,6 @@ def train_task(
     total_steps = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup * total_steps))
 
-    key = run_key(task, backbone, data, config)
     state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": [], "epoch_loss": 0.0}
     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     checkpoint = store.load_checkpoint(task, key)
@@ -284,6 +292,7 @@ def train_task(
         suffix_init=config.suffix_init, reparam=config.reparam, init=init.info, pooling=pooling, max_length=max_length, config=asdict(config),
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, format=data.format, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"], run_key=key,
+        trainable_parameters=sum(p.numel() for p in module.parameters() if p.requires_grad),
     )
     entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
@@ -295,10 +304,25 @@ def train_task(
     store.drop_checkpoint(task, key)
     return dict(
         task=task, **metrics, n_train=len(train_enc),
-        trainable_parameters=sum(p.numel() for p in module.parameters() if p.requires_grad),
+        trainable_parameters=meta["trainable_parameters"],
         best_epoch=state["best_epoch"], history=state["history"], seconds=round(time.time() - started, 2),
         bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
-        backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling,
+        backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling, reused=False,
+    )
+
+
+def _existing_result(task: str, version: int, data: TaskData, backbone: Backbone, store: Store) -> dict:
+    """train_task's record of an entry already in the store, from what it was saved with."""
+    info = store.describe(task, version)
+    meta, metrics = info["meta"], info["metrics"]
+    store.load_entry(task, version)  # its file is there and verifies
+    return dict(
+        task=task, **{k: metrics.get(k) for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance",
+                                                    "n_eval", "eval_split", "max_eval")},
+        n_train=meta.get("n_train"), trainable_parameters=meta.get("trainable_parameters"),
+        best_epoch=meta.get("best_epoch"), history=meta.get("history"), seconds=0.0, bank_file=info["path"],
+        version=version, notes=data.notes, backbone=backbone.name, resumed=False, config=meta.get("config"),
+        pooling=meta.get("pooling"), reused=True,
     )
 
 
