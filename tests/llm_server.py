@@ -30,6 +30,7 @@ class ScriptedLLMServer:
         self.script: list[tuple] = list(script or [("ok", "hello")])
         self.requests: list[dict[str, Any]] = []
         self.paths: list[str] = []
+        self.authorizations: list[str | None] = []  # each request's Authorization header
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True  # a handler still sleeping never blocks shutdown
@@ -50,10 +51,11 @@ class ScriptedLLMServer:
         self._httpd.server_close()
         self._thread.join(timeout=5)
 
-    def _next(self, body: dict[str, Any], path: str) -> tuple:
+    def _next(self, body: dict[str, Any], path: str, authorization: str | None = None) -> tuple:
         with self._lock:
             self.requests.append(body)
             self.paths.append(path)
+            self.authorizations.append(authorization)
             return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
@@ -81,7 +83,7 @@ class ScriptedLLMServer:
                     self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
                     return
                 body = json.loads(raw or b"{}")
-                kind, *args = server._next(body, self.path)
+                kind, *args = server._next(body, self.path, self.headers.get("Authorization"))
                 if kind == "sleep":
                     time.sleep(args[0])
                     kind, args = "ok", args[1:] or ["slept"]

@@ -249,12 +249,17 @@ def test_init_prompts_uses_a_configured_llm_then_the_store(tiny_backbone_dir, cl
 
 def test_init_prompts_falls_back_offline_when_the_llm_fails(tiny_backbone_dir, cli_env, tmp_path, llm_server):
     server = llm_server(("status", 500))
-    env = dict(cli_env, BAAS_LLM_BASE_URL=server.base_url)  # the endpoint from the environment
+    key = "sk-test-d0-not-leak-7f3a"
+    env = dict(cli_env, BAAS_LLM_BASE_URL=server.base_url, BAAS_LLM_BACKOFF="0.01", BAAS_LLM_API_KEY=key)  # from the environment
     proc = baas("init-prompts", "demo_categories", "--backbone", tiny_backbone_dir("bert"), "--store", tmp_path / "s",
                 "--max-train", "40", "--clusters", "2", "--json", env=env)
     info = last_json(proc)
     assert info["chain"]["source"] == "offline" and len(server.requests) >= 1
     assert "HTTP 500" in proc.stderr and "warning" in proc.stderr
+    # The key went to the server, and nowhere else: not the output, the errors, or any file of the store.
+    assert server.authorizations[0] == f"Bearer {key}"
+    assert key not in proc.stdout + proc.stderr
+    assert not [p for p in (tmp_path / "s").rglob("*") if p.is_file() and key.encode() in p.read_bytes()]
 
 
 def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tmp_path):

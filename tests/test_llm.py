@@ -128,7 +128,8 @@ def test_store_llm_cache_round_trip(tmp_path):
 
 
 def test_from_env_precedence(monkeypatch):
-    for name in ("BAAS_LLM_BASE_URL", "BAAS_LLM_MODEL", "BAAS_LLM_API_KEY", "OPENAI_API_KEY"):
+    for name in ("BAAS_LLM_BASE_URL", "BAAS_LLM_MODEL", "BAAS_LLM_API_KEY", "OPENAI_API_KEY", "BAAS_LLM_BACKOFF", "BAAS_LLM_MAX_RETRIES",
+                 "BAAS_LLM_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
     cfg = LLMConfig.from_env()
     assert (cfg.base_url, cfg.model, cfg.api_key, cfg.enabled) == (None, "gpt-4o", None, False)
@@ -144,5 +145,12 @@ def test_from_env_precedence(monkeypatch):
     cfg = LLMConfig.from_env("http://arg:9000/v1", "arg-model", api_key="sk-arg", timeout=5.0, max_calls=3)
     assert (cfg.base_url, cfg.model, cfg.api_key, cfg.timeout, cfg.max_calls) == (
         "http://arg:9000/v1", "arg-model", "sk-arg", 5.0, 3)
+    monkeypatch.setenv("BAAS_LLM_BACKOFF", "0.25")
+    monkeypatch.setenv("BAAS_LLM_MAX_RETRIES", "5")
+    assert (LLMConfig.from_env().backoff, LLMConfig.from_env().max_retries, LLMConfig.from_env(backoff=2.0).backoff) == (0.25, 5, 2.0)
+    monkeypatch.setenv("BAAS_LLM_MAX_RETRIES", "many")
+    with pytest.raises(LLMError, match="BAAS_LLM_MAX_RETRIES='many': expected an integer"):
+        LLMConfig.from_env()
+    monkeypatch.delenv("BAAS_LLM_MAX_RETRIES")
     monkeypatch.setenv("BAAS_LLM_MODEL", "")  # an empty variable counts as unset
     assert LLMConfig.from_env().model == "gpt-4o"

@@ -52,9 +52,17 @@ class LLMConfig:
 
     @classmethod
     def from_env(cls, base_url: str | None = None, model: str | None = None, **overrides: Any) -> LLMConfig:
-        """Explicit arguments win, then BAAS_LLM_BASE_URL, BAAS_LLM_MODEL, BAAS_LLM_API_KEY (or OPENAI_API_KEY)."""
+        """Explicit arguments win, then BAAS_LLM_BASE_URL, BAAS_LLM_MODEL, BAAS_LLM_API_KEY (or OPENAI_API_KEY),
+        BAAS_LLM_TIMEOUT, BAAS_LLM_MAX_RETRIES and BAAS_LLM_BACKOFF."""
         env = lambda name: os.environ.get(name) or None  # an empty variable counts as unset
         overrides["api_key"] = overrides.get("api_key") or env("BAAS_LLM_API_KEY") or env("OPENAI_API_KEY")
+        for field_name, kind in (("timeout", float), ("max_retries", int), ("backoff", float)):
+            text = env(f"BAAS_LLM_{field_name.upper()}")
+            if field_name not in overrides and text is not None:
+                try:
+                    overrides[field_name] = kind(text)
+                except ValueError:
+                    raise LLMError(f"BAAS_LLM_{field_name.upper()}={text!r}: expected a{'n integer' if kind is int else ' number'}") from None
         return cls(base_url=base_url or env("BAAS_LLM_BASE_URL"), model=model or env("BAAS_LLM_MODEL") or cls.model,
                    **overrides)
 
