@@ -92,6 +92,11 @@ class RichReporter:
         self.progress: Progress | None = None
         self.task_id = None
         self.overall_id = None
+        # Without a terminal (a log file, a pipe, CI) bars become plain lines: a stage's start and end, and
+        # each step of the whole run, with the time taken.
+        self.lines = not err.is_terminal
+        self._stage: tuple[str, float, int, dict] | None = None
+        self._overall_total = 0
 
     def message(self, text: str) -> None:
         err.print(text, highlight=False)
@@ -106,14 +111,28 @@ class RichReporter:
         return self.progress
 
     def start(self, label: str, total: int, completed: int = 0) -> None:
+        if self.lines:
+            self._stage = (label, time.perf_counter(), total, {})
+            return
         self.task_id = self._progress().add_task(label, total=total, completed=completed, info="")
 
     def advance(self, n: int = 1, **fields) -> None:
+        if self.lines:
+            if self._stage is not None:
+                self._stage[3].update(fields)
+            return
         if self.progress is not None and self.task_id is not None:
             info = " ".join(f"{k} {v:.3f}" for k, v in fields.items())
             self.progress.update(self.task_id, advance=n, info=info)
 
     def stop(self) -> None:
+        if self.lines:
+            if self._stage is not None:
+                label, started, total, fields = self._stage
+                info = "".join(f", last {k} {v:.3f}" for k, v in fields.items())
+                err.print(f"{label}: {total} done in {time.perf_counter() - started:.1f} s{info}", highlight=False, soft_wrap=True)
+                self._stage = None
+            return
         if self.progress is not None and self.task_id is not None:
             self.progress.remove_task(self.task_id)
             self.task_id = None
@@ -122,6 +141,9 @@ class RichReporter:
             self.progress = None
 
     def overall(self, total: int) -> None:
+        if self.lines:
+            self._overall_total = total
+            return
         if total:
             self.overall_id = self._progress().add_task("starting", total=total, completed=0, info="")
         elif self.overall_id is not None:
@@ -129,6 +151,9 @@ class RichReporter:
             self.stop()
 
     def step(self, label: str, done: int) -> None:
+        if self.lines:
+            err.print(f"[{done + 1}/{self._overall_total}] {label}", highlight=False, soft_wrap=True)
+            return
         if self.overall_id is not None:
             self.progress.update(self.overall_id, description=label, completed=done)
 

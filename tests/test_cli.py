@@ -1,6 +1,7 @@
 """The `baas` command as a user runs it: real subprocesses, real files, one JSON line, one error line."""
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -37,7 +38,10 @@ def error_line(proc) -> str:
 def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
     bb = tiny_backbone_dir("bert")
     store = tmp_path / "store"
-    result = last_json(baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--json", env=cli_env))
+    proc = baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--json", env=cli_env)
+    result = last_json(proc)
+    # No terminal here: progress comes as plain lines, one per finished stage, with its time and last loss.
+    assert re.search(r"^demo_categories epoch 1/1: 10 done in [0-9.]+ s, last loss [0-9.]+$", proc.stderr, re.M), proc.stderr
     for key in ("task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
                 "eval_split", "seconds", "bank_file"):
         assert key in result
