@@ -110,6 +110,10 @@ def make_example(
     explanation: str | None = None,
 ) -> MCQExample:
     """Build and validate an example; the field names make the error point at the right column."""
+    for name, texts in (("question", [question]), (options_field, options), ("context", [context]),
+                        ("topic", [topic or ""]), ("explanation", [explanation or ""])):
+        for text in texts:
+            _check_unicode(name, text)
     if not question.strip():
         raise RowError("question", "expected a non-empty question")
     if not MIN_OPTIONS <= len(options) <= MAX_OPTIONS:
@@ -127,6 +131,20 @@ def make_example(
         topic=topic or None,
         explanation=explanation or None,
     )
+
+
+def _check_unicode(field_name: str, text: str) -> None:
+    """JSON can spell a lone surrogate (\\ud800), which is not text: no tokenizer or file can take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RowError(field_name, f"expected valid Unicode text, found a lone surrogate {text[exc.start]!r} at "
+                                   f"character {exc.start}") from None
+
+
+def _digest(text: str) -> str:
+    """A stable id from row text; it never fails on odd text (which `make_example` then names)."""
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _keyed_choices(row: Row, choices_field: str = "choices", key_field: str = "answerKey") -> tuple[list[str], int]:
@@ -296,7 +314,7 @@ class MMLUAdapter(Adapter):
         options = row.str_list("choices")
         question = row.str("question")
         subject = row.str("subject", optional=True)
-        uid = hashlib.sha1(f"{subject}|{question}|{options}".encode()).hexdigest()[:16]
+        uid = _digest(f"{subject}|{question}|{options}")[:16]
         return make_example(uid, question, options, row.int("answer"),
                             label_field="answer", options_field="choices",
                             topic=subject.replace("_", " "))
@@ -313,7 +331,7 @@ class MedQAAdapter(Adapter):
         if key not in opts:
             raise RowError("answer_idx", f"expected one of {keys}, got {key!r}")
         question = row.str("question")
-        uid = hashlib.sha1(f"{question}|{opts}".encode()).hexdigest()[:16]
+        uid = _digest(f"{question}|{opts}")[:16]
         return make_example(uid, question, [str(opts[k]) for k in keys], keys.index(key),
                             label_field="answer_idx", options_field="options",
                             topic=row.str("meta_info", optional=True))
@@ -377,9 +395,9 @@ class SciQAdapter(Adapter):
         options = [row.str(f"distractor{i}") for i in (1, 2, 3)]
         # SciQ stores the answer apart from the distractors; place it at a position fixed by the question
         # text so the gold index is spread over all slots but identical on every load.
-        position = int(hashlib.sha1(question.encode()).hexdigest(), 16) % 4
+        position = int(_digest(question), 16) % 4
         options.insert(position, correct)
-        uid = hashlib.sha1(question.encode()).hexdigest()[:16]
+        uid = _digest(question)[:16]
         return make_example(uid, question, options, position, label_field="correct_answer",
                             options_field="distractor1..3", explanation=row.str("support", optional=True))
 
@@ -409,7 +427,7 @@ class JsonlAdapter(Adapter):
                 raise RowError("answer", "expected one of the 'options' texts (or give 'label': index)")
             label = options.index(answer)
         question = row.str("question")
-        uid = row.str("id", optional=True) or hashlib.sha1(f"{question}|{options}".encode()).hexdigest()[:16]
+        uid = row.str("id", optional=True) or _digest(f"{question}|{options}")[:16]
         return make_example(uid, question, options, label, label_field=label_field, options_field="options",
                             context=row.str("context", optional=True), topic=row.str("topic", optional=True),
                             explanation=row.str("explanation", optional=True))
