@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -254,7 +255,7 @@ def train_task_cmd(
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
     from baas.store.store import validate_task_name
-    from baas.training.trainer import train_task
+    from baas.training.trainer import Reporter, train_task
 
     name = validate_task_name(name or dataset)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
@@ -265,8 +266,10 @@ def train_task_cmd(
     st = _store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
     bb = load_backbone(backbone)
-    result = train_task(name, data, bb, st, config, RichReporter(), force=force)
-    _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["version", "best_epoch", "reused"])
+    worker = int(os.environ.get("RANK", "0")) > 0  # under `accelerate launch`, a process other than the main one
+    result = train_task(name, data, bb, st, config, Reporter() if worker else RichReporter(), force=force)
+    if not worker:
+        _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])
 
 
 @app.command("init-prompts")

@@ -27,6 +27,7 @@ from baas.training.data import TaskData, fingerprint
 from baas.training.initialise import PromptInit, initialise
 from baas.training.metrics import chance, mcq_metrics
 from baas.training.model import PromptSource, predict, query_embeddings, score
+from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, entry_summary
 
 
@@ -93,12 +94,24 @@ def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.op
 
 
 def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer, batch,
-               pooling: str, clip: float) -> float:
-    """One optimiser step on one batch; returns the loss. The whole per-batch work of training."""
-    pair, head = module()
-    loss = F.cross_entropy(score(backbone, batch, pair, head, pooling), batch.labels)
+               pooling: str, clip: float, processes: Processes | None = None, total: int | None = None) -> float:
+    """One optimiser step on one batch; returns the loss. The whole per-batch work of training.
+    Data-parallel (`processes`): `batch` is this process's share (None: none) of a batch of `total`
+    questions, and the gradients are added up across processes before the step."""
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    loss = torch.zeros(())
+    if batch is not None:
+        pair, head = module()
+        logits = score(backbone, batch, pair, head, pooling)
+        loss = F.cross_entropy(logits, batch.labels, reduction="sum") / (total or len(batch.labels))
+        loss.backward()
+    if processes is not None and processes.world > 1:
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        loss = loss.detach()
+        processes.sum_([p.grad for p in params] + [loss])
     torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
     optimizer.step()
     return loss.item()
@@ -223,7 +236,12 @@ def train_task(
     eval_enc = val_enc if data.eval is data.validation else encode_cached(data.eval.examples, backbone, max_length, store)
 
     questions = _QuestionEmbeddings(backbone, data.train.examples)
-    init = task_init(task, data, backbone, store, config, train_enc, questions, reporter)
+    processes = Processes()
+    if processes.main:  # the start is made (and an LLM asked) once; the other processes read it from the store
+        init = task_init(task, data, backbone, store, config, train_enc, questions, reporter)
+    processes.barrier()
+    if not processes.main:
+        init = task_init(task, data, backbone, store, config, train_enc, questions, Reporter())
     module, optimizer = make_trainable(backbone, train_enc, config, init)
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     steps_per_epoch = math.ceil(len(train_enc) / config.batch_size)
@@ -240,9 +258,16 @@ def train_task(
         state = json.loads(checkpoint["progress"])
         torch.set_rng_state(checkpoint["rng"])
         reporter.message(f"resuming '{task}' from step {state['step']} of {total_steps} ({store.checkpoint_path(task, key)})")
-    run_id = store.start_run(task, "train", dict(asdict(config), backbone=backbone.name, resumed_at=state["step"]))
+    config_record = dict(asdict(config), backbone=backbone.name, resumed_at=state["step"], processes=processes.world)
+    run_id = store.start_run(task, "train", config_record) if processes.main else None
+
+    def finish_run(status: str, metrics: dict | None = None) -> None:
+        if processes.main:
+            store.finish_run(run_id, status, metrics)
 
     def save_checkpoint() -> None:
+        if not processes.main:
+            return
         store.save_checkpoint(task, key, {
             "module": module.state_dict(), "optimizer": optimizer.state_dict(), "best_module": best_state,
             "progress": json.dumps(state), "rng": torch.get_rng_state(),
@@ -254,17 +279,18 @@ def train_task(
             done_in_epoch = state["step"] - epoch * steps_per_epoch
             reporter.start(f"{task} epoch {epoch + 1}/{config.epochs}", len(batches), completed=done_in_epoch)
             for idx in batches[done_in_epoch:]:
-                batch = collate([train_enc[i] for i in idx], backbone.pad_id)
+                share = processes.share(idx)
+                batch = collate([train_enc[i] for i in share], backbone.pad_id) if share else None
                 for group, base in zip(optimizer.param_groups, base_lrs):
                     group["lr"] = base * lr_factor(state["step"], total_steps, warmup)
-                loss = train_step(backbone, module, optimizer, batch, pooling, config.clip)
+                loss = train_step(backbone, module, optimizer, batch, pooling, config.clip, processes, len(idx))
                 state["step"] += 1
                 state["epoch_loss"] += loss
                 reporter.advance(1, loss=loss)
                 if stop_after_steps is not None and state["step"] >= stop_after_steps:
                     save_checkpoint()
                     reporter.stop()
-                    store.finish_run(run_id, "interrupted")
+                    finish_run("interrupted")
                     return {"task": task, "interrupted_at_step": state["step"]}
                 if state["step"] % config.checkpoint_every == 0:
                     save_checkpoint()
@@ -279,7 +305,7 @@ def train_task(
                 best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
             save_checkpoint()
     except BaseException as exc:
-        store.finish_run(run_id, "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
+        finish_run("interrupted" if isinstance(exc, KeyboardInterrupt) else "failed")
         raise
 
     module.load_state_dict(best_state)
@@ -297,17 +323,22 @@ def train_task(
     entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
     metrics.update(n_eval=len(eval_enc), eval_split=data.eval_split, max_eval=data.max_eval)  # what the accuracy is of
+    if not processes.main:  # the main process saves; the others have trained the same pair
+        processes.barrier()
+        return dict(task=task, **metrics, n_train=len(train_enc), history=state["history"], rank=processes.rank)
     entry = store.save_entry(entry, data.name, metrics)
     # The router's summary of this task, made while its questions are at hand (a router never rereads them).
     entry_summary(entry, backbone, store, DEFAULT_QUERY, train_examples=data.train.examples)
-    store.finish_run(run_id, "done", metrics)
+    finish_run("done", metrics)
     store.drop_checkpoint(task, key)
+    processes.barrier()
     return dict(
         task=task, **metrics, n_train=len(train_enc),
         trainable_parameters=meta["trainable_parameters"],
         best_epoch=state["best_epoch"], history=state["history"], seconds=round(time.time() - started, 2),
         bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
         backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling, reused=False,
+        processes=processes.world,
     )
 
 
