@@ -39,21 +39,25 @@ def main() -> None:
     ap.add_argument("--variants", default=",".join(VARIANTS))
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--max-eval", type=int, default=500)
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="override a TrainConfig field of the deep recipe (the label says so), e.g. --set head_lr=0.03")
     args = ap.parse_args()
     if args.mode == "report":
         report()
         return
     done = {(r["dataset"], r["label"]) for r in map(json.loads, LOG.read_text().splitlines())} if LOG.exists() else set()
     deep = json.loads((recipe.RESULTS / "recipe_chosen.json").read_text())["deep_pair"]
+    overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     backbone = load_backbone(None)
     for ds in args.datasets.split(","):
         for seed in map(int, args.seeds.split(",")):
             for variant in args.variants.split(","):
-                label = f"{variant} seed {seed}"
+                label = " ".join([variant, *args.set, f"seed {seed}"])
                 if (ds, label) in done:
                     continue
                 Backbone.deep_mode, trainer.DEEP_LR_SCALE = VARIANTS[variant]
-                recipe.run(backbone, args.data_dir, ds, TrainConfig(**dict(deep, seed=seed)), label, LOG, args.max_eval)
+                config = TrainConfig(**dict(deep, seed=seed, **overrides))
+                recipe.run(backbone, args.data_dir, ds, config, label, LOG, args.max_eval)
 
 
 def report() -> None:
@@ -61,18 +65,19 @@ def report() -> None:
     for r in map(json.loads, LOG.read_text().splitlines()):
         rows[(r["dataset"], r["label"])] = r
     datasets = list(dict.fromkeys(d for d, _ in rows))
-    labels = [lb for lb in (f"{v} seed {s}" for s in range(10) for v in VARIANTS) if any(k[1] == lb for k in rows)]
+    labels = list(dict.fromkeys(lb for _, lb in rows))
     lines = ["# Deep pair: how layers 1..D-1 start (issue 12)", "",
              "MiniLM frozen, baas's deep recipe (every layer, lr 1e-2, head lr 1e-2, 600 training questions, "
              "2 epochs), validation/test capped at 500. Validation accuracy (best epoch) decides; test shown "
              "beside it. Command: `python benchmarks/deep_start.py run --data-dir DIR`, then `... report`.", "",
-             "| dataset | chance | " + " | ".join(f"{lb} val / test" for lb in labels) + " |",
-             "|---" * (2 + len(labels)) + "|"]
-    for ds in datasets:
-        any_row = next(r for (d, _), r in rows.items() if d == ds)
+             "| variant | " + " | ".join(f"{ds} val / test" for ds in datasets) + " |",
+             "|---" * (1 + len(datasets)) + "|"]
+    lines.append("| chance | " + " | ".join(f"{next(r for (d, _), r in rows.items() if d == ds)['chance']:.3f}"
+                                            for ds in datasets) + " |")
+    for lb in labels:
         cells = [f"{rows[(ds, lb)]['validation_accuracy']:.3f} / {rows[(ds, lb)]['eval_accuracy']:.3f}" if (ds, lb) in rows else "-"
-                 for lb in labels]
-        lines.append(f"| {ds} | {any_row['chance']:.3f} | " + " | ".join(cells) + " |")
+                 for ds in datasets]
+        lines.append(f"| {lb} | " + " | ".join(cells) + " |")
     complete = [lb for lb in labels if all((ds, lb) in rows for ds in datasets)]
     lines += ["", "Mean validation accuracy over the datasets (variants with every dataset run):", ""]
     lines += [f"- {lb}: {sum(rows[(ds, lb)]['validation_accuracy'] for ds in datasets) / len(datasets):.3f}" for lb in complete]
