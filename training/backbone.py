@@ -90,7 +90,9 @@ class Backbone:
     model: nn.Module
     tokenizer: object
     is_decoder: bool
-    deep_mode = "replace"  # MEASURING (issue 12): "add" puts layer i's vectors onto the prompt states
+    # "add": layer i adds its vectors to the prompt states (zero start). A hook for benchmarks/deep_start.py;
+    # "replace" won on arc_easy validation (benchmarks/results/deep_start.md).
+    deep_mode = "replace"
 
     @property
     def hidden_size(self) -> int:

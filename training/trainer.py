@@ -59,7 +59,7 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return max(0.0, (total - step) / max(1, total - warmup))
 
 
-DEEP_LR_SCALE = 1.0  # MEASURING (issue 12)
+DEEP_LR_SCALE = 1.0  # layers 1..D-1 of a deep pair learn at lr x this (a hook for benchmarks/deep_start.py)
 
 
 def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig, init: PromptInit | None = None
@@ -72,7 +72,7 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     depth = config.depth or backbone.num_layers
     if depth > backbone.num_layers:
         raise BaasError(f"--depth {depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
-    if backbone.deep_mode == "add":  # MEASURING (issue 12): zero offsets, so step 0 is the shallow pair
+    if backbone.deep_mode == "add":  # zero offsets, so step 0 is the shallow pair (benchmarks/deep_start.py)
         prefix = torch.cat([init.prefix.unsqueeze(0), init.prefix.new_zeros(depth - 1, *init.prefix.shape)])
         suffix = torch.cat([init.suffix.unsqueeze(0), init.suffix.new_zeros(depth - 1, *init.suffix.shape)])
     else:
