@@ -207,3 +207,25 @@ def test_a_killed_writers_temporary_files_go_on_the_next_open_and_a_live_ones_st
     live.write_bytes(b"x")
     Store(tmp_path)
     assert not dead.exists() and live.exists()
+
+
+def test_a_backbone_folder_with_custom_code_never_runs_it(tiny_backbone_dir, tmp_path):
+    """trust_remote_code stays off: a model folder that asks for its own Python code is loaded as its
+    standard class or refused, and the code is never imported."""
+    import shutil
+
+    from baas.prompts_bank.errors import BaasError
+    from baas.training.backbone import load_backbone
+
+    folder = tmp_path / "evil"
+    shutil.copytree(tiny_backbone_dir("bert"), folder)
+    marker = tmp_path / "ran"
+    (folder / "evil.py").write_text(f"open({str(marker)!r}, 'w').write('ran')\nfrom transformers import BertModel as EvilModel\n")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "evil.EvilModel", "AutoConfig": "evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    try:
+        load_backbone(str(folder))
+    except BaasError:
+        pass
+    assert not marker.exists()
