@@ -128,6 +128,9 @@ class Method:
         """The step at which the method first trains (and chooses its learning rate)."""
         return 0
 
+    def resume(self, first_step: dict | None) -> None:
+        """What a stopped run's record of the first step tells the method (states carry the rest)."""
+
     def matrices(self) -> list[str]:
         return [self.key]
 
@@ -173,14 +176,22 @@ class Baas(Method):
         """Task k's entry, trained now or found in the store (same data and settings). For the first task, one
         entry per rate of `lr_grid`; the one best on validation gives the rate of every later task."""
         task = self.order[k]
-        if k == 0:
+        if k == 0 and self.lr is None:
             tries = {lr: self.entry(task, lr) for lr in self.lr_grid}
             self.lr_scores = {lr: accuracy for lr, (_, accuracy, _) in tries.items()}
             self.lr = max(self.lr_scores, key=self.lr_scores.get)
             version, self.reused = tries[self.lr][0], all(reused for _, _, reused in tries.values())
+            for lr, (other, _, _) in tries.items():  # the bank keeps the chosen entry only (its latest is the one used)
+                if lr != self.lr:
+                    self.ctx.store.remove(task, other)
         else:
             version, _, self.reused = self.entry(task, self.lr)
         self.versions[k:] = [version]
+
+    def resume(self, first_step: dict | None) -> None:
+        """The rate chosen before a stop (the first step's record), so the other tries are not remade."""
+        if first_step and first_step.get("lr") is not None:
+            self.lr = float(first_step["lr"])
 
     def entry(self, task: str, lr: float) -> tuple[int, float, bool]:
         """(version, best validation accuracy, found in the store) of the task's entry trained at `lr`."""
@@ -616,6 +627,7 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     for n, (o, name) in enumerate([] if report_only else steps):
         order = settings.order(o)
         method = Baas(ctx, order, run, strategies) if name == "baas" else METHODS[name](ctx, order, f"{run}-o{o}")
+        method.resume(results.steps.get((o, name, method.first_step())))
         k = 0
         try:
             for k in range(T):
