@@ -5,7 +5,8 @@ milliseconds and a hundred kills fit in minutes). After every kill the store mus
 half-written file behind, and verify: no catalog row points at a missing or damaged file. After the
 kills the command is let run to its end, and its figures must equal those of a run never killed.
 
-CI runs a share (KILLS per command); BAAS_SLOW_TESTS=1 runs the long version (at least 100 kills in all).
+CI runs a share (KILLS per command); BAAS_SLOW_TESTS=1 runs the long version (140 attempts, of which about
+80% land before the command ends).
 """
 
 import json
@@ -23,7 +24,7 @@ import torch
 from baas.store import Store
 
 SLOW = bool(os.environ.get("BAAS_SLOW_TESTS"))
-KILLS = {"train-task": 40, "fuse": 30, "eval-forgetting": 40} if SLOW else {"train-task": 8, "fuse": 6, "eval-forgetting": 8}
+KILLS = {"train-task": 50, "fuse": 40, "eval-forgetting": 50} if SLOW else {"train-task": 8, "fuse": 6, "eval-forgetting": 8}
 FORK = multiprocessing.get_context("fork")
 
 
