@@ -266,7 +266,7 @@ def train_task_cmd(
     st = _store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
     bb = load_backbone(backbone)
-    worker = int(os.environ.get("RANK", "0")) > 0  # under `accelerate launch`, a process other than the main one
+    worker = int(os.environ.get("RANK", "0")) > 0  # under torchrun (see training/parallel.py), a process other than the main one
     result = train_task(name, data, bb, st, config, Reporter() if worker else RichReporter(), force=force)
     if not worker:
         _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])

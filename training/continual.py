@@ -161,8 +161,6 @@ class Baas(Method):
         super().__init__(ctx, order, run)
         self.strategies = list(dict.fromkeys(strategies))
         self.versions: list[int] = []
-        self.lr: float | None = None
-        self.lr_scores: dict[float, float] | None = None
 
     def matrix_of(self, strategy: str) -> str:
         if strategy == "oracle":
@@ -633,7 +631,7 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
             for k in range(T):
                 reporter.step(f"order {o + 1}/{settings.orders} · {name} · task {k + 1}/{T} ({order[k]})", n * T + k)
                 _step(method, results, o, name, k, T)
-        except (KeyboardInterrupt, MemoryError):
+        except MemoryError:  # (Ctrl-C is not an Exception: it stops the run as before)
             raise
         except Exception as exc:  # one method's failure is recorded and reported; the others go on
             reporter.message(f"{name} failed at task {k + 1} ({order[k]}): {type(exc).__name__}: {exc}; the other methods go on")

@@ -82,10 +82,10 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
 
 
 def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.optim.Optimizer:
-    deep = [p for p in (module.deep_prefix, module.deep_suffix) if p.numel()]
     groups = [
-        {"params": [p for p in module.prompt_parameters() if all(p is not q for q in deep)], "lr": config.lr, "weight_decay": 0.0},
-        {"params": deep, "lr": config.lr * DEEP_LR_SCALE, "weight_decay": 0.0},
+        {"params": [p for p in (module.prefix, module.suffix) if p.numel()], "lr": config.lr, "weight_decay": 0.0},
+        {"params": [p for p in (module.deep_prefix, module.deep_suffix) if p.numel()], "lr": config.lr * DEEP_LR_SCALE,
+         "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
     ]
     if module.reparam_parameters():
