@@ -115,25 +115,57 @@ def _fsync_dir(path: Path) -> None:
 
 
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    """write(f) into a temporary file beside `path`, fsync, rename over `path`, fsync the folder."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX)
+    """write(f) into a temporary file beside `path`, fsync, rename over `path`, fsync the folder.
+    A failed write (a full disk, a read-only folder) leaves `path` as it was and raises a StoreError."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        tmp = None
         _fsync_dir(path.parent)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot write ({exc.strerror or exc}); the store keeps what it had") from None
+    finally:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def lock_timeout() -> float:
+    """Seconds a command waits for another process's write lock on the catalog ($BAAS_STORE_TIMEOUT, default 30)."""
+    raw = os.environ.get("BAAS_STORE_TIMEOUT", "30")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise StoreError(f"BAAS_STORE_TIMEOUT={raw!r}: expected a number of seconds") from None
+
+
+def _catalog_problem(exc: sqlite3.DatabaseError, wait: float) -> str:
+    """What a catalog error means for the user, in one line."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (f"the catalog is locked by another process and stayed locked for {wait:g} s; "
+                "wait for it to finish, or raise $BAAS_STORE_TIMEOUT")
+    if "readonly" in text or "read-only" in text:
+        return "the catalog is read-only (its file or folder cannot be written); nothing was changed"
+    if "disk is full" in text or "disk I/O" in text:
+        return f"the catalog cannot be written ({text}); free some space and rerun: nothing was changed"
+    if "not a database" in text or "malformed" in text:
+        return f"the catalog is damaged ({text}); restore it from a copy, or move the store aside and start a new one"
+    return f"catalog error: {text}"
 
 
 class Store:
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root).expanduser() if root else default_store_path()
-        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{self.root}: cannot create the store folder ({exc.strerror or exc})") from None
         self.catalog_path = self.root / "catalog.sqlite"
         with self._db() as db:
             db.executescript(SCHEMA)
@@ -149,8 +181,9 @@ class Store:
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        wait = lock_timeout()
         try:
-            db = sqlite3.connect(self.catalog_path, timeout=30)
+            db = sqlite3.connect(self.catalog_path, timeout=wait)
         except sqlite3.Error as exc:
             raise StoreError(f"{self.catalog_path}: cannot open catalog: {exc}") from None
         db.row_factory = sqlite3.Row
@@ -158,7 +191,7 @@ class Store:
             with db:  # one transaction: committed on success, rolled back on error
                 yield db
         except sqlite3.DatabaseError as exc:
-            raise StoreError(f"{self.catalog_path}: catalog error: {exc}") from None
+            raise StoreError(f"{self.catalog_path}: {_catalog_problem(exc, wait)}") from None
         finally:
             db.close()
 

@@ -1,6 +1,7 @@
 """The store: atomic safetensors entries, verified reads, backbone checks, names, catalog, checkpoints."""
 
 import json
+import os
 
 import pytest
 import torch
@@ -229,3 +230,114 @@ def test_a_backbone_folder_with_custom_code_never_runs_it(tiny_backbone_dir, tmp
     except BaasError:
         pass
     assert not marker.exists()
+
+
+# ---- a catalog that is damaged, locked or read-only, and a full disk: one error line, nothing changed ------
+
+
+def _cli(*args):
+    from typer.testing import CliRunner
+
+    from baas.cli.main import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def _one_error(result) -> str:
+    assert result.exit_code == 2, (result.exit_code, result.output, result.exception)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    return lines[0]
+
+
+def _files(root) -> dict:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_damaged_catalog_is_one_line_and_is_left_as_it_was(tmp_path):
+    Store(tmp_path).save_entry(_entry(), "arc_easy", {})
+    catalog = tmp_path / "catalog.sqlite"
+    catalog.write_bytes(b"not sqlite at all " * 64 + catalog.read_bytes()[1152:])
+    before = _files(tmp_path)
+    for args in (["bank", "list"], ["store", "check"], ["bank", "rm", "arc_easy", "--yes"]):
+        line = _one_error(_cli(*args, "--store", tmp_path))
+        assert "catalog.sqlite" in line and "the catalog is damaged" in line, line
+    assert _files(tmp_path) == before
+
+
+def test_a_locked_catalog_is_waited_for_then_named(tmp_path, monkeypatch):
+    import sqlite3
+    import time
+
+    Store(tmp_path).save_entry(_entry(), "arc_easy", {})
+    monkeypatch.setenv("BAAS_STORE_TIMEOUT", "0.3")
+    holder = sqlite3.connect(tmp_path / "catalog.sqlite")
+    holder.execute("BEGIN EXCLUSIVE")  # another process in the middle of a write, for longer than we wait
+    try:
+        started = time.perf_counter()
+        line = _one_error(_cli("bank", "rm", "arc_easy", "--yes", "--store", tmp_path))
+        waited = time.perf_counter() - started
+    finally:
+        holder.rollback()
+        holder.close()
+    assert "locked by another process" in line and "0.3 s" in line and "BAAS_STORE_TIMEOUT" in line, line
+    assert waited >= 0.3
+    assert [e["task"] for e in Store(tmp_path).list_entries()] == ["arc_easy"]  # the rm did not happen
+    monkeypatch.setenv("BAAS_STORE_TIMEOUT", "soon")
+    assert "BAAS_STORE_TIMEOUT='soon'" in _one_error(_cli("bank", "list", "--store", tmp_path))
+
+
+def test_a_read_only_catalog_refuses_writes_and_nothing_changes(tmp_path, monkeypatch):
+    """SQLite opened read-only (what a read-only file or folder gives a non-root user, simulated so that the
+    test also runs as root): reading works, writing is one line, and no file goes."""
+    import sqlite3
+
+    Store(tmp_path).save_entry(_entry(), "arc_easy", {})
+    before = _files(tmp_path)
+    connect = sqlite3.connect
+    monkeypatch.setattr("baas.store.store.sqlite3.connect",
+                        lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
+    assert _cli("bank", "list", "--store", tmp_path).exit_code == 0
+    line = _one_error(_cli("bank", "rm", "arc_easy", "--yes", "--store", tmp_path))
+    assert "catalog.sqlite" in line and "read-only" in line, line
+    assert _files(tmp_path) == before
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root writes through file permissions")
+def test_a_store_folder_without_write_permission_is_one_line(tmp_path):
+    Store(tmp_path / "s").save_entry(_entry(), "arc_easy", {})
+    before = _files(tmp_path / "s")
+    for p in [tmp_path / "s", *(tmp_path / "s").rglob("*")]:
+        p.chmod(0o555 if p.is_dir() else 0o444)
+    try:
+        line = _one_error(_cli("bank", "rm", "arc_easy", "--yes", "--store", tmp_path / "s"))
+        assert "read-only" in line or "cannot" in line, line
+    finally:
+        for p in [tmp_path / "s", *(tmp_path / "s").rglob("*")]:
+            p.chmod(0o755 if p.is_dir() else 0o644)
+    assert _files(tmp_path / "s") == before
+
+
+def test_a_full_disk_stops_training_with_one_line_and_keeps_the_bank(tiny_backbone_dir, tmp_path, monkeypatch):
+    """Every file write fails as on a full disk (at fsync, where delayed allocation reports it): train-task
+    and import give one line naming the file, and the bank's entries and files are as they were (the
+    catalog's run log records the failed run)."""
+    import errno
+
+    store = Store(tmp_path / "s")
+    store.save_entry(_entry(), "arc_easy", {})
+    before = {k: v for k, v in _files(tmp_path / "s").items() if k != "catalog.sqlite"}
+    store.export_entry("arc_easy", None, tmp_path / "export")
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("baas.store.store.os.fsync", full)
+    line = _one_error(_cli("train-task", "demo_categories", "--backbone", tiny_backbone_dir("bert"), "--store",
+                           tmp_path / "s", "--max-train", 8, "--max-eval", 8, "--epochs", 1, "--batch-size", 4))
+    assert "No space left on device" in line and str(tmp_path / "s") in line, line
+    line = _one_error(_cli("bank", "import", tmp_path / "export", "--name", "copy", "--store", tmp_path / "s"))
+    assert "No space left on device" in line, line
+    assert {k: v for k, v in _files(tmp_path / "s").items() if k != "catalog.sqlite"} == before
+    assert [(e["task"], e["version"]) for e in Store(tmp_path / "s").list_entries()] == [("arc_easy", 1)]
+    assert Store(tmp_path / "s").check()["ok"]
