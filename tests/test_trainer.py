@@ -158,3 +158,58 @@ def test_tokenisation_is_cached_in_the_store(tiny_backbone, tmp_path, monkeypatc
     monkeypatch.setattr(trainer, "encode", encode)
     assert trainer.encode_cached(examples, bb, 48, store) == fresh
     assert unpack(store.load_cached("tokens", files[0].stem)) == fresh
+
+
+def _small_memory(monkeypatch, most: int):
+    """Scoring more than `most` questions at once raises the CPU allocator's out-of-memory error."""
+    import baas.training.model as model
+    import baas.training.trainer as trainer
+
+    real = model.score
+
+    def score(backbone, batch, *args):
+        if batch.option_mask.shape[0] > most:
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory")
+        return real(backbone, batch, *args)
+
+    monkeypatch.setattr(model, "score", score)
+    monkeypatch.setattr(trainer, "score", score)
+
+
+class _Messages:
+    def __init__(self):
+        self.lines = []
+
+    def __getattr__(self, name):
+        return lambda *a, **k: None
+
+    def message(self, text):
+        self.lines.append(text)
+
+
+def test_a_batch_that_does_not_fit_is_trained_in_pieces_with_the_same_result(tiny_backbone, tmp_path, monkeypatch):
+    bb, config = tiny_backbone("bert"), TrainConfig(**dict(SMALL, epochs=1))
+    whole = train_task("cats", _data(), bb, Store(tmp_path / "a"), config)
+    _small_memory(monkeypatch, most=1)
+    messages = _Messages()
+    pieces = train_task("cats", _data(), bb, Store(tmp_path / "b"), config, reporter=messages)
+    assert [m.split(" did not")[0] for m in messages.lines if "did not fit" in m][:2] == ["4 questions at once", "2 questions at once"]
+    a, b = (Store(tmp_path / s).load_entry("cats").tensors() for s in "ab")
+    # (the head's bias moves every option's score alike, so its gradient is rounding noise that Adam scales up:
+    # it changes no answer and is left out)
+    assert all(torch.allclose(a[k], b[k], atol=1e-4) for k in a if k != "head_bias"), {k: float((a[k] - b[k]).abs().max()) for k in a}
+    assert pieces["accuracy"] == whole["accuracy"]
+
+
+def test_a_single_question_that_does_not_fit_is_one_clear_error(tiny_backbone, tmp_path, monkeypatch):
+    _small_memory(monkeypatch, most=0)
+    with pytest.raises(BaasError, match="out of memory on a single question: lower --max-length"):
+        train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
+
+
+def test_other_errors_are_not_taken_for_memory(tiny_backbone, tmp_path, monkeypatch):
+    import baas.training.trainer as trainer
+
+    monkeypatch.setattr(trainer, "score", lambda *a: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))

@@ -6,12 +6,15 @@ and `option_mask [B, K_max]` says where their scores go. Nothing is padded into 
 
 from __future__ import annotations
 
+import gc
 import random
+import sys
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import torch
 
-from baas.prompts_bank.errors import DataError
+from baas.prompts_bank.errors import BaasError, DataError
 
 from baas.training.data import MCQExample
 
@@ -143,3 +146,39 @@ def batch_indices(encoded: list[Encoded], batch_size: int, shuffle: bool, seed: 
         batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """An allocation failure: CUDA's OutOfMemoryError, or the CPU allocator's RuntimeError."""
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text.lower())
+
+
+class MemoryBackOff:
+    """Runs a batch's work in pieces when the batch does not fit in memory: the work is redone in pieces of
+    half the size, then a quarter, ..., and later batches start at the size that fitted. `attempt(pieces)`
+    does the whole work of a batch from a clean start: in training it zeroes the gradients and adds each
+    piece's share of the loss, so the optimiser step is the one the whole batch gives. A message says when,
+    and how far, it backed off."""
+
+    def __init__(self, warn: Callable[[str], None] | None = None):
+        self.size: int | None = None  # the most questions per piece; None: no limit met yet
+        self.warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
+
+    def run(self, items: list, attempt: Callable[[list[list]], Any]) -> Any:
+        while True:
+            size = max(1, min(self.size or len(items), len(items)))
+            try:
+                return attempt([items[i: i + size] for i in range(0, len(items), size)])
+            except Exception as exc:  # only an allocation failure is handled; anything else goes up as it was
+                if not out_of_memory(exc):
+                    raise
+                if size == 1:
+                    raise BaasError("out of memory on a single question: lower --max-length (or --batch-size "
+                                    "for other jobs on this machine), or use a smaller backbone") from None
+            gc.collect()
+            self.size = -(-size // 2)
+            self.warn(f"{size} questions at once did not fit in memory: going on {self.size} at a time "
+                      "(the result is the same, only slower)")

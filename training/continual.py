@@ -43,7 +43,7 @@ from baas.prompts_bank.errors import BaasError
 from baas.router.strategies import make_strategy
 from baas.store import Store
 from baas.training.backbone import Backbone
-from baas.training.batching import Encoded, batch_indices, collate
+from baas.training.batching import Encoded, MemoryBackOff, batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
 from baas.training.metrics import chance, continual_metrics, mcq_metrics
@@ -276,11 +276,16 @@ class PairLearner(Learner):
 def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
     """Accuracy, macro F1 and n of a learner on encoded questions."""
     preds = [0] * len(encoded)
-    batches = batch_indices(encoded, ctx.config.eval_batch_size, shuffle=False)
+
+    def attempt(pieces: list[list[int]]) -> None:
+        for idx in pieces:
+            for i, p in zip(idx, learner.logits(collate([encoded[i] for i in idx], ctx.backbone.pad_id)).argmax(-1).tolist()):
+                preds[i] = p
+
+    batches, backoff = batch_indices(encoded, ctx.config.eval_batch_size, shuffle=False), MemoryBackOff(ctx.reporter.message)
     ctx.reporter.start(label, len(encoded))
     for idx in batches:
-        for i, p in zip(idx, learner.logits(collate([encoded[i] for i in idx], ctx.backbone.pad_id)).argmax(-1).tolist()):
-            preds[i] = p
+        backoff.run(idx, attempt)
         ctx.reporter.advance(len(idx))
     ctx.reporter.stop()
     m = mcq_metrics([e.label for e in encoded], preds)
@@ -299,23 +304,35 @@ def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[
     total = math.ceil(len(train_enc) / config.batch_size) * config.epochs
     warmup, step = max(1, int(config.warmup * total)), 0
     best, best_accuracy = None, -1.0
+
+    def gradients(pieces: list[list[Encoded]]) -> float:
+        """The batch's loss and gradient, added up over its pieces (one piece unless memory ran out)."""
+        optimizer.zero_grad(set_to_none=True)
+        loss = 0.0
+        for piece in pieces:
+            batch = collate(piece, ctx.backbone.pad_id)
+            part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / sum(len(p) for p in pieces)
+            part.backward()
+            loss += part.item()
+        if penalty is not None:
+            part = penalty()
+            part.backward()
+            loss += part.item()
+        return loss
+
+    backoff = MemoryBackOff(reporter.message)
     for epoch in range(config.epochs):
         batches = batch_indices(train_enc, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
         reporter.start(f"{label} epoch {epoch + 1}/{config.epochs}", len(batches))
         for idx in batches:
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * lr_factor(step, total, warmup)
-            batch = collate([train_enc[i] for i in idx], ctx.backbone.pad_id)
-            loss = F.cross_entropy(learner.logits(batch), batch.labels)
-            if penalty is not None:
-                loss = loss + penalty()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = backoff.run([train_enc[i] for i in idx], gradients)
             torch.nn.utils.clip_grad_norm_(params, config.clip)
             optimizer.step()
             learner.after_step(step)
             step += 1
-            reporter.advance(1, loss=loss.item())
+            reporter.advance(1, loss=loss)
         reporter.stop()
         accuracy = learner_metrics(ctx, learner, val_enc, f"{label} validation")["accuracy"]
         if accuracy > best_accuracy:

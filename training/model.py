@@ -8,7 +8,7 @@ import torch
 
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import Backbone
-from baas.training.batching import Batch, Encoded, batch_indices, collate
+from baas.training.batching import Batch, Encoded, MemoryBackOff, batch_indices, collate
 
 PromptSource = Union[tuple[PromptPair, ScoringHead], Callable[[list[int]], tuple[PromptPair, ScoringHead]]]
 
@@ -26,6 +26,7 @@ def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead,
 @torch.inference_mode()
 def logits(
     backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int = 32, on_batch=None,
+    backoff: MemoryBackOff | None = None,
 ) -> torch.Tensor:
     """[N, K_max] logits of every question in the order of `encoded` (-inf where a question has fewer options).
 
@@ -33,20 +34,26 @@ def logits(
     that batch's per-question (pair, head): how a router gives each question its own fused prompt."""
     k_max = max(len(e.options) for e in encoded)
     out = torch.full((len(encoded), k_max), float("-inf"))
+
+    def attempt(pieces: list[list[int]]) -> None:
+        for idx in pieces:
+            batch = collate([encoded[i] for i in idx], backbone.pad_id)
+            pair, head = prompt(idx) if callable(prompt) else prompt
+            scores = score(backbone, batch, pair, head, pooling)
+            out[torch.tensor(idx), : scores.shape[1]] = scores
+
+    backoff = backoff or MemoryBackOff()  # a batch that does not fit is scored in pieces
     for idx in batch_indices(encoded, batch_size, shuffle=False):
-        batch = collate([encoded[i] for i in idx], backbone.pad_id)
-        pair, head = prompt(idx) if callable(prompt) else prompt
-        scores = score(backbone, batch, pair, head, pooling)
-        out[torch.tensor(idx), : scores.shape[1]] = scores
+        backoff.run(idx, attempt)
         if on_batch:
             on_batch(len(idx))
     return out
 
 
 def predict(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int = 32,
-            on_batch=None) -> list[int]:
+            on_batch=None, backoff: MemoryBackOff | None = None) -> list[int]:
     """Predicted option index per question, in the order of `encoded`."""
-    return logits(backbone, encoded, prompt, pooling, batch_size, on_batch).argmax(-1).tolist()
+    return logits(backbone, encoded, prompt, pooling, batch_size, on_batch, backoff).argmax(-1).tolist()
 
 
 @torch.inference_mode()

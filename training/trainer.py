@@ -21,7 +21,8 @@ from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
 from baas.training.backbone import Backbone
-from baas.training.batching import ENCODING_VERSION, Encoded, batch_indices, collate, encode, pack, unpack
+from baas.training.batching import (ENCODING_VERSION, Batch, Encoded, MemoryBackOff, batch_indices, collate, encode, pack,
+                                    unpack)
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
 from baas.training.initialise import PromptInit, initialise
@@ -93,24 +94,28 @@ def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.op
     return torch.optim.AdamW(groups)
 
 
-def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer, batch,
-               pooling: str, clip: float, processes: Processes | None = None, total: int | None = None) -> float:
-    """One optimiser step on one batch; returns the loss. The whole per-batch work of training.
-    Data-parallel (`processes`): `batch` is this process's share (None: none) of a batch of `total`
-    questions, and the gradients are added up across processes before the step."""
+def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer,
+               batches: Batch | list[Batch] | None, pooling: str, clip: float, processes: Processes | None = None,
+               total: int | None = None) -> float:
+    """One optimiser step on one batch, given whole or in pieces (`MemoryBackOff`: each piece's gradient is
+    added up before the step, so the pieces give the step the whole batch gives); returns the loss. The
+    whole per-batch work of training. Data-parallel (`processes`): `batches` is this process's share (None:
+    none) of a batch of `total` questions, and the gradients are added up across processes before the step."""
     optimizer.zero_grad(set_to_none=True)
     loss = torch.zeros(())
-    if batch is not None:
+    pieces = [batches] if isinstance(batches, Batch) else batches or []
+    total = total or sum(len(b.labels) for b in pieces)
+    for batch in pieces:
         pair, head = module()
         logits = score(backbone, batch, pair, head, pooling)
-        loss = F.cross_entropy(logits, batch.labels, reduction="sum") / (total or len(batch.labels))
-        loss.backward()
+        piece = F.cross_entropy(logits, batch.labels, reduction="sum") / total
+        piece.backward()
+        loss = loss + piece.detach()
     if processes is not None and processes.world > 1:
         params = [p for p in module.parameters() if p.requires_grad]
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-        loss = loss.detach()
         processes.sum_([p.grad for p in params] + [loss])
     torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
     optimizer.step()
@@ -121,7 +126,7 @@ def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], prompt: PromptS
                      reporter: Reporter, label: str) -> dict:
     """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n."""
     reporter.start(label, len(encoded))
-    preds = predict(backbone, encoded, prompt, pooling, batch_size, on_batch=reporter.advance)
+    preds = predict(backbone, encoded, prompt, pooling, batch_size, reporter.advance, MemoryBackOff(reporter.message))
     reporter.stop()
     labels = [e.label for e in encoded]
     return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded))
@@ -273,17 +278,19 @@ def train_task(
             "progress": json.dumps(state), "rng": torch.get_rng_state(),
         })
 
+    backoff = MemoryBackOff(reporter.message)
     try:
         for epoch in range(state["step"] // steps_per_epoch, config.epochs):
             batches = batch_indices(train_enc, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
             done_in_epoch = state["step"] - epoch * steps_per_epoch
             reporter.start(f"{task} epoch {epoch + 1}/{config.epochs}", len(batches), completed=done_in_epoch)
             for idx in batches[done_in_epoch:]:
-                share = processes.share(idx)
-                batch = collate([train_enc[i] for i in share], backbone.pad_id) if share else None
+                share = [train_enc[i] for i in processes.share(idx)]
                 for group, base in zip(optimizer.param_groups, base_lrs):
                     group["lr"] = base * lr_factor(state["step"], total_steps, warmup)
-                loss = train_step(backbone, module, optimizer, batch, pooling, config.clip, processes, len(idx))
+                loss = backoff.run(share, lambda pieces: train_step(
+                    backbone, module, optimizer, [collate(p, backbone.pad_id) for p in pieces], pooling, config.clip,
+                    processes, len(idx)))
                 state["step"] += 1
                 state["epoch_loss"] += loss
                 reporter.advance(1, loss=loss)
