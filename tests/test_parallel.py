@@ -36,3 +36,23 @@ def test_two_processes_train_what_one_does(tiny_backbone_dir, cli_env, tmp_path)
         assert torch.allclose(a[name], b[name], atol=1e-4), (name, (a[name] - b[name]).abs().max())
     runs = Store(tmp_path / "two").runs()
     assert len(runs) == 1 and runs[0]["status"] == "done"  # one run row: the workers never wrote to the store
+
+
+def test_gathered_shares_come_back_in_question_order(monkeypatch):
+    """Process r scores questions r, r + N, r + 2N, ...: gathering the shares of 3 processes over 7 questions
+    gives each question's answer back in its place (the all_gather is simulated)."""
+    from baas.training.parallel import Processes
+
+    n, world, answers = 7, 3, torch.tensor([10, 11, 12, 13, 14, 15, 16])
+    shares = [answers[r::world] for r in range(world)]
+
+    def all_gather(parts, padded):
+        for r, part in enumerate(parts):
+            part.zero_()
+            part[: len(shares[r])] = shares[r]
+
+    monkeypatch.setattr(torch.distributed, "all_gather", all_gather)
+    processes = Processes()
+    processes.rank, processes.world = 1, world
+    assert processes.share(list(range(n))) == [1, 4]
+    assert processes.gather(shares[1], n).tolist() == answers.tolist()

@@ -6,7 +6,8 @@
 One process is the default and costs nothing. Under N processes, each process
 takes every N-th question of each batch, and the gradients of their summed losses are added up across
 processes before the step, so every process takes the step a single process would take on the whole
-batch (up to floating-point summation order). Only the main process writes to the store.
+batch (up to floating-point summation order). Evaluation is shared the same way: each process scores every
+N-th question and the answers are gathered. Only the main process writes to the store.
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ class Processes:
         if self.world > 1:
             for t in tensors:
                 torch.distributed.all_reduce(t)
+
+    def gather(self, values: torch.Tensor, n: int) -> torch.Tensor:
+        """The whole [n] result from every process's share of it (its items `share(range(n))`), on every process."""
+        if self.world == 1:
+            return values
+        size = -(-n // self.world)
+        padded = torch.zeros(size, dtype=values.dtype)
+        padded[: len(values)] = values
+        parts = [torch.empty_like(padded) for _ in range(self.world)]
+        torch.distributed.all_gather(parts, padded)
+        out = torch.empty(n, dtype=values.dtype)
+        for rank, part in enumerate(parts):
+            out[rank::self.world] = part[: len(range(rank, n, self.world))]
+        return out
 
     def barrier(self) -> None:
         if self.world > 1:

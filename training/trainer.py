@@ -123,11 +123,16 @@ def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch
 
 
 def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int,
-                     reporter: Reporter, label: str) -> dict:
-    """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n."""
-    reporter.start(label, len(encoded))
-    preds = predict(backbone, encoded, prompt, pooling, batch_size, reporter.advance, MemoryBackOff(reporter.message))
+                     reporter: Reporter, label: str, processes: Processes | None = None) -> dict:
+    """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n. Under several
+    processes each scores its share of the questions and every process gets the metrics of all of them."""
+    processes = processes or Processes()
+    share = processes.share(list(range(len(encoded))))
+    reporter.start(label, len(share))
+    preds = predict(backbone, [encoded[i] for i in share], prompt, pooling, batch_size, reporter.advance,
+                    MemoryBackOff(reporter.message)) if share else []
     reporter.stop()
+    preds = processes.gather(torch.tensor(preds, dtype=torch.long), len(encoded)).tolist()
     labels = [e.label for e in encoded]
     return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded))
 
@@ -302,7 +307,8 @@ def train_task(
                 if state["step"] % config.checkpoint_every == 0:
                     save_checkpoint()
             reporter.stop()
-            val = evaluate_encoded(backbone, val_enc, module(), pooling, config.eval_batch_size, reporter, f"{task} validation")
+            val = evaluate_encoded(backbone, val_enc, module(), pooling, config.eval_batch_size, reporter, f"{task} validation",
+                                   processes)
             state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
                                      "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
             state["epoch_loss"] = 0.0
@@ -317,7 +323,7 @@ def train_task(
 
     module.load_state_dict(best_state)
     result_metrics = evaluate_encoded(backbone, eval_enc, module(), pooling, config.eval_batch_size, reporter,
-                                      f"{task} {data.eval_split}")
+                                      f"{task} {data.eval_split}", processes)
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
