@@ -782,7 +782,9 @@ def demo_cmd(
 
     st = _store(store, default_subfolder="demo")
     bb = load_backbone(backbone)
-    settings = Settings(tasks=list(GENERATORS), budget=Budget(max_train=None, max_eval=None, epochs=epochs, seed=0))
+    # Both methods train at the default prompt rate (eval-forgetting would try three on the first task).
+    settings = Settings(tasks=list(GENERATORS), budget=Budget(max_train=None, max_eval=None, epochs=epochs, seed=0),
+                        lr_grid=(DEFAULTS.lr,))
     out_dir = st.root / "forgetting" / hashlib.sha256(json.dumps([bb.name, epochs]).encode()).hexdigest()[:12]
     report = run_protocol(settings, ["baas", "naive"], ["hard"], bb, st, out_dir, reporter=RichReporter())
     write_report(report, out_dir, f"baas demo --epochs {epochs}")

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
+from baas.store import Store
+
 BAAS = [sys.executable, "-m", "baas.cli.main"]
 TINY_TRAIN = ["--max-train", "40", "--max-eval", "24", "--epochs", "1", "--prefix-len", "2", "--suffix-len", "2",
               "--batch-size", "4", "--max-length", "48"]
@@ -216,9 +218,10 @@ def test_demo_learns_the_generated_tasks_in_turn_and_reports_forgetting(tiny_bac
         assert 0 <= r["accuracy"] <= 1 and r["chance"] == 0.25
     assert set(out["forgetting"]) == {"baas", "oracle", "naive"}
     assert out["forgetting"]["baas"]["forgetting"] is not None
-    # one entry per task: the first task's learning-rate tries that lost are not kept in the bank
+    # one entry per task, each trained once: the demo uses the default prompt rate, no learning-rate tries
     assert sorted(p.parent.name for p in (tmp_path / "demo" / "bank").glob("*/v*.safetensors")) == [
         "demo_animal_sounds", "demo_categories", "demo_opposites"]
+    assert len([r for r in Store(tmp_path / "demo").runs() if r["kind"] == "train"]) == 3
     assert (Path(out["report"]) / "report.md").is_file()
     again = last_json(baas(*args, env=cli_env))  # a rerun reuses every entry, state and cell
     assert again == out and len(list((tmp_path / "demo" / "bank").glob("*/v*.safetensors"))) == 3

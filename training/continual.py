@@ -80,9 +80,15 @@ class Settings:
     query: str = str(DEFAULT_QUERY)
     space: str = "output"  # where baas mixes entries: output (cached answers) or prompt (a fused pass per row)
     ewc_lambda: float = 1000.0
+    # None: each method picks its learning rate from its own grid on the first task's validation split; a
+    # tuple: every method's grid (`baas demo` gives the config's one rate, so nothing is tried twice)
+    lr_grid: tuple[float, ...] | None = None
 
     def identity(self, backbone: str) -> dict:
-        return dict(asdict(self), backbone=backbone, data_dir=None)
+        identity = dict(asdict(self), backbone=backbone, data_dir=None)
+        if self.lr_grid is None:  # the default: results folders made before this setting existed stay resumable
+            del identity["lr_grid"]
+        return identity
 
     def order(self, o: int) -> list[str]:
         """Order 0 is the tasks as given; orders 1.. are seeded shuffles of them."""
@@ -642,6 +648,8 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     for n, (o, name) in enumerate([] if report_only else steps):
         order = settings.order(o)
         method = Baas(ctx, order, run, strategies) if name == "baas" else METHODS[name](ctx, order, f"{run}-o{o}")
+        if settings.lr_grid is not None:
+            method.lr_grid = tuple(settings.lr_grid)
         method.resume(results.steps.get((o, name, method.first_step())))
         k = 0
         try:
