@@ -39,9 +39,9 @@ BASE = TrainConfig(epochs=2, depth=1)  # the search predates deep pairs (depth_p
 HEAD_ONLY = dict(prefix_len=0, suffix_len=0)
 
 
-def run(backbone, data_dir, dataset, config, label, log, max_eval=300, peft=None):
+def run(backbone, data_dir, dataset, config, label, log, max_eval=300, peft=None, max_train=600):
     """One training run (baas's trainer, or with `peft` a PEFT method on the same batches and schedule), logged."""
-    data = load_task_data(dataset, data_dir, max_train=600, max_eval=max_eval)
+    data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval)
     if peft == "full":
         r = full_ft_run(backbone, data, config)
     elif peft:
@@ -115,6 +115,8 @@ def main() -> None:
     ap.add_argument("--max-eval", type=int, default=500, help="compare: cap on validation/test questions")
     ap.add_argument("--lrs", default="3e-3,1e-2,3e-2", help="peft-probe: prompt learning rates to try")
     ap.add_argument("--methods", help="compare: which of the recipe file's methods to run (default: all)")
+    ap.add_argument("--max-train", type=int, default=600,
+                    help="compare: training questions; other than 600, a budget step, logged as 'METHOD n=N seed S'")
     args = ap.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     log = RESULTS / "recipe_runs.jsonl"
@@ -158,8 +160,28 @@ def main() -> None:
                 for method in methods:
                     settings = dict(chosen[method], seed=seed)
                     peft = settings.pop("peft", None)
-                    run(backbone, args.data_dir, ds, TrainConfig(**settings), f"{label(method)} seed {seed}", log,
-                        args.max_eval, peft)
+                    step = "" if args.max_train == 600 else f" n={args.max_train}"
+                    run(backbone, args.data_dir, ds, TrainConfig(**settings), f"{label(method)}{step} seed {seed}", log,
+                        args.max_eval, peft, args.max_train)
+
+
+def trained_parameters(backbone, settings: dict) -> int:
+    """The numbers a recipe trains per task, counted from the tensors it builds on `backbone` (nothing trained)."""
+    settings = dict(settings)
+    peft = settings.pop("peft", None)
+    config = TrainConfig(**settings)
+    if peft == "full":
+        return sum(p.numel() for p in backbone.model.parameters()) + backbone.hidden_size + 1  # every weight + head
+    if peft:
+        from throughput import PeftMultipleChoice
+
+        model = PeftMultipleChoice(backbone.model, config.prefix_len + config.suffix_len, peft)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    from baas.training.batching import Encoded
+    from baas.training.trainer import make_trainable
+
+    module, _ = make_trainable(backbone, [Encoded([[101, 102]], 0)], config)
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
 def label(method: str) -> str:
@@ -185,10 +207,13 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
              "Command: `benchmarks/compare.sh DIR` (each run once, two at a time), then "
              "`python benchmarks/recipe.py compare-report`.", ""]
     lines += [f"- {label(m)}: `{json.dumps(chosen[m])}`" for m in methods]
-    counts = {m: next((r["trainable_parameters"] for (d, lb), r in latest.items()
+    backbone = load_backbone(None)
+    counts = {m: trained_parameters(backbone, chosen[m]) for m in methods}
+    lines += ["", "Trained parameters per task, counted from the tensors each recipe builds on MiniLM (head included; "
+              "`recipe.py trained_parameters`): " + ", ".join(f"{label(m)} {counts[m]:,}" for m in methods) + "."]
+    logged = {m: next((r["trainable_parameters"] for (d, lb), r in latest.items()
                        if lb.startswith(label(m) + " seed ") and r.get("trainable_parameters")), None) for m in methods}
-    lines += ["", "Trained parameters per task, counted from the tensors of the runs (head included): "
-              + ", ".join(f"{label(m)} {counts[m]:,}" for m in methods if counts[m]) + "."]
+    assert all(logged[m] in (None, counts[m]) for m in methods), (logged, counts)  # the runs trained what is counted
     lines += ["", "| dataset | eval split (n) | chance | " + " | ".join(f"{label(m)} acc" for m in methods) + " | "
               + " | ".join(f"{label(m)} - head-only (acc, per seed)" for m in others) + " |",
               "|---" * (3 + len(methods) + len(others)) + "|"]
@@ -210,6 +235,15 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
             seeds = sorted(set(runs[m]) & set(runs["head_only"]))
             cells.append(", ".join(f"{runs[m][s]['eval_accuracy'] - runs['head_only'][s]['eval_accuracy']:+.3f}" for s in seeds) or "-")
         lines.append(f"| {ds} | {any_row['eval_split']} ({any_row['n_eval']}) | {any_row['chance']:.3f} | " + " | ".join(cells) + " |")
+    steps = [r for (d, lb), r in latest.items() if " n=" in lb]
+    if steps:
+        lines += ["", "## Budget steps (the same recipes with more training questions; `recipe.py compare --max-train N`)", "",
+                  "| dataset | method | training questions | seed | validation acc | eval acc | seconds |", "|---|---|---|---|---|---|---|"]
+        for r in sorted(steps, key=lambda r: (r["dataset"], r["label"])):
+            name, rest = r["label"].split(" n=")
+            n, seed = rest.split(" seed ")
+            lines.append(f"| {r['dataset']} | {name} | {n} | {seed} | {r['validation_accuracy']:.3f} | "
+                         f"{r['eval_accuracy']:.3f} | {r['seconds']:.0f} |")
     (RESULTS / "core_results.md").write_text("\n".join(lines) + "\n")
 
 
