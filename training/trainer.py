@@ -285,7 +285,9 @@ def train_task(
 
     backoff = MemoryBackOff(reporter.message)
     try:
-        for epoch in range(state["step"] // steps_per_epoch, config.epochs):
+        # From the first epoch whose validation is not made: a checkpoint taken at an epoch's last step, before
+        # its validation, resumes into that validation (not past it).
+        for epoch in range(len(state["history"]), config.epochs):
             batches = batch_indices(train_enc, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
             done_in_epoch = state["step"] - epoch * steps_per_epoch
             reporter.start(f"{task} epoch {epoch + 1}/{config.epochs}", len(batches), completed=done_in_epoch)
@@ -304,7 +306,9 @@ def train_task(
                     reporter.stop()
                     finish_run("interrupted")
                     return {"task": task, "interrupted_at_step": state["step"]}
-                if state["step"] % config.checkpoint_every == 0:
+                # (an epoch's last step is saved after its validation: a checkpoint between the two would
+                # resume past a validation never made, and pick the best epoch from fewer epochs)
+                if state["step"] % config.checkpoint_every == 0 and state["step"] % steps_per_epoch != 0:
                     save_checkpoint()
             reporter.stop()
             val = evaluate_encoded(backbone, val_enc, module(), pooling, config.eval_batch_size, reporter, f"{task} validation",
