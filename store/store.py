@@ -152,8 +152,10 @@ def _catalog_problem(exc: sqlite3.DatabaseError, wait: float) -> str:
                 "wait for it to finish, or raise $BAAS_STORE_TIMEOUT")
     if "readonly" in text or "read-only" in text:
         return "the catalog is read-only (its file or folder cannot be written); nothing was changed"
-    if "disk is full" in text or "disk I/O" in text:
+    if "disk is full" in text:
         return f"the catalog cannot be written ({text}); free some space and rerun: nothing was changed"
+    if "disk I/O" in text:
+        return f"the catalog's disk failed a read or write ({text}); nothing was changed"
     if "not a database" in text or "malformed" in text:
         return f"the catalog is damaged ({text}); restore it from a copy, or move the store aside and start a new one"
     return f"catalog error: {text}"

@@ -314,10 +314,10 @@ def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[
     def gradients(pieces: list[list[Encoded]]) -> float:
         """The batch's loss and gradient, added up over its pieces (one piece unless memory ran out)."""
         optimizer.zero_grad(set_to_none=True)
-        loss = 0.0
+        loss, total = 0.0, sum(len(p) for p in pieces)
         for piece in pieces:
             batch = collate(piece, ctx.backbone.pad_id)
-            part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / sum(len(p) for p in pieces)
+            part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / total
             part.backward()
             loss += part.item()
         if penalty is not None:

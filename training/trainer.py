@@ -123,14 +123,16 @@ def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch
 
 
 def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int,
-                     reporter: Reporter, label: str, processes: Processes | None = None) -> dict:
+                     reporter: Reporter, label: str, processes: Processes | None = None,
+                     backoff: MemoryBackOff | None = None) -> dict:
     """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n. Under several
-    processes each scores its share of the questions and every process gets the metrics of all of them."""
+    processes each scores its share of the questions and every process gets the metrics of all of them.
+    `backoff`: kept across calls, so a batch size that did not fit is not tried again at every evaluation."""
     processes = processes or Processes()
     share = processes.share(list(range(len(encoded))))
     reporter.start(label, len(share))
     preds = predict(backbone, [encoded[i] for i in share], prompt, pooling, batch_size, reporter.advance,
-                    MemoryBackOff(reporter.message)) if share else []
+                    backoff or MemoryBackOff(reporter.message)) if share else []
     reporter.stop()
     preds = processes.gather(torch.tensor(preds, dtype=torch.long), len(encoded)).tolist()
     labels = [e.label for e in encoded]
@@ -283,7 +285,7 @@ def train_task(
             "progress": json.dumps(state), "rng": torch.get_rng_state(),
         })
 
-    backoff = MemoryBackOff(reporter.message)
+    backoff, eval_backoff = MemoryBackOff(reporter.message), MemoryBackOff(reporter.message)  # training, evaluation
     try:
         # From the first epoch whose validation is not made: a checkpoint taken at an epoch's last step, before
         # its validation, resumes into that validation (not past it).
@@ -312,7 +314,7 @@ def train_task(
                     save_checkpoint()
             reporter.stop()
             val = evaluate_encoded(backbone, val_enc, module(), pooling, config.eval_batch_size, reporter, f"{task} validation",
-                                   processes)
+                                   processes, eval_backoff)
             state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
                                      "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
             state["epoch_loss"] = 0.0
@@ -327,7 +329,7 @@ def train_task(
 
     module.load_state_dict(best_state)
     result_metrics = evaluate_encoded(backbone, eval_enc, module(), pooling, config.eval_batch_size, reporter,
-                                      f"{task} {data.eval_split}", processes)
+                                      f"{task} {data.eval_split}", processes, eval_backoff)
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
