@@ -1,4 +1,5 @@
-"""The `baas` command as a user runs it: real subprocesses, real files, one JSON line, one error line."""
+"""The `baas` command as a user runs it: real files, one JSON line, one error line. Commands run in this process
+through click's test runner; the entry point itself, a kill and `--help` run as real subprocesses."""
 
 import json
 import re
@@ -7,10 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
+from typing import NamedTuple
 
 from safetensors.torch import load_file
+from typer.testing import CliRunner
 
+from baas.cli.main import app
 from baas.store import Store
 
 BAAS = [sys.executable, "-m", "baas.cli.main"]
@@ -18,11 +23,29 @@ TINY_TRAIN = ["--max-train", "40", "--max-eval", "24", "--epochs", "1", "--prefi
               "--batch-size", "4", "--max-length", "48"]
 
 
-def baas(*args, env, check=True):
-    proc = subprocess.run(BAAS + [str(a) for a in args], capture_output=True, text=True, env=env, timeout=300)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"baas {' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr}")
-    return proc
+class Ran(NamedTuple):
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def baas(*args, env, check=True, real_process=False):
+    """Run `baas ARGS` with environment `env`. In this process by default (through click's test runner, which swaps
+    stdin, stdout, stderr and the environment for the call, so torch and transformers are imported once for the
+    whole file); `real_process=True` starts `python -m baas.cli.main` as a user's shell does."""
+    args = [str(a) for a in args]
+    if real_process:
+        ran = subprocess.run(BAAS + args, capture_output=True, text=True, env=env, timeout=300)
+    else:
+        changes = {k: v for k, v in env.items() if os.environ.get(k) != v} | {k: None for k in os.environ if k not in env}
+        result = CliRunner().invoke(app, args, env=changes)
+        stderr = result.stderr
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            stderr += "".join(traceback.format_exception(result.exception))
+        ran = Ran(result.exit_code, result.stdout, stderr)
+    if check and ran.returncode != 0:
+        raise AssertionError(f"baas {' '.join(args)} failed ({ran.returncode}):\n{ran.stderr}")
+    return ran
 
 
 def last_json(proc):
@@ -83,7 +106,8 @@ def test_malformed_row_error(tmp_path, cli_env):
 
 
 def test_unknown_dataset_and_bad_name(cli_env, tmp_path):
-    assert "unknown dataset 'nope'" in error_line(baas("train-task", "nope", "--store", tmp_path, env=cli_env, check=False))
+    assert "unknown dataset 'nope'" in error_line(baas("train-task", "nope", "--store", tmp_path, env=cli_env, check=False,
+                                                                    real_process=True))
     assert "invalid task name '../evil'" in error_line(baas("train-task", "../evil", env=cli_env, check=False))
     assert "no bank entry for task 'ghost'" in error_line(baas("eval-task", "ghost", "--store", tmp_path, env=cli_env, check=False))
 
@@ -123,13 +147,13 @@ def test_killed_train_task_resumes(tiny_backbone_dir, cli_env, tmp_path):
 
 
 def test_datasets_and_help(cli_env, tmp_path):
-    names = {r["name"] for r in last_json(baas("datasets", "--json", env=cli_env))["datasets"]}
+    names = {r["name"] for r in last_json(baas("datasets", "--json", env=cli_env, real_process=True))["datasets"]}
     assert {"arc_easy", "medqa", "race", "sciq", "demo_categories"} <= names
     for cmd in (["--help"], ["train-task", "--help"], ["eval-task", "--help"], ["bank", "--help"], ["demo", "--help"],
                 ["fuse", "--help"], ["predict", "--help"]):
         assert baas(*cmd, env=cli_env).returncode == 0
     assert "--skip-invalid" in baas("train-task", "--help", env=cli_env).stdout
-    listed = baas("--help", env=dict(cli_env, COLUMNS="200")).stdout
+    listed = baas("--help", env=dict(cli_env, COLUMNS="200"), real_process=True).stdout
     assert " fuse " in listed and " predict " in listed
 
 
