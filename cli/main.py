@@ -194,6 +194,19 @@ def _store(path: Path | None, default_subfolder: str = "", create: bool = True):
     return Store(root)
 
 
+def _worker() -> bool:
+    """Under a launcher (torchrun, accelerate; see training/parallel.py), a process other than the main one: it
+    computes its share in silence, and the main process writes and prints."""
+    return int(os.environ.get("RANK", "0")) > 0
+
+
+def _reporter():
+    """Progress bars on the main process; silence on the others."""
+    from baas.training.trainer import Reporter
+
+    return Reporter() if _worker() else RichReporter()
+
+
 def _emit(result: dict, as_json: bool, title: str, keys: list[str]) -> None:
     for note in result.get("notes", []):
         err.print(f"note: {note}", highlight=False)
@@ -255,7 +268,7 @@ def train_task_cmd(
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
     from baas.store.store import validate_task_name
-    from baas.training.trainer import Reporter, train_task
+    from baas.training.trainer import train_task
 
     name = validate_task_name(name or dataset)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
@@ -266,9 +279,8 @@ def train_task_cmd(
     st = _store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
     bb = load_backbone(backbone)
-    worker = int(os.environ.get("RANK", "0")) > 0  # under torchrun (see training/parallel.py), a process other than the main one
-    result = train_task(name, data, bb, st, config, Reporter() if worker else RichReporter(), force=force)
-    if not worker:
+    result = train_task(name, data, bb, st, config, _reporter(), force=force)
+    if not _worker():
         _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])
 
 
@@ -419,7 +431,9 @@ def fuse_cmd(
                                format=e.meta.get("format")) for e in bank.entries]
     evals = eval_set(bank, datasets, bb, st, spec, split)
     results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
-                             reporter=RichReporter(), store=st)
+                             reporter=_reporter(), store=st)
+    if _worker():
+        return
     if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
         results = [r for r in results if r["strategy"] == strategy]
     deployable = [r for r in results if r["strategy"] != "oracle"] or results
@@ -499,8 +513,10 @@ def eval_forgetting_cmd(
     settings = Settings(tasks=_split_tasks(tasks) or list(DEFAULT_ORDER), orders=orders,
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
                         space=space, ewc_lambda=ewc_lambda)
-    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store), out_dir, data_dir, RichReporter(),
-                          report_only=report_only)
+    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store), out_dir, data_dir,
+                          _reporter(), report_only=report_only)
+    if _worker():
+        return
     write_report(report, out_dir, "baas " + " ".join(a for a in sys.argv[1:] if a != "--report-only"))
     if as_json:
         print(json.dumps(report, default=str))

@@ -48,6 +48,7 @@ from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
 from baas.training.metrics import chance, continual_metrics, mcq_metrics
 from baas.training.model import score
+from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
 from baas.training.trainer import Reporter, encode_cached, lr_factor, make_optimizer, make_trainable, train_task
 
@@ -106,6 +107,7 @@ class Context:
         self.pooling = self.config.pooling or backbone.default_pooling
         self.max_length = min(self.config.max_length, backbone.max_positions - self.config.prefix_len - self.config.suffix_len)
         self._data: dict[str, TaskData] = {}
+        self.processes = Processes()  # under a launch: data-parallel training and evaluation, the main process writes
 
     def data(self, task: str) -> TaskData:
         if task not in self._data:
@@ -185,9 +187,11 @@ class Baas(Method):
             self.lr_scores = {lr: accuracy for lr, (_, accuracy, _) in tries.items()}
             self.lr = max(self.lr_scores, key=self.lr_scores.get)
             version, self.reused = tries[self.lr][0], all(reused for _, _, reused in tries.values())
-            for lr, (other, _, _) in tries.items():  # the bank keeps the chosen entry only (its latest is the one used)
-                if lr != self.lr:
-                    self.ctx.store.remove(task, other)
+            if self.ctx.processes.main:
+                for lr, (other, _, _) in tries.items():  # the bank keeps the chosen entry only (its latest is the one used)
+                    if lr != self.lr:
+                        self.ctx.store.remove(task, other)
+            self.ctx.processes.barrier()
         else:
             version, _, self.reused = self.entry(task, self.lr)
         self.versions[k:] = [version]
@@ -280,21 +284,21 @@ class PairLearner(Learner):
 
 @torch.no_grad()
 def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
-    """Accuracy, macro F1 and n of a learner on encoded questions."""
-    preds = [0] * len(encoded)
+    """Accuracy, macro F1 and n of a learner on encoded questions (under a launch, each process scores its share)."""
+    mine = [encoded[i] for i in ctx.processes.share(list(range(len(encoded))))]
+    preds = torch.zeros(len(mine), dtype=torch.long)
 
     def attempt(pieces: list[list[int]]) -> None:
         for idx in pieces:
-            for i, p in zip(idx, learner.logits(collate([encoded[i] for i in idx], ctx.backbone.pad_id)).argmax(-1).tolist()):
-                preds[i] = p
+            preds[idx] = learner.logits(collate([mine[i] for i in idx], ctx.backbone.pad_id)).argmax(-1)
 
-    batches, backoff = batch_indices(encoded, ctx.config.eval_batch_size, shuffle=False), MemoryBackOff(ctx.reporter.message)
-    ctx.reporter.start(label, len(encoded))
+    batches, backoff = batch_indices(mine, ctx.config.eval_batch_size, shuffle=False), MemoryBackOff(ctx.reporter.message)
+    ctx.reporter.start(label, len(mine))
     for idx in batches:
         backoff.run(idx, attempt)
         ctx.reporter.advance(len(idx))
     ctx.reporter.stop()
-    m = mcq_metrics([e.label for e in encoded], preds)
+    m = mcq_metrics([e.label for e in encoded], ctx.processes.gather(preds, len(encoded)).tolist())
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(encoded)}
 
 
@@ -302,8 +306,9 @@ def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[
         lr: float | None = None) -> float:
     """Train `learner` for the configured epochs with a fresh optimiser (warmup, then linear decay, clipping)
     and keep the epoch that does best on `val_enc`; returns that validation accuracy. Seeded by the caller.
-    `penalty()`, when given, is added to the loss (EWC, O-LoRA)."""
-    config, reporter = ctx.config, ctx.reporter
+    `penalty()`, when given, is added to the loss (EWC, O-LoRA). Under a launch each process takes its share
+    of every batch and the gradients are added up across processes before the step (the penalty's once)."""
+    config, reporter, processes = ctx.config, ctx.reporter, ctx.processes
     optimizer = learner.optimizer(config, lr)
     params = [p for g in optimizer.param_groups for p in g["params"]]
     base_lrs = [g["lr"] for g in optimizer.param_groups]
@@ -311,20 +316,25 @@ def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[
     warmup, step = max(1, int(config.warmup * total)), 0
     best, best_accuracy = None, -1.0
 
-    def gradients(pieces: list[list[Encoded]]) -> float:
-        """The batch's loss and gradient, added up over its pieces (one piece unless memory ran out)."""
+    def gradients(pieces: list[list[Encoded]], total: int) -> float:
+        """The batch's loss and gradient, added up over its pieces (one piece unless memory ran out) and processes."""
         optimizer.zero_grad(set_to_none=True)
-        loss, total = 0.0, sum(len(p) for p in pieces)
-        for piece in pieces:
+        loss = torch.zeros(())
+        for piece in filter(None, pieces):  # (a process's share of a batch smaller than the launch is empty)
             batch = collate(piece, ctx.backbone.pad_id)
             part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / total
             part.backward()
-            loss += part.item()
-        if penalty is not None:
+            loss += part.detach()
+        if penalty is not None and processes.main:
             part = penalty()
             part.backward()
-            loss += part.item()
-        return loss
+            loss += part.detach()
+        if processes.world > 1:
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            processes.sum_([p.grad for p in params] + [loss])
+        return loss.item()
 
     backoff = MemoryBackOff(reporter.message)
     for epoch in range(config.epochs):
@@ -333,7 +343,7 @@ def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[
         for idx in batches:
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * lr_factor(step, total, warmup)
-            loss = backoff.run([train_enc[i] for i in idx], gradients)
+            loss = backoff.run([train_enc[i] for i in processes.share(idx)], lambda pieces: gradients(pieces, len(idx)))
             torch.nn.utils.clip_grad_norm_(params, config.clip)
             optimizer.step()
             learner.after_step(step)
@@ -385,7 +395,9 @@ class SharedPair(Method):
         tensors = {f"module.{n}": t for n, t in self.learner.trainable().items()} | self.extra
         meta = {"method": self.key, "task": self.order[k], "lr": "" if self.lr is None else repr(self.lr),
                 "lr_scores": json.dumps(self.lr_scores) if self.lr_scores else ""}
-        self.ctx.store.save_artifact("state", self.state_name(k), tensors, meta)
+        if self.ctx.processes.main:
+            self.ctx.store.save_artifact("state", self.state_name(k), tensors, meta)
+        self.ctx.processes.barrier()
         self.at = k
 
     def learn(self, k: int) -> None:
@@ -531,8 +543,8 @@ class Results:
     """`DIR/cells.jsonl`: a header naming the run's settings, then one line per cell and per step, each
     flushed and fsynced as it is written. A half-written last line (a kill mid-write) is ignored."""
 
-    def __init__(self, out: Path, identity: dict):
-        self.path = out / CELLS
+    def __init__(self, out: Path, identity: dict, writer: bool = True):
+        self.path, self.writer = out / CELLS, writer  # under a launch, the main process writes; the others keep count
         self.cells: dict[tuple, dict | None] = {}
         self.steps: dict[tuple, dict] = {}
         self.failures: dict[tuple, dict] = {}  # (order, method) -> its last failure, until a later step of it lands
@@ -559,6 +571,8 @@ class Results:
                 self.failures[(r["order"], r["method"])] = r
 
     def _append(self, record: dict) -> None:
+        if not self.writer:
+            return
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
             f.flush()
@@ -638,8 +652,8 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     settings.config.check()
     reporter = reporter or Reporter()
     identity = settings.identity(backbone.name)
-    results = Results(out, identity)
     ctx = Context(settings, backbone, store, data_dir, reporter)
+    results = Results(out, identity, writer=ctx.processes.main)
     for task in settings.tasks:
         ctx.data(task)  # every dataset's problems show up now, not hours into the run
     run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
@@ -663,7 +677,9 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
             results.add_failure(o, name, k, f"{type(exc).__name__}: {exc}")
     reporter.overall(0)
     chances = {t: chance([len(e.options) for e in ctx.data(t).eval.examples]) for t in settings.tasks}
-    return report(settings, methods, strategies, results, backbone.name, chances)
+    out = report(settings, methods, strategies, results, backbone.name, chances)
+    out["processes"] = ctx.processes.world  # this command's, under a launch (the figures do not depend on it)
+    return out
 
 
 # ---- the report ------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import torch
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import Backbone
 from baas.training.batching import Batch, Encoded, MemoryBackOff, batch_indices, collate
+from baas.training.parallel import Processes
 
 PromptSource = Union[tuple[PromptPair, ScoringHead], Callable[[list[int]], tuple[PromptPair, ScoringHead]]]
 
@@ -31,23 +32,27 @@ def logits(
     """[N, K_max] logits of every question in the order of `encoded` (-inf where a question has fewer options).
 
     `prompt` is one (pair, head) for every question, or a function from a batch's question indices to
-    that batch's per-question (pair, head): how a router gives each question its own fused prompt."""
-    k_max = max(len(e.options) for e in encoded)
-    out = torch.full((len(encoded), k_max), float("-inf"))
+    that batch's per-question (pair, head): how a router gives each question its own fused prompt.
+    Under a launch of several processes (`Processes`), each scores its share of the questions and every
+    process gets all the logits back, so every process must make the same call."""
+    processes = Processes()
+    share = processes.share(list(range(len(encoded))))
+    mine = [encoded[i] for i in share]
+    out = torch.full((len(mine), max(len(e.options) for e in encoded)), float("-inf"))
 
     def attempt(pieces: list[list[int]]) -> None:
         for idx in pieces:
-            batch = collate([encoded[i] for i in idx], backbone.pad_id)
-            pair, head = prompt(idx) if callable(prompt) else prompt
+            batch = collate([mine[i] for i in idx], backbone.pad_id)
+            pair, head = prompt([share[i] for i in idx]) if callable(prompt) else prompt
             scores = score(backbone, batch, pair, head, pooling)
             out[torch.tensor(idx), : scores.shape[1]] = scores
 
     backoff = backoff or MemoryBackOff()  # a batch that does not fit is scored in pieces
-    for idx in batch_indices(encoded, batch_size, shuffle=False):
+    for idx in batch_indices(mine, batch_size, shuffle=False):
         backoff.run(idx, attempt)
         if on_batch:
             on_batch(len(idx))
-    return out
+    return processes.gather(out, len(encoded))
 
 
 def predict(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int = 32,

@@ -1,13 +1,15 @@
-"""Data-parallel training over the processes of a launcher that sets torch.distributed's environment
-(RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT): `torchrun --nproc_per_node N` on CPUs (gloo), and
-`accelerate launch --multi_gpu --num_processes N` on GPUs (NCCL; accelerate runs torchrun underneath).
-`accelerate launch --cpu` starts one process unless MPI is set up, so on CPUs torchrun is the launcher.
+"""Data parallelism over the processes of a launcher that sets torch.distributed's environment (RANK,
+WORLD_SIZE, MASTER_ADDR, MASTER_PORT): `torchrun --nproc_per_node N`, or `accelerate launch --multi_gpu
+--num_processes N` (accelerate's multi-process launcher runs torchrun underneath; it works without GPUs too,
+where `accelerate launch --cpu` would start one process unless MPI is set up). gloo on CPUs, NCCL on GPUs.
 
-One process is the default and costs nothing. Under N processes, each process
-takes every N-th question of each batch, and the gradients of their summed losses are added up across
-processes before the step, so every process takes the step a single process would take on the whole
-batch (up to floating-point summation order). Evaluation is shared the same way: each process scores every
-N-th question and the answers are gathered. Only the main process writes to the store.
+One process is the default and costs nothing. Under N processes every process runs the same command: each
+takes every N-th question of each training batch, and the gradients of their summed losses are added up
+across processes before the step, so every process takes the step a single process would take on the whole
+batch (up to floating-point summation order). Scoring is shared the same way (`model.logits`, and the
+continual protocol's learners): each process scores every N-th question and the answers are gathered, so every
+process holds every answer and takes the same decisions. Only the main process writes to the store and to
+report files, and the others wait for it (`barrier`) before reading what it wrote.
 """
 
 from __future__ import annotations
@@ -44,15 +46,15 @@ class Processes:
                 torch.distributed.all_reduce(t)
 
     def gather(self, values: torch.Tensor, n: int) -> torch.Tensor:
-        """The whole [n] result from every process's share of it (its items `share(range(n))`), on every process."""
+        """The whole [n, ...] result from every process's share of its rows (rows `share(range(n))`), on every process."""
         if self.world == 1:
             return values
         size = -(-n // self.world)
-        padded = torch.zeros(size, dtype=values.dtype)
+        padded = values.new_zeros((size, *values.shape[1:]))
         padded[: len(values)] = values
         parts = [torch.empty_like(padded) for _ in range(self.world)]
         torch.distributed.all_gather(parts, padded)
-        out = torch.empty(n, dtype=values.dtype)
+        out = values.new_empty((n, *values.shape[1:]))
         for rank, part in enumerate(parts):
             out[rank::self.world] = part[: len(range(rank, n, self.world))]
         return out

@@ -30,6 +30,7 @@ from baas.training.batching import Encoded
 from baas.training.data import MCQExample, TaskData, fingerprint, load_task_data
 from baas.training.metrics import mcq_metrics
 from baas.training.model import logits, query_embeddings
+from baas.training.parallel import Processes
 
 # What a query vector is made of: (text, passage or None). The passage is cut first when too long.
 QUERY_KINDS = {
@@ -199,7 +200,7 @@ def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: 
                 block["logits"][todo, : scores.shape[1]] = scores  # a task's questions may have fewer options
                 block["seconds"] += torch.tensor([time.perf_counter() - started, len(todo)])
                 block["done"][todo] = True
-                if store is not None:
+                if store is not None and Processes().main:  # (under a launch, every process has the same block)
                     store.save_cached("logits", key, block)
             seconds, computed = seconds + float(block["seconds"][0]), computed + int(block["seconds"][1])
             out[start:end, j] = torch.where(rows[:, None], block["logits"], float("-inf"))

@@ -123,18 +123,13 @@ def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch
 
 
 def evaluate_encoded(backbone: Backbone, encoded: list[Encoded], prompt: PromptSource, pooling: str, batch_size: int,
-                     reporter: Reporter, label: str, processes: Processes | None = None,
-                     backoff: MemoryBackOff | None = None) -> dict:
+                     reporter: Reporter, label: str, backoff: MemoryBackOff | None = None) -> dict:
     """Metrics of one prompt source on encoded questions: accuracy, macro P/R/F1, chance, n. Under several
-    processes each scores its share of the questions and every process gets the metrics of all of them.
+    processes each scores its share of the questions (see `logits`) and every process gets the metrics of all.
     `backoff`: kept across calls, so a batch size that did not fit is not tried again at every evaluation."""
-    processes = processes or Processes()
-    share = processes.share(list(range(len(encoded))))
-    reporter.start(label, len(share))
-    preds = predict(backbone, [encoded[i] for i in share], prompt, pooling, batch_size, reporter.advance,
-                    backoff or MemoryBackOff(reporter.message)) if share else []
+    reporter.start(label, len(Processes().share(list(range(len(encoded))))))
+    preds = predict(backbone, encoded, prompt, pooling, batch_size, reporter.advance, backoff or MemoryBackOff(reporter.message))
     reporter.stop()
-    preds = processes.gather(torch.tensor(preds, dtype=torch.long), len(encoded)).tolist()
     labels = [e.label for e in encoded]
     return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded))
 
@@ -314,7 +309,7 @@ def train_task(
                     save_checkpoint()
             reporter.stop()
             val = evaluate_encoded(backbone, val_enc, module(), pooling, config.eval_batch_size, reporter, f"{task} validation",
-                                   processes, eval_backoff)
+                                   eval_backoff)
             state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
                                      "validation_accuracy": val["accuracy"], "validation_macro_f1": val["macro_f1"]})
             state["epoch_loss"] = 0.0
@@ -329,7 +324,7 @@ def train_task(
 
     module.load_state_dict(best_state)
     result_metrics = evaluate_encoded(backbone, eval_enc, module(), pooling, config.eval_batch_size, reporter,
-                                      f"{task} {data.eval_split}", processes, eval_backoff)
+                                      f"{task} {data.eval_split}", eval_backoff)
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
@@ -344,7 +339,8 @@ def train_task(
     metrics.update(n_eval=len(eval_enc), eval_split=data.eval_split, max_eval=data.max_eval)  # what the accuracy is of
     if not processes.main:  # the main process saves; the others have trained the same pair
         processes.barrier()
-        return dict(task=task, **metrics, n_train=len(train_enc), history=state["history"], rank=processes.rank)
+        return dict(task=task, **metrics, n_train=len(train_enc), history=state["history"], rank=processes.rank,
+                    version=store.find_version(task, key), reused=False, processes=processes.world)
     entry = store.save_entry(entry, data.name, metrics)
     # The router's summary of this task, made while its questions are at hand (a router never rereads them).
     entry_summary(entry, backbone, store, DEFAULT_QUERY, train_examples=data.train.examples)
