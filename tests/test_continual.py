@@ -11,7 +11,7 @@ import pytest
 from test_cli import BAAS, baas, error_line, last_json
 
 from baas.prompts_bank.errors import BaasError
-from baas.training.continual import Results
+from baas.training.continual import Results, findings
 from baas.training.metrics import (average_accuracy, average_incremental_accuracy, backward_transfer, continual_metrics,
                                    forgetting, forward_transfer)
 
@@ -40,6 +40,20 @@ def test_metrics_that_cannot_be_computed_are_none():
     assert single["average_accuracy"] == 0.7 and single["bwt"] is None and single["forgetting"] is None
     no_forgetting = [[0.5, 0.25], [0.5, 0.6]]
     assert forgetting(no_forgetting) == 0 and backward_transfer(no_forgetting) == 0
+
+
+def test_goals_count_a_one_point_forgetting_as_met_and_say_by_how_much_one_is_missed():
+    """Forgetting of exactly one question in a hundred is within 1 point, though its float is 0.010000000000000009."""
+    def method(acc, forgetting):
+        return {"average_accuracy": acc, "forgetting": forgetting}
+
+    edge = 0.27 - 0.26
+    assert edge > 0.01
+    met = findings({"baas": method(0.30, edge), "oracle": method(0.31, 0.0), "multitask": method(0.40, None)})
+    assert met["goals"]["forgetting_within_1_point"]["met"] and met["goals"]["within_1_point_of_oracle"]["met"]
+    assert not met["goals"]["at_least_95pct_of_multitask"]["met"] and met["goals"]["at_least_95pct_of_multitask"]["target"] == pytest.approx(0.38)
+    missed = findings({"baas": method(0.30, 0.02), "naive": method(0.35, 0.2)})
+    assert not missed["goals"]["forgetting_within_1_point"]["met"] and missed["baselines_above_baas"] == ["naive"]
 
 
 def test_results_file_refuses_other_settings_and_skips_a_torn_last_line(tmp_path):
