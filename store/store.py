@@ -488,29 +488,39 @@ class Store:
 
     ARTIFACTS = {"router": "routers", "summary": "summaries", "state": "states"}
 
-    def artifact_path(self, kind: str, name: str) -> Path:
+    def artifact_path(self, kind: str, name: str, sha256: str = "") -> Path:
+        """Where an artifact's file goes: `FOLDER/NAME.SHA.safetensors`, named by its content, so that replacing
+        an artifact writes a new file and then moves the catalog row to it in one transaction. A kill between
+        the two leaves the old row and file as they were (plus an orphan that `store check --repair` removes),
+        never a row whose checksum does not match its file."""
         if kind not in self.ARTIFACTS or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}", name):
             raise StoreError(f"invalid {kind} name {name!r}")
-        return self.root / self.ARTIFACTS[kind] / f"{name}.safetensors"
+        return self.root / self.ARTIFACTS[kind] / (f"{name}.{sha256[:16]}.safetensors" if sha256 else f"{name}.safetensors")
 
     def save_artifact(self, kind: str, name: str, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
-        """Write (or replace) a named artifact: file first, then its catalog row with the checksum."""
-        path = self.artifact_path(kind, name)
+        """Write (or replace) a named artifact: a new file first, then its catalog row with the checksum, then the
+        file it replaces (and any a killed writer left) goes."""
         payload = save_safetensors({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=meta)
+        sha = hashlib.sha256(payload).hexdigest()
+        path = self.artifact_path(kind, name, sha)
         atomic_write(path, lambda f: f.write(payload))
         with self._db() as db:
             db.execute("INSERT OR REPLACE INTO artifacts VALUES (?, ?, ?, ?, ?, ?)",
-                       (kind, name, str(path.relative_to(self.root)), hashlib.sha256(payload).hexdigest(),
-                        json.dumps(meta), time.time()))
+                       (kind, name, str(path.relative_to(self.root)), sha, json.dumps(meta), time.time()))
+            kept = {self.root / r[0] for r in db.execute("SELECT file FROM artifacts WHERE kind = ?", (kind,))}
+        for old in [self.artifact_path(kind, name), *path.parent.glob(f"{name}.{'[0-9a-f]' * 16}.safetensors")]:
+            if old not in kept:
+                old.unlink(missing_ok=True)
         return path
 
     def load_artifact(self, kind: str, name: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
         """(tensors, metadata) of a named artifact, verified against its checksum; None when there is none."""
-        path = self.artifact_path(kind, name)
+        self.artifact_path(kind, name)  # (checks the name)
         with self._db() as db:
             row = db.execute("SELECT * FROM artifacts WHERE kind = ? AND name = ?", (kind, name)).fetchone()
         if row is None:
             return None
+        path = self.root / row["file"]
         try:
             payload = path.read_bytes()
         except OSError as exc:

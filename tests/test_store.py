@@ -341,3 +341,28 @@ def test_a_full_disk_stops_training_with_one_line_and_keeps_the_bank(tiny_backbo
     assert {k: v for k, v in _files(tmp_path / "s").items() if k != "catalog.sqlite"} == before
     assert [(e["task"], e["version"]) for e in Store(tmp_path / "s").list_entries()] == [("arc_easy", 1)]
     assert Store(tmp_path / "s").check()["ok"]
+
+
+def test_replacing_an_artifact_never_leaves_a_row_that_does_not_match_its_file(tmp_path, monkeypatch):
+    """A writer killed between writing a router's new file and moving its catalog row (found by the fault suite:
+    the file used to be replaced in place): the old router still loads and checks clean, and the next save
+    removes what the killed one left."""
+    store = Store(tmp_path)
+    store.save_artifact("router", "hard", {"w": torch.zeros(2)}, {"v": "1"})
+
+    class Killed(BaseException):
+        pass
+
+    def killed():
+        raise Killed
+
+    monkeypatch.setattr(store, "_db", killed)
+    with pytest.raises(Killed):
+        store.save_artifact("router", "hard", {"w": torch.ones(2)}, {"v": "2"})
+    monkeypatch.undo()
+    problems = Store(tmp_path).check()["problems"]
+    assert not problems["corrupt"] and not problems["missing"] and len(problems["orphans"]) == 1  # the new file
+    assert Store(tmp_path).load_artifact("router", "hard")[1]["v"] == "1"
+    store.save_artifact("router", "hard", {"w": torch.full((2,), 2.0)}, {"v": "3"})
+    assert Store(tmp_path).check()["ok"] and len(list((tmp_path / "routers").iterdir())) == 1
+    assert Store(tmp_path).load_artifact("router", "hard")[1]["v"] == "3"
