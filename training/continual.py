@@ -47,7 +47,7 @@ from baas.training.batching import Encoded, MemoryBackOff, batch_indices, collat
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
 from baas.training.metrics import chance, continual_metrics, mcq_metrics
-from baas.training.model import score
+from baas.training.model import score, score_questions
 from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
 from baas.training.trainer import Reporter, encode_cached, lr_factor, make_optimizer, make_trainable, train_task
@@ -282,23 +282,13 @@ class PairLearner(Learner):
         return make_optimizer(self.module, config if lr is None else replace(config, lr=lr))
 
 
-@torch.no_grad()
 def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
     """Accuracy, macro F1 and n of a learner on encoded questions (under a launch, each process scores its share)."""
-    mine = [encoded[i] for i in ctx.processes.share(list(range(len(encoded))))]
-    preds = torch.zeros(len(mine), dtype=torch.long)
-
-    def attempt(pieces: list[list[int]]) -> None:
-        for idx in pieces:
-            preds[idx] = learner.logits(collate([mine[i] for i in idx], ctx.backbone.pad_id)).argmax(-1)
-
-    batches, backoff = batch_indices(mine, ctx.config.eval_batch_size, shuffle=False), MemoryBackOff(ctx.reporter.message)
-    ctx.reporter.start(label, len(mine))
-    for idx in batches:
-        backoff.run(idx, attempt)
-        ctx.reporter.advance(len(idx))
+    ctx.reporter.start(label, len(ctx.processes.share(list(range(len(encoded))))))
+    preds = score_questions(encoded, lambda batch, idx: learner.logits(batch), ctx.backbone.pad_id, ctx.config.eval_batch_size,
+                            ctx.reporter.advance, MemoryBackOff(ctx.reporter.message)).argmax(-1).tolist()
     ctx.reporter.stop()
-    m = mcq_metrics([e.label for e in encoded], ctx.processes.gather(preds, len(encoded)).tolist())
+    m = mcq_metrics([e.label for e in encoded], preds)
     return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(encoded)}
 
 

@@ -32,9 +32,21 @@ def logits(
     """[N, K_max] logits of every question in the order of `encoded` (-inf where a question has fewer options).
 
     `prompt` is one (pair, head) for every question, or a function from a batch's question indices to
-    that batch's per-question (pair, head): how a router gives each question its own fused prompt.
-    Under a launch of several processes (`Processes`), each scores its share of the questions and every
-    process gets all the logits back, so every process must make the same call."""
+    that batch's per-question (pair, head): how a router gives each question its own fused prompt."""
+
+    def scorer(batch: Batch, idx: list[int]) -> torch.Tensor:
+        pair, head = prompt(idx) if callable(prompt) else prompt
+        return score(backbone, batch, pair, head, pooling)
+
+    return score_questions(encoded, scorer, backbone.pad_id, batch_size, on_batch, backoff)
+
+
+@torch.inference_mode()
+def score_questions(encoded: list[Encoded], scorer: Callable[[Batch, list[int]], torch.Tensor], pad_id: int,
+                    batch_size: int = 32, on_batch=None, backoff: MemoryBackOff | None = None) -> torch.Tensor:
+    """[N, K_max] `scorer(batch, question indices)` over every question, in length-bucketed batches (a batch that
+    does not fit is scored in pieces). Under a launch of several processes (`Processes`), each scores its share
+    of the questions and every process gets all the logits back, so every process must make the same call."""
     processes = Processes()
     share = processes.share(list(range(len(encoded))))
     mine = [encoded[i] for i in share]
@@ -42,12 +54,10 @@ def logits(
 
     def attempt(pieces: list[list[int]]) -> None:
         for idx in pieces:
-            batch = collate([mine[i] for i in idx], backbone.pad_id)
-            pair, head = prompt([share[i] for i in idx]) if callable(prompt) else prompt
-            scores = score(backbone, batch, pair, head, pooling)
+            scores = scorer(collate([mine[i] for i in idx], pad_id), [share[i] for i in idx])
             out[torch.tensor(idx), : scores.shape[1]] = scores
 
-    backoff = backoff or MemoryBackOff()  # a batch that does not fit is scored in pieces
+    backoff = backoff or MemoryBackOff()
     for idx in batch_indices(mine, batch_size, shuffle=False):
         backoff.run(idx, attempt)
         if on_batch:
