@@ -114,6 +114,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     """write(f) into a temporary file beside `path`, fsync, rename over `path`, fsync the folder.
     A failed write (a full disk, a read-only folder) leaves `path` as it was and raises a StoreError."""
@@ -121,6 +125,7 @@ def atomic_write(path: Path, write: Callable[[Any], None]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=TMP_SUFFIX)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # as open() would make it (mkstemp's files are private to their owner)
         with os.fdopen(fd, "wb") as f:
             write(f)
             f.flush()

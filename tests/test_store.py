@@ -366,3 +366,11 @@ def test_replacing_an_artifact_never_leaves_a_row_that_does_not_match_its_file(t
     store.save_artifact("router", "hard", {"w": torch.full((2,), 2.0)}, {"v": "3"})
     assert Store(tmp_path).check()["ok"] and len(list((tmp_path / "routers").iterdir())) == 1
     assert Store(tmp_path).load_artifact("router", "hard")[1]["v"] == "3"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    """Files the store and reports write are readable as open() would make them under the umask, not private."""
+    from baas.store.store import _UMASK, atomic_write
+
+    atomic_write(tmp_path / "report.json", lambda f: f.write(b"{}"))
+    assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o666 & ~_UMASK
