@@ -319,11 +319,7 @@ def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[
             part = penalty()
             part.backward()
             loss += part.detach()
-        if processes.world > 1:
-            for p in params:
-                if p.grad is None:
-                    p.grad = torch.zeros_like(p)
-            processes.sum_([p.grad for p in params] + [loss])
+        processes.sum_gradients(params, loss)
         return loss.item()
 
     backoff = MemoryBackOff(reporter.message)

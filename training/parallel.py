@@ -45,6 +45,14 @@ class Processes:
             for t in tensors:
                 torch.distributed.all_reduce(t)
 
+    def sum_gradients(self, params: list[torch.Tensor], loss: torch.Tensor) -> None:
+        """Add up each parameter's gradient (a missing one counts as zero) and the loss across processes, in place."""
+        if self.world > 1:
+            for p in params:
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+            self.sum_([p.grad for p in params] + [loss])
+
     def gather(self, values: torch.Tensor, n: int) -> torch.Tensor:
         """The whole [n, ...] result from every process's share of its rows (rows `share(range(n))`), on every process."""
         if self.world == 1:

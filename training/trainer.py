@@ -111,12 +111,8 @@ def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch
         piece = F.cross_entropy(logits, batch.labels, reduction="sum") / total
         piece.backward()
         loss = loss + piece.detach()
-    if processes is not None and processes.world > 1:
-        params = [p for p in module.parameters() if p.requires_grad]
-        for p in params:
-            if p.grad is None:
-                p.grad = torch.zeros_like(p)
-        processes.sum_([p.grad for p in params] + [loss])
+    if processes is not None:
+        processes.sum_gradients([p for p in module.parameters() if p.requires_grad], loss)
     torch.nn.utils.clip_grad_norm_(module.parameters(), clip)
     optimizer.step()
     return loss.item()
