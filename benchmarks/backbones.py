@@ -40,9 +40,8 @@ def recipe(method: str, rate: float | None = None) -> dict:
     chosen = json.loads((RESULTS / "recipe_chosen.json").read_text())
     settings = dict(chosen[method], epochs=BUDGET["epochs"], seed=BUDGET["seed"])
     settings.pop("peft", None)
-    settings["depth"] = None if method == "deep_pair" else settings.get("depth")
-    if method == "peft_prefix":
-        settings.pop("depth", None)
+    if method == "deep_pair":
+        settings["depth"] = None  # every layer of the backbone at hand
     if rate is not None:
         settings[GRIDS[method][0]] = rate
     return settings
