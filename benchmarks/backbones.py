@@ -5,6 +5,7 @@ so each run's peak RSS is its own.
 
     python benchmarks/backbones.py probe --data-dir DIR   # MPNet's learning rates: arc_easy validation decides
     python benchmarks/backbones.py table --data-dir DIR   # every (dataset, backbone, method) at the chosen rates
+    python benchmarks/backbones.py all --data-dir DIR     # both, the deep pair's probe and rows first
     python benchmarks/backbones.py report                 # benchmarks/results/backbones.md from the log
 
 MiniLM keeps the rates chosen for it before (results/recipe_chosen.json). Budget: 600 training questions,
@@ -29,8 +30,10 @@ LOG = RESULTS / "backbones_runs.jsonl"
 BACKBONES = ("minilm", "mpnet")
 METHODS = ("head_only", "deep_pair", "peft_prefix")
 DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa", "arc_challenge", "mmlu")
-GRIDS = {"head_only": ("head_lr", (1e-2, 3e-2, 1e-1)), "deep_pair": ("lr", (3e-3, 1e-2, 3e-2)),
-         "peft_prefix": ("lr", (3e-3, 1e-2, 3e-2))}
+# MPNet's probe grids. A deep-pair or prefix run on MPNet costs about 20 minutes here, so those two search
+# MiniLM's chosen rate and the next one down (a larger model usually wants a smaller rate), that rate first.
+GRIDS = {"head_only": ("head_lr", (1e-2, 3e-2, 1e-1)), "deep_pair": ("lr", (1e-2, 3e-3)),
+         "peft_prefix": ("lr", (1e-2, 3e-3))}
 BUDGET = dict(max_train=600, max_eval=200, epochs=2, seed=0)
 
 
@@ -124,7 +127,8 @@ def one(job: dict) -> dict:
                 trained_parameters=trained, train_seconds=round(timing.train_seconds, 1), steps=timing.steps,
                 seconds_per_step=round(timing.train_seconds / max(timing.steps, 1), 3),
                 train_questions_per_second=round(n_train * config.epochs / max(timing.train_seconds, 1e-9), 2),
-                seconds=round(time.perf_counter() - started, 1), peak_rss_mb=round(peak), time=time.strftime("%Y-%m-%d %H:%M"))
+                seconds=round(time.perf_counter() - started, 1), peak_rss_mb=round(peak), threads=torch.get_num_threads(),
+                time=time.strftime("%Y-%m-%d %H:%M"))
 
 
 def run_jobs(jobs: list[dict]) -> None:
@@ -150,7 +154,7 @@ def chosen_rate(backbone: str, method: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["probe", "table", "report", "one"])
+    ap.add_argument("mode", choices=["probe", "table", "all", "report", "one"])
     ap.add_argument("job", nargs="?", help=argparse.SUPPRESS)
     ap.add_argument("--data-dir")
     args = ap.parse_args()
@@ -166,12 +170,18 @@ def main() -> None:
         return
     if not args.data_dir:
         ap.error("--data-dir is required")
+    probe = lambda m: [dict(stage="probe", dataset="arc_easy", backbone="mpnet", method=m, rate=r, data_dir=args.data_dir)
+                       for r in GRIDS[m][1]]
+    table = lambda m: [dict(stage="table", dataset=d, backbone=b, method=m, rate=chosen_rate(b, m), data_dir=args.data_dir)
+                       for d in DATASETS for b in BACKBONES]
     if args.mode == "probe":
-        run_jobs([dict(stage="probe", dataset="arc_easy", backbone="mpnet", method=m, rate=r, data_dir=args.data_dir)
-                  for m in METHODS for r in GRIDS[m][1]])
-    else:
-        run_jobs([dict(stage="table", dataset=d, backbone=b, method=m, rate=chosen_rate(b, m), data_dir=args.data_dir)
-                  for d in DATASETS for b in BACKBONES for m in METHODS])
+        run_jobs([job for m in METHODS for job in probe(m)])
+    elif args.mode == "table":
+        run_jobs([job for m in METHODS for job in table(m)])
+    else:  # all: the deep pair's probe and rows first (they decide whether MPNet earns a continual run)
+        for m in ("deep_pair", "head_only", "peft_prefix"):
+            run_jobs(probe(m))
+            run_jobs(table(m))
 
 
 def report() -> None:
