@@ -1,5 +1,5 @@
 """Two frozen backbones side by side: MiniLM-L6 (the default) and MPNet-base (`make mpnet`), each under
-head-only, baas's deep pair (every layer) and PEFT prefix tuning (the library's `prefix_tuning` learner,
+head-only, baas's default deep pair (every layer, gated) and PEFT prefix tuning (the library's `prefix_tuning` learner,
 10 virtual tokens at every layer), on the same subsets, batches and schedule. One run per child process,
 so each run's peak RSS is its own.
 
@@ -28,11 +28,11 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 LOG = RESULTS / "backbones_runs.jsonl"
 BACKBONES = ("minilm", "mpnet")
-METHODS = ("head_only", "deep_pair", "peft_prefix")
+METHODS = ("head_only", "deep_gated", "peft_prefix")  # deep_gated: baas's default deep pair, gate and all
 DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa", "arc_challenge", "mmlu")
 # MPNet's probe grids. A deep-pair or prefix run on MPNet costs about 20 minutes here, so those two search
 # MiniLM's chosen rate and the next one down (a larger model usually wants a smaller rate), that rate first.
-GRIDS = {"head_only": ("head_lr", (1e-2, 3e-2, 1e-1)), "deep_pair": ("lr", (1e-2, 3e-3)),
+GRIDS = {"head_only": ("head_lr", (1e-2, 3e-2, 1e-1)), "deep_gated": ("lr", (1e-2, 3e-3)),
          "peft_prefix": ("lr", (1e-2, 3e-3))}
 BUDGET = dict(max_train=600, max_eval=200, epochs=2, seed=0)
 
@@ -43,7 +43,7 @@ def recipe(method: str, rate: float | None = None) -> dict:
     chosen = json.loads((RESULTS / "recipe_chosen.json").read_text())
     settings = dict(chosen[method], epochs=BUDGET["epochs"], seed=BUDGET["seed"])
     settings.pop("peft", None)
-    if method == "deep_pair":
+    if method == "deep_gated":
         settings["depth"] = None  # every layer of the backbone at hand
     if rate is not None:
         settings[GRIDS[method][0]] = rate
@@ -179,7 +179,7 @@ def main() -> None:
     elif args.mode == "table":
         run_jobs([job for m in METHODS for job in table(m)])
     else:  # all: the deep pair's probe and rows first (they decide whether MPNet earns a continual run)
-        for m in ("deep_pair", "head_only", "peft_prefix"):
+        for m in ("deep_gated", "head_only", "peft_prefix"):
             run_jobs(probe(m))
             run_jobs(table(m))
 

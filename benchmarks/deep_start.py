@@ -9,6 +9,7 @@ head lr 1e-2, 600 training questions, 2 epochs):
                states the prompt reaches when the backbone reads [prefix; suffix] alone (the old default)
     add        layer i's vectors are added to those states, started at zero, so step 0 is the shallow pair
     add-lr0.1  add, with layers 1..D-1 at a tenth of the prompt learning rate (a depth-wise rate)
+    gate-lr10  replace, with the gate (give its start with --set gate=-4) learning at ten times the prompt rate
 Runs (dataset, variant, seed) already in the log are skipped, so a stopped run resumes.
 """
 
@@ -27,7 +28,9 @@ from baas.training.backbone import Backbone, load_backbone  # noqa: E402
 from baas.training.config import TrainConfig  # noqa: E402
 
 LOG = recipe.RESULTS / "deep_start.jsonl"
-VARIANTS = {"replace": ("replace", 1.0), "add": ("add", 1.0), "add-lr0.1": ("add", 0.1)}
+# variant: (deep mode, learning-rate scale of layers 1..D-1, learning-rate scale of the gate)
+VARIANTS = {"replace": ("replace", 1.0, 1.0), "add": ("add", 1.0, 1.0), "add-lr0.1": ("add", 0.1, 1.0),
+            "gate-lr10": ("replace", 1.0, 10.0)}
 DATASETS = "demo_animal_sounds,demo_categories,demo_opposites,arc_easy,commonsense_qa,cosmos_qa"
 
 
@@ -55,7 +58,7 @@ def main() -> None:
                 label = " ".join([variant, *args.set, f"seed {seed}"])
                 if (ds, label) in done:
                     continue
-                Backbone.deep_mode, trainer.DEEP_LR_SCALE = VARIANTS[variant]
+                Backbone.deep_mode, trainer.DEEP_LR_SCALE, trainer.GATE_LR_SCALE = VARIANTS[variant]
                 config = TrainConfig(**dict(deep, seed=seed, **overrides))
                 recipe.run(backbone, args.data_dir, ds, config, label, LOG, args.max_eval)
 
@@ -69,7 +72,9 @@ def report() -> None:
     lines = ["# Deep pair: how layers 1..D-1 start (issue 12)", "",
              "MiniLM frozen, baas's deep recipe (every layer, lr 1e-2, head lr 1e-2, 600 training questions, "
              "2 epochs), validation/test capped at 500. Validation accuracy (best epoch) decides; test shown "
-             "beside it. Command: `python benchmarks/deep_start.py run --data-dir DIR`, then `... report`.", "",
+             "beside it. Command: `python benchmarks/deep_start.py run --data-dir DIR`, then `... report`.",
+             "Rows with `gate=G` have the attention gate (`Backbone.forward`) started at G: learned at the prompt rate "
+             "under `replace`, at ten times it under `gate-lr10`. Rows without it are ungated.", "",
              "| variant | " + " | ".join(f"{ds} val / test" for ds in datasets) + " |",
              "|---" * (1 + len(datasets)) + "|"]
     lines.append("| chance | " + " | ".join(f"{next(r for (d, _), r in rows.items() if d == ds)['chance']:.3f}"

@@ -200,7 +200,9 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
     lines = ["# Head-only baseline vs trained prompt pairs", "",
              f"MiniLM frozen, 600 training questions, 2 epochs, at most {max_eval} validation/test questions; "
              "mean ± std over seeds. Recipes chosen on arc_easy validation (recipe_search.md, depth_probe.md, "
-             "recipe_chosen.json). pair: the shallow pair (`--depth 1`); deep-pair: baas's default (every layer); "
+             "recipe_chosen.json). pair: the shallow pair (`--depth 1`); deep-pair: the deep pair with no gate (every layer; "
+             "the default before issue 12, `--no-gate`); deep-gated: baas's default (the same with the attention gate "
+             "from -4, deep_start.md); "
              "peft-prefix: PEFT prefix tuning (P-tuning v2) on baas's batches and schedule (peft_train.py); "
              "full-ft: every backbone weight trained (the plasticity reference), its learning rate chosen on "
              "arc_easy validation (`recipe.py full-probe`).",

@@ -239,6 +239,8 @@ def train_task_cmd(
     prefix_len: PrefixLenOpt = DEFAULTS.prefix_len,
     suffix_len: SuffixLenOpt = DEFAULTS.suffix_len,
     depth: Annotated[Optional[int], typer.Option(min=1, help="Layers with their own prompt vectors. Default: every layer of the backbone (a deep pair: layer i's vectors replace the prompt positions' states where they enter layer i, starting from where the input-level pair leads). 1: the pair at the input embeddings only.")] = DEFAULTS.depth,
+    gate: Annotated[Optional[float], typer.Option(help="Start of the pair's attention gate: added to every input token's attention scores for the prompt positions, and learned. Very negative: the pair starts hidden from the input (an encoder then reads exactly what head-only reads). Ignored with --no-gate.")] = DEFAULTS.gate,
+    no_gate: Annotated[bool, typer.Option("--no-gate", metavar="", help="No gate: the input attends to the pair freely from the start (the default before the gate).")] = False,
     prefix_init: PrefixInitOpt = DEFAULTS.prefix_init,
     suffix_init: SuffixInitOpt = DEFAULTS.suffix_init,
     reparam: Annotated[str, typer.Option(help="Reparameterisation while training: bap (the BAP-Encoder: two Bi-LSTMs + cross-attention), mlp, or none. Materialised into plain tensors in the bank.")] = DEFAULTS.reparam,
@@ -272,8 +274,8 @@ def train_task_cmd(
 
     name = validate_task_name(name or dataset)
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
-                         suffix_len=suffix_len, depth=depth, prefix_init=prefix_init, suffix_init=suffix_init, reparam=reparam,
-                         reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
+                         suffix_len=suffix_len, depth=depth, gate=None if no_gate else gate, prefix_init=prefix_init,
+                         suffix_init=suffix_init, reparam=reparam, reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
                          pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     config.check()
     st = _store(store)

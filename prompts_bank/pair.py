@@ -16,11 +16,13 @@ import torch
 class PromptPair:
     prefix: torch.Tensor  # [B or 1, D, Lp, d]
     suffix: torch.Tensor  # [B or 1, D, Ls, d]
+    gate: torch.Tensor | None = None  # [B or 1]: the input's attention-score shift for the pair; None: no gate
 
     def per_row(self, counts: torch.Tensor) -> "PromptPair":
         """Repeat each question's pair for its options (counts [B]); a shared pair is broadcast."""
         n = int(counts.sum())
-        return PromptPair(*(_rows(t, counts, n) for t in (self.prefix, self.suffix)))
+        gate = None if self.gate is None else _rows(self.gate, counts, n)
+        return PromptPair(_rows(self.prefix, counts, n), _rows(self.suffix, counts, n), gate)
 
 
 @dataclass

@@ -203,3 +203,43 @@ def test_layer_means_stop_early_and_match_the_full_pass(kind, tiny_backbone):
     handle.remove()
     assert calls == []
     assert query_embeddings(bb, texts, layers=(0, 1)).shape == (2, 2 * bb.hidden_size)
+
+
+@pytest.mark.parametrize("kind", ["bert", "roberta", "gpt2"])
+def test_a_closed_gate_reads_the_input_as_without_prompts(kind, tiny_backbone):
+    """A very negative gate hides a deep pair from the input: the input's mean equals the prompt-free pass
+    (positions too, in BERT's, RoBERTa's and GPT-2's numbering), with right and (decoders) left padding."""
+    bb = tiny_backbone(kind)
+    ids = bb.tokenizer(["what sound does a cow make?", "a cow"])["input_ids"]
+    width = len(ids[0])
+    d, g = bb.hidden_size, torch.Generator().manual_seed(0)
+    prefix, suffix = torch.randn(2, 2, 3, d, generator=g), torch.randn(2, 2, 2, d, generator=g)
+    none = torch.zeros(2, 1, 0, d)
+    sides = ["right", "left"] if bb.is_decoder else ["right"]
+    for side in sides:
+        padded, mask = torch.full((2, width), bb.pad_id), torch.zeros(2, width, dtype=torch.long)
+        for i, r in enumerate(ids):
+            at = slice(0, len(r)) if side == "right" else slice(width - len(r), width)
+            padded[i, at], mask[i, at] = torch.tensor(r), 1
+        without = bb.forward(padded, mask, none, none, "mean_input")
+        closed = bb.forward(padded, mask, prefix, suffix, "mean_input", torch.full((2,), -1e4))
+        torch.testing.assert_close(closed, without, atol=1e-5, rtol=1e-5)
+        ajar = bb.forward(padded, mask, prefix, suffix, "mean_input", torch.full((2,), -2.0))
+        assert not torch.allclose(ajar, without, atol=1e-4)
+
+
+def test_the_gate_learns_and_follows_the_pair_through_rows(tiny_backbone):
+    """The gate gets a gradient through the attention mask, and each question's gate reaches its options."""
+    bb = tiny_backbone("bert")
+    data = load_task_data("demo_categories", max_train=4)
+    batch = collate(encode(data.train.examples, bb.tokenizer, 64), bb.pad_id)
+    d = bb.hidden_size
+    gate = torch.tensor([-3.0], requires_grad=True)
+    pair = PromptPair(torch.randn(1, 2, 2, d), torch.randn(1, 2, 2, d), gate)
+    logits = score(bb, batch, pair, ScoringHead(torch.randn(1, d), torch.zeros(1)), "mean_input")
+    torch.nn.functional.cross_entropy(logits, batch.labels).backward()
+    assert gate.grad.abs().item() > 0
+    counts = batch.options_per_question
+    per_question = PromptPair(pair.prefix.expand(len(counts), -1, -1, -1), pair.suffix.expand(len(counts), -1, -1, -1),
+                              torch.arange(len(counts), dtype=torch.float))
+    assert per_question.per_row(counts).gate.tolist() == torch.arange(len(counts)).repeat_interleave(counts).float().tolist()

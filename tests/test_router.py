@@ -119,6 +119,24 @@ def test_bank_fuses_in_prompt_space_and_refuses_mixed_entries():
         PromptBank([])
 
 
+def test_gated_entries_fuse_their_gates_and_do_not_mix_with_ungated_ones(tmp_path):
+    gated = []
+    for i, t in enumerate("abc"):
+        e = entry(t, seed=i)
+        e.gate = torch.tensor(-float(i + 1))
+        gated.append(e)
+    store = Store(tmp_path)
+    store.save_entry(gated[0], "a", {})
+    back = store.load_entry("a")
+    assert back.gate.item() == -1.0 and back.prompt()[0].gate.tolist() == [-1.0]
+    bank = PromptBank(gated)
+    pair, _ = bank.fuse(torch.tensor([[0.0, 1.0, 0.0], [0.5, 0.0, 0.5]]))
+    assert pair.gate.tolist() == [-2.0, -2.0]
+    assert PromptBank([entry("x"), entry("y")]).fuse(torch.ones(1, 2) / 2)[0].gate is None
+    with pytest.raises(BaasError, match="'a' \\(gated\\) and 'x' \\(no gate\\) cannot be fused"):
+        PromptBank([gated[0], entry("x")])
+
+
 def test_router_round_trips_through_the_store_with_checksums(tmp_path):
     summaries = [QuerySummary.from_queries(q) for q in clustered_queries(tasks=3, d=8)]
     queries = torch.randn(10, 8)

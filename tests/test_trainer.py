@@ -15,11 +15,11 @@ def _data(n=40):
     return load_task_data("demo_categories", max_train=n, max_eval=32)
 
 
-@pytest.mark.parametrize("kind,depth", [("bert", 1), ("gpt2", 2)])
-def test_train_saves_a_complete_entry(kind, depth, tiny_backbone, tmp_path):
+@pytest.mark.parametrize("kind,depth,gate", [("bert", 1, None), ("gpt2", 2, None), ("bert", 2, -4.0), ("gpt2", 2, -4.0)])
+def test_train_saves_a_complete_entry(kind, depth, gate, tiny_backbone, tmp_path):
     bb = tiny_backbone(kind)
     store = Store(tmp_path)
-    result = train_task("cats", _data(), bb, store, TrainConfig(**SMALL, depth=depth))
+    result = train_task("cats", _data(), bb, store, TrainConfig(**SMALL, depth=depth, gate=gate))
     for key in ("task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
                 "eval_split", "seconds", "bank_file"):
         assert key in result
@@ -30,6 +30,7 @@ def test_train_saves_a_complete_entry(kind, depth, tiny_backbone, tmp_path):
     assert entry.meta["depth"] == depth
     assert entry.meta["pooling"] == ("last" if kind == "gpt2" else "mean_input")
     assert entry.meta["data_fingerprint"] and entry.meta["config"]["lr"] == 1e-2
+    assert (entry.gate is None) == (gate is None) and (gate is None or entry.gate.item() != gate)  # a gate learns
     # Reloaded from disk, the entry scores exactly as it did at the end of training.
     again = evaluate_entry("cats", _data(), bb, store)
     assert again["accuracy"] == result["accuracy"]

@@ -6,7 +6,8 @@ inference and every router strategy go through it. A pair may be deep: `D` layer
 which layer 0 enters at the embeddings and layer i replaces the prompt positions' hidden states
 where they enter the backbone's layer i (the sequence layout and attention mask stay those of
 `inject`). Encoders pool the input's own tokens; decoders read the state of the last real position
-(the end of the suffix).
+(the end of the suffix). A gated pair (`forward(..., gate=)`) shifts the input's attention to the prompt
+positions by its gate, at every layer, through an additive 4D attention mask.
 """
 
 from __future__ import annotations
@@ -182,17 +183,51 @@ class Backbone:
         prefix: torch.Tensor,
         suffix: torch.Tensor,
         pooling: str,
+        gate: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """[N, T] token ids + prompts [N, D, Lp, d] / [N, D, Ls, d] -> pooled [N, d] (D = 1: input level only)."""
+        """[N, T] token ids + prompts [N, D, Lp, d] / [N, D, Ls, d] -> pooled [N, d] (D = 1: input level only).
+
+        `gate` [N] (or None: no gate) is added to the attention scores of every input token for every prompt
+        position, at every layer, and the input keeps the positions it has without prompts. A very negative
+        gate hides the pair from the input: an encoder's output (the mean over the input) is then exactly
+        head-only's. A gated pair starts nearly closed and learns how far to open."""
         embeds, segments = inject(self.embed(input_ids), attention_mask, prefix[:, 0], suffix[:, 0])
         mask = segments != PAD
-        kwargs = {}
-        if self.is_decoder:
+        kwargs = {"attention_mask": mask.long()}
+        if gate is not None and prefix.shape[2] + suffix.shape[2]:
+            kwargs = self._gated(segments, gate.to(embeds.dtype))
+        elif self.is_decoder:
             # Decoders take positions from the mask, so left padding and prompts both count from 0.
             kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
         with self._deep_prompts(segments, prefix[:, 1:], suffix[:, 1:]):
-            hidden = self.model(inputs_embeds=embeds, attention_mask=mask.long(), **kwargs).last_hidden_state
+            hidden = self.model(inputs_embeds=embeds, **kwargs).last_hidden_state
         return pool(hidden, segments, pooling)
+
+    def _gated(self, segments: torch.Tensor, gate: torch.Tensor) -> dict:
+        """The additive 4D attention mask [N, 1, T, T] and position ids [N, T] of a gated pair.
+
+        The mask: padding (and, in decoders, later positions) closed; input-to-prompt scores shifted by the
+        gate; everything else open. Positions: the input's tokens number as they would with no prompt;
+        the prefix numbers from the same start, the suffix on from the input's end."""
+        n, t = segments.shape
+        real, is_input = segments != PAD, segments == INPUT
+        is_prompt = (segments == PREFIX) | (segments == SUFFIX)
+        allowed = real[:, None, :].expand(n, t, t)
+        if self.is_decoder:
+            allowed = allowed & torch.ones(t, t, dtype=torch.bool, device=segments.device).tril()
+        shifted = (is_input[:, :, None] & is_prompt[:, None, :]).to(gate.dtype) * gate[:, None, None]
+        bias = shifted.masked_fill(~allowed, torch.finfo(gate.dtype).min)
+        count = lambda kind: (segments == kind).long().cumsum(-1) - 1  # noqa: E731
+        positions = torch.where(segments == PREFIX, count(PREFIX), count(INPUT))
+        positions = torch.where(segments == SUFFIX, is_input.sum(-1, keepdim=True) + count(SUFFIX), positions)
+        return {"attention_mask": bias[:, None], "position_ids": positions.clamp(min=0) + self._first_position}
+
+    @cached_property
+    def _first_position(self) -> int:
+        """The position id of a sequence's first token: 0, or padding_idx + 1 in RoBERTa-style embeddings."""
+        embeddings = getattr(self.model, "embeddings", None)
+        padding_idx = getattr(embeddings, "padding_idx", None)
+        return 0 if self.is_decoder or padding_idx is None else int(padding_idx) + 1
 
     @contextmanager
     def _deep_prompts(self, segments: torch.Tensor, prefix: torch.Tensor, suffix: torch.Tensor):

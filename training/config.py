@@ -23,6 +23,7 @@ class TrainConfig:
     prefix_len: int = 5
     suffix_len: int = 5
     depth: int | None = None  # layers with their own prompt vectors: None = every layer; 1 = input embeddings only
+    gate: float | None = -4.0  # start of the input's attention-score shift for the pair (learned); None: no gate
     prefix_init: str = "vocab"  # topic: the dataset's topic labels; vocab: frequent task tokens; random
     suffix_init: str = "vocab"  # autocot: the global reasoning chain; vocab; random
     reparam: str = "none"  # none | mlp | bap (the BAP-Encoder), used while training only
@@ -43,6 +44,8 @@ class TrainConfig:
         for name in ("prefix_len", "suffix_len"):
             if not 0 <= getattr(self, name) <= 256:
                 raise BaasError(f"--{name.replace('_', '-')} must be in 0..256, got {getattr(self, name)}")
+        if self.gate is not None and not -1e4 <= self.gate <= 1e4:
+            raise BaasError(f"--gate must be a number in -1e4..1e4 (or --no-gate), got {self.gate}")
         if self.depth is not None and self.depth < 1:
             raise BaasError(f"--depth must be at least 1, got {self.depth}")
         if min(self.lr, self.head_lr, self.reparam_lr) <= 0:

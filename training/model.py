@@ -18,7 +18,7 @@ def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead,
     """logits [B, K_max]; slots of options a question does not have are -inf."""
     counts = batch.options_per_question
     rows = pair.per_row(counts)
-    pooled = backbone.forward(batch.input_ids, batch.attention_mask, rows.prefix, rows.suffix, pooling)
+    pooled = backbone.forward(batch.input_ids, batch.attention_mask, rows.prefix, rows.suffix, pooling, rows.gate)
     scores = head.per_row(counts)(pooled)
     logits = scores.new_full(batch.option_mask.shape, float("-inf"))
     return logits.masked_scatter(batch.option_mask, scores)

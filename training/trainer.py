@@ -61,6 +61,7 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 DEEP_LR_SCALE = 1.0  # layers 1..D-1 of a deep pair learn at lr x this (a hook for benchmarks/deep_start.py)
+GATE_LR_SCALE = 10.0  # a gated pair's gate learns at lr x this (chosen on validation: benchmarks/results/deep_start.md)
 
 
 def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig, init: PromptInit | None = None
@@ -78,7 +79,8 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
         suffix = torch.cat([init.suffix.unsqueeze(0), init.suffix.new_zeros(depth - 1, *init.suffix.shape)])
     else:
         prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
-    module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam)
+    gate = config.gate if config.prefix_len + config.suffix_len else None  # head-only has nothing to gate
+    module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam, gate)
     return module, make_optimizer(module, config)
 
 
@@ -89,6 +91,8 @@ def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.op
          "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
     ]
+    if module.gate is not None:
+        groups.append({"params": [module.gate], "lr": config.lr * GATE_LR_SCALE, "weight_decay": 0.0})
     if module.reparam_parameters():
         groups.append({"params": module.reparam_parameters(), "lr": config.reparam_lr, "weight_decay": 0.0})
     return torch.optim.AdamW(groups)
