@@ -45,7 +45,8 @@ def test_frozen_backbone_is_untouched(tiny_backbone, tmp_path):
     assert all(torch.equal(before[k], after[k]) for k in before)
 
 
-def test_a_deep_pair_starts_where_the_shallow_pair_leads(tiny_backbone):
+@pytest.mark.parametrize("gate", [None, -4.0])
+def test_a_deep_pair_starts_where_the_shallow_pair_leads(gate, tiny_backbone):
     """In a causal decoder the prefix's states do not depend on the input, so a deep prefix started from
     them scores every input exactly as the shallow prefix does."""
     from baas.training.batching import collate, encode
@@ -55,14 +56,14 @@ def test_a_deep_pair_starts_where_the_shallow_pair_leads(tiny_backbone):
     bb = tiny_backbone("gpt2")
     data = _data(8)
     train_enc = encode(data.train.examples, bb.tokenizer, 48)
-    module, _ = make_trainable(bb, train_enc, TrainConfig(**dict(SMALL, suffix_len=0, depth=2)))
+    module, _ = make_trainable(bb, train_enc, TrainConfig(**dict(SMALL, suffix_len=0, depth=2, gate=gate)))
     pair, head = module()
     assert pair.prefix.shape == (1, 2, 3, bb.hidden_size)
     assert not torch.allclose(pair.prefix[0, 0], pair.prefix[0, 1])  # layer 1 holds states, not a copy
     batch = collate(train_enc, bb.pad_id)
     with torch.no_grad():
         deep = score(bb, batch, pair, head, bb.default_pooling)
-        shallow = score(bb, batch, type(pair)(pair.prefix[:, :1], pair.suffix[:, :1]), head, bb.default_pooling)
+        shallow = score(bb, batch, type(pair)(pair.prefix[:, :1], pair.suffix[:, :1], pair.gate), head, bb.default_pooling)
     torch.testing.assert_close(deep, shallow, atol=1e-5, rtol=1e-5)
 
 
