@@ -189,7 +189,10 @@ def report() -> None:
     lines = ["# MiniLM-L6 and MPNet-base, side by side", "",
              f"`python benchmarks/backbones.py probe --data-dir DIR`, then `table`, then `report`. Budget: "
              f"{BUDGET['max_train']} training questions, {BUDGET['epochs']} epochs, at most {BUDGET['max_eval']} validation and "
-             f"evaluation questions, seed {BUDGET['seed']} (one seed). Each run in its own process on 2 CPU cores.", ""]
+             f"evaluation questions, seed {BUDGET['seed']} (one seed). Each run in its own process on a 2-core CPU machine, "
+             "often beside other jobs; the log's `threads` field gives each run's torch threads (1 since the deep pair became "
+             "gated), so times are rough. deep_gated is baas's default deep pair (the attention gate from -4); "
+             "deep_pair, in the probe only, is the same pair without the gate (`--no-gate`).", ""]
     probes = sorted((r for r in have.values() if r["stage"] == "probe"), key=lambda r: (r["method"], r["rate"]))
     if probes:
         lines += ["## MPNet's learning rates (arc_easy validation decides)", "",
