@@ -192,13 +192,14 @@ class Backbone:
         gate hides the pair from the input: an encoder's output (the mean over the input) is then exactly
         head-only's. A gated pair starts nearly closed and learns how far to open."""
         embeds, segments = inject(self.embed(input_ids), attention_mask, prefix[:, 0], suffix[:, 0])
-        mask = segments != PAD
-        kwargs = {"attention_mask": mask.long()}
         if gate is not None and prefix.shape[2] + suffix.shape[2]:
             kwargs = self._gated(segments, gate.to(embeds.dtype))
-        elif self.is_decoder:
-            # Decoders take positions from the mask, so left padding and prompts both count from 0.
-            kwargs["position_ids"] = (mask.long().cumsum(-1) - 1).clamp(min=0)
+        else:
+            mask = (segments != PAD).long()
+            kwargs = {"attention_mask": mask}
+            if self.is_decoder:
+                # Decoders take positions from the mask, so left padding and prompts both count from 0.
+                kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
         with self._deep_prompts(segments, prefix[:, 1:], suffix[:, 1:]):
             hidden = self.model(inputs_embeds=embeds, **kwargs).last_hidden_state
         return pool(hidden, segments, pooling)
