@@ -56,8 +56,8 @@ def _byte_bpe(path: Path, cls):
 
 def make_tiny_backbone(kind: str, path: Path) -> Path:
     """Save a 2-layer, hidden-32 random model of `kind` with a tokenizer into `path`; returns the folder."""
-    from transformers import (BertConfig, BertModel, GPT2Config, GPT2Model, GPT2TokenizerFast, RobertaConfig,
-                              RobertaModel, RobertaTokenizerFast)
+    from transformers import (BertConfig, BertModel, GPT2Config, GPT2Model, GPT2TokenizerFast, MPNetConfig, MPNetModel,
+                              RobertaConfig, RobertaModel, RobertaTokenizerFast)
 
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(0)
@@ -68,6 +68,9 @@ def make_tiny_backbone(kind: str, path: Path) -> Path:
     elif kind == "roberta":
         tok = _byte_bpe(path, RobertaTokenizerFast)
         model = RobertaModel(RobertaConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **dict(small, max_position_embeddings=162)))
+    elif kind == "mpnet":  # an encoder whose attention takes no key/value cache
+        tok = _wordpiece(path)
+        model = MPNetModel(MPNetConfig(vocab_size=len(tok), pad_token_id=tok.pad_token_id, **dict(small, max_position_embeddings=162)))
     elif kind == "gpt2":
         tok = _byte_bpe(path, GPT2TokenizerFast)
         model = GPT2Model(GPT2Config(vocab_size=len(tok), n_layer=2, n_head=2, n_embd=32, n_positions=160,

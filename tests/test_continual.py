@@ -158,6 +158,18 @@ def test_peft_baselines_run_the_protocol_and_resume_from_their_saved_states(tiny
     assert figures(resumed) == figures(whole)
 
 
+def test_prefix_tuning_on_a_model_without_a_cache_is_refused_before_anything_trains(tiny_backbone, tmp_path):
+    from baas.store import Store
+    from baas.training.continual import Budget, Settings, run_protocol
+
+    settings = Settings(tasks=["demo_animal_sounds", "demo_categories"], budget=Budget(24, 16, 1, 0))
+    with pytest.raises(BaasError, match="PEFT prefix tuning cannot run on .*MPNetModel.*use prompt_tuning"):
+        run_protocol(settings, ["naive", "prefix_tuning"], ["hard"], tiny_backbone("mpnet"), Store(tmp_path / "store"), tmp_path / "run")
+    assert not (tmp_path / "run" / "cells.jsonl").exists()  # refused up front, not after naive's hours
+    report = run_protocol(settings, ["prompt_tuning"], ["hard"], tiny_backbone("mpnet"), Store(tmp_path / "store"), tmp_path / "run2")
+    assert report["failed"] == {} and report["methods"]["prompt_tuning"]["average_accuracy"] is not None
+
+
 def test_a_failing_method_is_reported_and_the_others_go_on(tiny_backbone, tmp_path, monkeypatch):
     from baas.store import Store
     from baas.training import continual

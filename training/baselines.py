@@ -20,17 +20,29 @@ split from its `lr_grid` (the head keeps the config's rate).
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import warnings
 
 import torch
 from torch import nn
 
+from baas.prompts_bank.errors import BaasError
 from baas.training.config import TrainConfig
 from baas.training.continual import METHODS, PROMPT_GRID, Learner, SharedPair
 
 LORA_GRID = (3e-4, 1e-3, 3e-3)
 FULL_GRID = (1e-5, 3e-5, 1e-4)
+
+
+def check_prefix_tuning(model: nn.Module, name: str) -> None:
+    """PEFT prefix tuning hands its virtual keys and values to the model as a key/value cache and widens the
+    attention mask by as many positions. A model whose forward takes no cache (MPNet, DistilBERT, ALBERT,
+    DeBERTa-v2 in transformers 5) drops the cache and then fails on the mask's width: say so up front."""
+    takes = inspect.signature(model.forward).parameters
+    if not {"cache", "past_key_values"} & set(takes):
+        raise BaasError(f"PEFT prefix tuning cannot run on {name} ({type(model).__name__}): its forward takes no "
+                        "key/value cache, which is how PEFT passes the prefix; use prompt_tuning, p_tuning or lora")
 
 
 class PeftLearner(Learner):
@@ -45,6 +57,8 @@ class PeftLearner(Learner):
             base.requires_grad_(True)
             net, self.skip = base, 0
         else:
+            if type(peft_config).__name__ == "PrefixTuningConfig":
+                check_prefix_tuning(base, ctx.backbone.name)
             with warnings.catch_warnings():  # PEFT's own deprecation chatter about transformers internals
                 warnings.simplefilter("ignore", FutureWarning)
                 warnings.simplefilter("ignore", DeprecationWarning)
@@ -97,8 +111,8 @@ class PeftSequential(SharedPair):
         return self.ctx.config.prefix_len + self.ctx.config.suffix_len
 
 
-def _prompt_method(key: str, make):
-    return type(f"Sequential_{key}", (PeftSequential,), {"key": key, "lr_grid": PROMPT_GRID, "peft_config": make})
+def _prompt_method(key: str, make, **extra):
+    return type(f"Sequential_{key}", (PeftSequential,), {"key": key, "lr_grid": PROMPT_GRID, "peft_config": make, **extra})
 
 
 def _lora_method(key: str, **options):
@@ -217,7 +231,8 @@ class FullFineTuning(SharedPair):
 
 BASELINES = {
     "prompt_tuning": _prompt_method("prompt_tuning", _prompt_tuning),
-    "prefix_tuning": _prompt_method("prefix_tuning", _prefix_tuning),
+    "prefix_tuning": _prompt_method("prefix_tuning", _prefix_tuning, check=classmethod(
+        lambda cls, backbone: check_prefix_tuning(backbone.model, backbone.name))),
     "p_tuning": _prompt_method("p_tuning", _p_tuning),
     "lora": _lora_method("lora"),
     "adalora": AdaLoRA,

@@ -132,6 +132,10 @@ class Method:
         self.lr: float | None = None  # the learning rate chosen on the first task's validation split
         self.lr_scores: dict[float, float] | None = None  # each tried rate's validation accuracy, when tried now
 
+    @classmethod
+    def check(cls, backbone: Backbone) -> None:
+        """Raise BaasError, before anything trains, if the method cannot run on this backbone."""
+
     def first_step(self) -> int:
         """The step at which the method first trains (and chooses its learning rate)."""
         return 0
@@ -634,6 +638,9 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
         make_strategy(s, means=torch.zeros(1, 1))  # an unknown name fails here, with the list of known ones
     if len(set(settings.tasks)) != len(settings.tasks):
         raise BaasError(f"--tasks names a task twice: {', '.join(settings.tasks)}")
+    for name in methods:
+        if name != "baas":
+            METHODS[name].check(backbone)
     settings.config.epochs, settings.config.seed = settings.budget.epochs, settings.budget.seed
     settings.config.check()
     reporter = reporter or Reporter()
