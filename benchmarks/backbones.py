@@ -1,14 +1,19 @@
 """Two frozen backbones side by side: MiniLM-L6 (the default) and MPNet-base (`make mpnet`), each under
-head-only, baas's default deep pair (every layer, gated) and PEFT prefix tuning (the library's `prefix_tuning` learner,
-10 virtual tokens at every layer), on the same subsets, batches and schedule. One run per child process,
-so each run's peak RSS is its own.
+head-only, baas's default deep pair (every layer, gated) and PEFT prompt tuning (eval-forgetting's `prompt_tuning`
+learner: 10 virtual tokens at the input, from sampled vocabulary), on the same subsets, batches and schedule. One
+run per child process, so each run's peak RSS is its own.
+
+PEFT prefix tuning (virtual keys and values at every layer, the nearer match to the deep pair) cannot run on
+MPNet: PEFT passes the prefix as a key/value cache, and MPNet's forward in transformers 5 takes none (baas
+refuses it up front, `training/baselines.py: check_prefix_tuning`). Prompt tuning runs on both.
 
     python benchmarks/backbones.py probe --data-dir DIR   # MPNet's learning rates: arc_easy validation decides
     python benchmarks/backbones.py table --data-dir DIR   # every (dataset, backbone, method) at the chosen rates
     python benchmarks/backbones.py all --data-dir DIR     # both, the deep pair's probe and rows first
     python benchmarks/backbones.py report                 # benchmarks/results/backbones.md from the log
 
-MiniLM keeps the rates chosen for it before (results/recipe_chosen.json). Budget: 600 training questions,
+MiniLM keeps the rates chosen for it before (results/recipe_chosen.json); prompt tuning, not chosen before,
+is probed on MiniLM too, over eval-forgetting's prompt grid. Budget: 600 training questions,
 2 epochs, at most 200 validation and 200 evaluation questions, seed 0. Resumable: a run already in
 results/backbones_runs.jsonl is not run again, so rerunning a stopped command picks up where it was.
 """
@@ -28,12 +33,15 @@ from pathlib import Path
 RESULTS = Path(__file__).parent / "results"
 LOG = RESULTS / "backbones_runs.jsonl"
 BACKBONES = ("minilm", "mpnet")
-METHODS = ("head_only", "deep_gated", "peft_prefix")  # deep_gated: baas's default deep pair, gate and all
+METHODS = ("head_only", "deep_gated", "peft_prompt")  # deep_gated: baas's default deep pair, gate and all
 DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa", "arc_challenge", "mmlu")
-# MPNet's probe grids. A deep-pair or prefix run on MPNet costs about 20 minutes here, so those two search
-# MiniLM's chosen rate and the next one down (a larger model usually wants a smaller rate), that rate first.
+# MPNet's probe grids. A deep-pair or prompt-tuning run on MPNet costs about 20 minutes here, so those two search
+# 1e-2 (MiniLM's rate for the deep pair and for prefix tuning) and the next one down (a larger model usually
+# wants a smaller rate), 1e-2 first.
 GRIDS = {"head_only": ("head_lr", (1e-2, 3e-2, 1e-1)), "deep_gated": ("lr", (1e-2, 3e-3)),
-         "peft_prefix": ("lr", (1e-2, 3e-3))}
+         "peft_prompt": ("lr", (1e-2, 3e-3))}
+MINILM_GRIDS = {"peft_prompt": (3e-3, 1e-2, 3e-2)}  # methods recipe_chosen.json has no rate for: PROMPT_GRID
+PEFT = {"peft_prompt": "prompt_tuning"}  # the eval-forgetting baseline that each PEFT method here runs
 BUDGET = dict(max_train=600, max_eval=200, epochs=2, seed=0)
 
 
@@ -41,7 +49,7 @@ def recipe(method: str, rate: float | None = None) -> dict:
     """The method's settings from recipe_chosen.json (MiniLM's choices), the deep pair over every layer of
     whichever backbone, and `rate` in place of the rate that GRIDS searches."""
     chosen = json.loads((RESULTS / "recipe_chosen.json").read_text())
-    settings = dict(chosen[method], epochs=BUDGET["epochs"], seed=BUDGET["seed"])
+    settings = dict(chosen["peft_prefix" if method in PEFT else method], epochs=BUDGET["epochs"], seed=BUDGET["seed"])
     settings.pop("peft", None)
     if method == "deep_gated":
         settings["depth"] = None  # every layer of the backbone at hand
@@ -92,21 +100,17 @@ def one(job: dict) -> dict:
     data = load_task_data(job["dataset"], job["data_dir"], max_train=BUDGET["max_train"], max_eval=BUDGET["max_eval"])
     config = TrainConfig(**recipe(job["method"], job["rate"]))
     timing, started = timing_reporter(), time.perf_counter()
-    if job["method"] == "peft_prefix":
-        from peft import PrefixTuningConfig, TaskType
-
-        from baas.training.baselines import PeftLearner
+    if job["method"] in PEFT:
+        from baas.training.baselines import BASELINES
         from baas.training.continual import Budget, Context, Settings, fit, learner_metrics
 
         with tempfile.TemporaryDirectory() as tmp:
             ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
                           backbone, Store(tmp), None, timing)
             ctx._data[data.name] = data  # the subsets loaded above
-            torch.manual_seed(config.seed)
-            learner = PeftLearner(ctx, PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION,
-                                                          num_virtual_tokens=config.prefix_len + config.suffix_len))
+            learner = BASELINES[PEFT[job["method"]]](ctx, [data.name], "backbones").new_learner()  # seeded
             train, val, test = (ctx.encoded(data.name, split) for split in ("train", "validation", "eval"))
-            validation = fit(ctx, learner, train, val, f"{data.name} peft_prefix", lr=config.lr)
+            validation = fit(ctx, learner, train, val, f"{data.name} {job['method']}", lr=config.lr)
             metrics = learner_metrics(ctx, learner, test, "test")
             trained = sum(t.numel() for t in learner.trainable().values())
             n_train = len(train)
@@ -142,13 +146,16 @@ def run_jobs(jobs: list[dict]) -> None:
 
 
 def chosen_rate(backbone: str, method: str) -> float:
-    """MiniLM: its recipe's rate. MPNet: the probe's best arc_easy validation accuracy (ties: the earlier rate)."""
+    """MiniLM: its recipe's rate, where it has one. Otherwise the probe's best arc_easy validation accuracy
+    (ties: the earlier rate)."""
     name, grid = GRIDS[method]
     if backbone == "minilm":
-        return recipe(method)[name]
+        if method not in MINILM_GRIDS:
+            return recipe(method)[name]
+        grid = MINILM_GRIDS[method]
     rows = [done().get(("arc_easy", backbone, method, rate)) for rate in grid]
     if any(r is None for r in rows):
-        raise SystemExit(f"run `backbones.py probe` first: MPNet's {method} has no probe of every rate yet")
+        raise SystemExit(f"run `backbones.py probe` first: {backbone}'s {method} has no probe of every rate yet")
     return max(rows, key=lambda r: r["validation_accuracy"])["rate"]
 
 
@@ -157,6 +164,8 @@ def main() -> None:
     ap.add_argument("mode", choices=["probe", "table", "all", "report", "one"])
     ap.add_argument("job", nargs="?", help=argparse.SUPPRESS)
     ap.add_argument("--data-dir")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="comma-separated subset of METHODS, so two processes can share the work (default: all)")
     args = ap.parse_args()
     if args.mode == "one":
         row = one(json.loads(args.job))
@@ -170,16 +179,20 @@ def main() -> None:
         return
     if not args.data_dir:
         ap.error("--data-dir is required")
-    probe = lambda m: [dict(stage="probe", dataset="arc_easy", backbone="mpnet", method=m, rate=r, data_dir=args.data_dir)
-                       for r in GRIDS[m][1]]
+    grids = lambda m: [("minilm", r) for r in MINILM_GRIDS.get(m, ())] + [("mpnet", r) for r in GRIDS[m][1]]
+    probe = lambda m: [dict(stage="probe", dataset="arc_easy", backbone=b, method=m, rate=r, data_dir=args.data_dir)
+                       for b, r in grids(m)]
+    # cosmos_qa's long passages make it the slowest set by far: its rows run last
+    order = sorted(DATASETS, key=lambda d: d == "cosmos_qa")
     table = lambda m: [dict(stage="table", dataset=d, backbone=b, method=m, rate=chosen_rate(b, m), data_dir=args.data_dir)
-                       for d in DATASETS for b in BACKBONES]
+                       for d in order for b in BACKBONES]
+    methods = [m for m in ("deep_gated", "head_only", "peft_prompt") if m in args.methods.split(",")]
     if args.mode == "probe":
-        run_jobs([job for m in METHODS for job in probe(m)])
+        run_jobs([job for m in methods for job in probe(m)])
     elif args.mode == "table":
-        run_jobs([job for m in METHODS for job in table(m)])
+        run_jobs([job for m in methods for job in table(m)])
     else:  # all: the deep pair's probe and rows first (they decide whether MPNet earns a continual run)
-        for m in ("deep_gated", "head_only", "peft_prefix"):
+        for m in methods:
             run_jobs(probe(m))
             run_jobs(table(m))
 
@@ -193,12 +206,12 @@ def report() -> None:
              "often beside other jobs; the log's `threads` field gives each run's torch threads (1 since the deep pair became "
              "gated), so times are rough. deep_gated is baas's default deep pair (the attention gate from -4); "
              "deep_pair, in the probe only, is the same pair without the gate (`--no-gate`).", ""]
-    probes = sorted((r for r in have.values() if r["stage"] == "probe"), key=lambda r: (r["method"], r["rate"]))
+    probes = sorted((r for r in have.values() if r["stage"] == "probe"), key=lambda r: (r["backbone"], r["method"], r["rate"]))
     if probes:
-        lines += ["## MPNet's learning rates (arc_easy validation decides)", "",
-                  "| method | rate | validation acc | test acc (not used) |", "|---|---|---|---|"]
-        lines += [f"| {r['method']} | {r['rate_name']}={r['rate']:g} | {r['validation_accuracy']:.3f} | {r['eval_accuracy']:.3f} |"
-                  for r in probes]
+        lines += ["## Learning rates (arc_easy validation decides)", "",
+                  "| backbone | method | rate | validation acc | test acc (not used) |", "|---|---|---|---|---|"]
+        lines += [f"| {r['backbone']} | {r['method']} | {r['rate_name']}={r['rate']:g} | {r['validation_accuracy']:.3f} | "
+                  f"{r['eval_accuracy']:.3f} |" for r in probes]
         lines.append("")
     lines += ["## The table", "",
               "| dataset | method | MiniLM acc | MPNet acc | MiniLM s/step | MPNet s/step | MiniLM q/s | MPNet q/s | "
