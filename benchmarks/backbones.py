@@ -21,6 +21,7 @@ results/backbones_runs.jsonl is not run again, so rerunning a stopped command pi
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import resource
 import subprocess
@@ -32,6 +33,8 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
 LOG = RESULTS / "backbones_runs.jsonl"
+ZERO_SHOT = RESULTS / "zero_shot.json"
+LOCKS = Path(tempfile.gettempdir()) / "baas-backbones-locks"
 BACKBONES = ("minilm", "mpnet")
 METHODS = ("head_only", "deep_gated", "peft_prompt")  # deep_gated: baas's default deep pair, gate and all
 DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa", "arc_challenge", "mmlu")
@@ -42,6 +45,7 @@ GRIDS = {"head_only": ("head_lr", (1e-2, 3e-2, 1e-1)), "deep_gated": ("lr", (1e-
          "peft_prompt": ("lr", (1e-2, 3e-3))}
 MINILM_GRIDS = {"peft_prompt": (3e-3, 1e-2, 3e-2)}  # methods recipe_chosen.json has no rate for: PROMPT_GRID
 PEFT = {"peft_prompt": "prompt_tuning"}  # the eval-forgetting baseline that each PEFT method here runs
+FINDINGS = "<!-- findings: written by hand from the rows above; `report` keeps everything below this line -->"
 BUDGET = dict(max_train=600, max_eval=200, epochs=2, seed=0)
 
 
@@ -136,13 +140,20 @@ def one(job: dict) -> dict:
 
 
 def run_jobs(jobs: list[dict]) -> None:
-    """Each job not yet in the log, in its own child process; the child appends its row."""
-    have = done()
+    """Each job not yet in the log, in its own child process; the child appends its row. A job is locked
+    while it runs (an flock, gone with the process), so several workers can share a list."""
+    LOCKS.mkdir(exist_ok=True)
     for job in jobs:
-        if key(job) in have:
-            continue
-        print(f"{job['stage']}: {job['dataset']} {job['backbone']} {job['method']} {GRIDS[job['method']][0]}={job['rate']}", flush=True)
-        subprocess.run([sys.executable, __file__, "one", json.dumps(job)], check=True)
+        name = "-".join(map(str, key(job)))
+        with (LOCKS / name).open("w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # another worker runs it
+            if key(job) in done():
+                continue
+            print(f"{job['stage']}: {job['dataset']} {job['backbone']} {job['method']} {GRIDS[job['method']][0]}={job['rate']}", flush=True)
+            subprocess.run([sys.executable, __file__, "one", json.dumps(job)], check=True)
 
 
 def chosen_rate(backbone: str, method: str) -> float:
@@ -194,7 +205,12 @@ def main() -> None:
     else:  # all: the deep pair's probe and rows first (they decide whether MPNet earns a continual run)
         for m in methods:
             run_jobs(probe(m))
-            run_jobs(table(m))
+            try:
+                jobs = table(m)
+            except SystemExit as waiting:  # another worker is still probing this method's rates
+                print(f"{m}: {waiting}; its rows are left to that worker", flush=True)
+                continue
+            run_jobs(jobs)
 
 
 def report() -> None:
@@ -216,7 +232,11 @@ def report() -> None:
     lines += ["## The table", "",
               "| dataset | method | MiniLM acc | MPNet acc | MiniLM s/step | MPNet s/step | MiniLM q/s | MPNet q/s | "
               "MiniLM peak RSS (MB) | MPNet peak RSS (MB) | trained / task (MiniLM, MPNet) |", "|---" * 11 + "|"]
+    zero = {(r["dataset"], r["backbone"]): r for r in json.loads(ZERO_SHOT.read_text())} if ZERO_SHOT.is_file() else {}
     for d in DATASETS:
+        if (d, "minilm") in zero:  # benchmarks/zero_shot.py: the option nearest the question, nothing trained
+            accs = [format(zero[d, b]["eval_accuracy"], ".3f") if (d, b) in zero else "–" for b in BACKBONES]
+            lines.append(f"| {d} | zero-shot cosine | " + " | ".join(accs + ["–"] * 6 + ["0, 0"]) + " |")
         for m in METHODS:
             rows = []
             for b in BACKBONES:
@@ -235,7 +255,9 @@ def report() -> None:
                          + " | ".join(cell(r, "train_questions_per_second", ".1f") for r in rows) + " | "
                          + " | ".join(cell(r, "peak_rss_mb", "d") for r in rows) + " | "
                          + ", ".join(cell(r, "trained_parameters", ",") for r in rows) + " |")
-    (RESULTS / "backbones.md").write_text("\n".join(lines) + "\n")
+    out = RESULTS / "backbones.md"
+    kept = out.read_text().partition(FINDINGS)[2] if out.is_file() else ""  # the hand-written part stays
+    out.write_text("\n".join(lines) + "\n\n" + FINDINGS + kept.rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
