@@ -485,7 +485,7 @@ def eval_forgetting_cmd(
     orders: Annotated[int, typer.Option("--orders", min=1, help="Task orders: the first as given, the others seeded shuffles; metrics are the mean and spread over orders.")] = 1,
     data_dir: DataDirOpt = None,
     backbone: BackboneOpt = None,
-    store: StoreOpt = None,
+    store: Annotated[Optional[Path], typer.Option("--store", help="Store of the protocol's bank entries, states and caches. Default: OUT/store, the run's own, so your bank is never touched. A store named here is shared: entries in it with the same data and settings are reused, new ones are added as new versions, and nothing the run did not make is removed or changed.")] = None,
     max_train: MaxTrainSomeOpt = 600,
     max_eval: MaxEvalSomeOpt = 200,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per task (best epoch on the task's validation split kept).")] = DEFAULTS.epochs,
@@ -500,8 +500,9 @@ def eval_forgetting_cmd(
     in accuracy and macro F1, with parameters, time and memory.
 
     baas grows its bank by one entry per task and refits its router from the entries' query summaries; it
-    answers with no task id. Bank entries trained with the same data and settings are reused from the store.
-    Results go to --out as they come; a stopped run resumes with the same command.
+    answers with no task id. The protocol's bank lives in OUT/store unless --store names another; bank
+    entries trained there with the same data and settings are reused, and an entry the run did not make is
+    never removed or changed. Results go to --out as they come; a stopped run resumes with the same command.
     """
     from baas.training.backbone import load_backbone
     from baas.training.continual import DEFAULT_ORDER, METHODS, Budget, Settings, run_protocol
@@ -515,7 +516,7 @@ def eval_forgetting_cmd(
     settings = Settings(tasks=_split_tasks(tasks) or list(DEFAULT_ORDER), orders=orders,
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
                         space=space, ewc_lambda=ewc_lambda)
-    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store), out_dir, data_dir,
+    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store or out_dir / "store"), out_dir, data_dir,
                           _reporter(), report_only=report_only)
     if _worker():
         return

@@ -196,3 +196,58 @@ def test_a_failing_method_is_reported_and_the_others_go_on(tiny_backbone, tmp_pa
     again = run_protocol(settings, ["broken", "naive"], ["hard"], bb, store, out)
     assert again["failed"] == {} and again["methods"]["broken"]["steps_done"] == 2
     assert again["methods"]["broken"]["accuracy_matrix"] == again["methods"]["naive"]["accuracy_matrix"]
+
+
+def test_a_protocol_run_never_removes_or_changes_an_entry_it_did_not_make(tiny_backbone, tmp_path, monkeypatch):
+    """A user's entry that the protocol reuses as one of its first-task learning-rate tries, and that loses,
+    stays in the bank as it was: same version, same file checksum (it used to be removed as a losing try)."""
+    from dataclasses import replace
+
+    from baas.store import Store
+    from baas.training.config import TrainConfig
+    from baas.training.continual import Baas, Budget, Settings, run_protocol
+    from baas.training.data import load_task_data
+    from baas.training.trainer import train_task
+
+    bb, store, task = tiny_backbone("bert"), Store(tmp_path / "store"), "demo_animal_sounds"
+    settings = Settings(tasks=[task, "demo_categories"], budget=Budget(24, 16, 1, 0), lr_grid=(1e-2, 3e-2))
+    # The user's own entry, trained with the data and settings of the protocol's 1e-2 try (so it is reused).
+    mine = train_task(task, load_task_data(task, max_train=24, max_eval=16), bb, store,
+                      replace(TrainConfig(), epochs=1, seed=0, lr=1e-2))
+    before = store.describe(task, mine["version"])
+
+    found = []
+    entry = Baas.entry
+
+    def reused_loses(self, task, lr):  # whatever the scores, the entry found in the store is the losing try
+        version, accuracy, reused = entry(self, task, lr)
+        found.append(reused)
+        return version, (-1.0 if reused else accuracy), reused
+
+    monkeypatch.setattr(Baas, "entry", reused_loses)
+    report = run_protocol(settings, ["baas"], ["hard"], bb, store, tmp_path / "run")
+    assert report["failed"] == {} and any(found)  # the user's entry was one of the tries, and it lost
+    after = store.describe(task, mine["version"])
+    assert (after["version"], after["sha256"], after["path"]) == (before["version"], before["sha256"], before["path"])
+    assert store.load_entry(task, mine["version"]).version == mine["version"]
+    versions = [v["version"] for v in store.versions(task)]
+    assert versions == [mine["version"] + 1, mine["version"]]  # the winning try was added beside it, no loser left
+
+
+def test_eval_forgetting_keeps_its_bank_in_its_own_store_unless_told(tiny_backbone_dir, cli_env, tmp_path):
+    """Without --store the protocol's entries go to OUT/store: the user's default store is left as it was."""
+    bb = tiny_backbone_dir("bert")
+    trained = last_json(baas("train-task", "demo_animal_sounds", "--backbone", bb, "--max-train", 24, "--max-eval", 16,
+                             "--epochs", 1, "--json", env=cli_env))
+    home = [dict(task=r["task"], version=r["version"], versions=r["versions"], sha256=r["sha256"])
+            for r in last_json(baas("bank", "list", "--json", env=cli_env))["entries"]]
+    assert [(r["task"], r["version"]) for r in home] == [("demo_animal_sounds", trained["version"])]
+    report = last_json(baas("eval-forgetting", "--backbone", bb, "--out", tmp_path / "run", "--methods", "baas",
+                            "--tasks", "demo_animal_sounds,demo_categories", "--max-train", 24, "--max-eval", 16,
+                            "--epochs", 1, "--json", env=cli_env))
+    assert report["failed"] == {}
+    again = [dict(task=r["task"], version=r["version"], versions=r["versions"], sha256=r["sha256"])
+             for r in last_json(baas("bank", "list", "--json", env=cli_env))["entries"]]
+    assert again == home  # nothing added to, removed from or changed in the user's bank
+    own = last_json(baas("bank", "list", "--store", tmp_path / "run" / "store", "--json", env=cli_env))["entries"]
+    assert {r["task"] for r in own} == {"demo_animal_sounds", "demo_categories"}

@@ -192,8 +192,10 @@ class Baas(Method):
             self.lr = max(self.lr_scores, key=self.lr_scores.get)
             version, self.reused = tries[self.lr][0], all(reused for _, _, reused in tries.values())
             if self.ctx.processes.main:
-                for lr, (other, _, _) in tries.items():  # the bank keeps the chosen entry only (its latest is the one used)
-                    if lr != self.lr:
+                # The losing tries this run trained now are removed; an entry found in the store (a user's own,
+                # or another run's) is only read: a protocol run never removes or changes what it did not make.
+                for lr, (other, _, reused) in tries.items():
+                    if lr != self.lr and not reused:
                         self.ctx.store.remove(task, other)
             self.ctx.processes.barrier()
         else:
