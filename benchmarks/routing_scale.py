@@ -71,7 +71,7 @@ def one_size(entries: int) -> dict:
     augmented = torch.cat([queries, torch.ones(len(queries), 1)], 1).contiguous().numpy()
     row["lda_top3_torch_ms"] = 1000 * per_question(lambda q: (q @ lda.weight + lda.bias).topk(min(3, entries), -1), queries)
     row["lda_top3_faiss_ms"] = 1000 * per_question(lambda q: index.search(augmented[: len(q)], min(3, entries)), queries)
-    row["bank_mb"] = sum(t.numel() * 4 for t in (bank.prefix, bank.suffix, bank.head_weight, bank.head_bias)) / 2**20
+    row["bank_mb"] = sum(t.numel() * 4 for t in (bank.prefix, bank.suffix, *bank.head.values())) / 2**20
     row["summaries_mb"] = sum(s.size * 4 for s in summaries) / 2**20
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return row

@@ -65,6 +65,7 @@ LlmUrlOpt = Annotated[Optional[str], typer.Option("--llm-base-url", help="OpenAI
 LlmModelOpt = Annotated[Optional[str], typer.Option("--llm-model", help="Model name at that endpoint. Default: $BAAS_LLM_MODEL, else gpt-4o.")]
 FormatOpt = Annotated[Optional[str], typer.Option("--format", help="The adapter that reads a folder named otherwise, e.g. --format arc_easy for a copy in DIR/arc_easy_small (or put {\"format\": \"arc_easy\"} in the folder's baas.json); jsonl for baas's own format.")]
 VersionOpt = Annotated[Optional[int], typer.Option("--version", min=1, help="A specific version of the entry (also written NAME@vN). Default: the newest.")]
+ScoringOpt = Annotated[str, typer.Option("--scoring", help="How options are scored. joint: a linear head on the pooled [context question; option] sequence; dual: each question read once and each option alone, scored by a learned scale times the cosine of the two (it starts as the encoder's own zero-shot answer); both: the sum of the two, the joint part starting at zero. Stored with the entry; a bank fuses entries of one mode.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for initialisation, clustering and batch order.")]
 
 
@@ -244,6 +245,7 @@ def train_task_cmd(
     prefix_init: PrefixInitOpt = DEFAULTS.prefix_init,
     suffix_init: SuffixInitOpt = DEFAULTS.suffix_init,
     reparam: Annotated[str, typer.Option(help="Reparameterisation while training: bap (the BAP-Encoder: two Bi-LSTMs + cross-attention), mlp, or none. Materialised into plain tensors in the bank.")] = DEFAULTS.reparam,
+    scoring: ScoringOpt = DEFAULTS.scoring,
     clusters: ClustersOpt = DEFAULTS.clusters,
     llm_base_url: LlmUrlOpt = None,
     llm_model: LlmModelOpt = None,
@@ -276,7 +278,7 @@ def train_task_cmd(
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
                          suffix_len=suffix_len, depth=depth, gate=None if no_gate else gate, prefix_init=prefix_init,
                          suffix_init=suffix_init, reparam=reparam, reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
-                         pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
+                         scoring=scoring, pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     config.check()
     st = _store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
@@ -490,6 +492,7 @@ def eval_forgetting_cmd(
     max_eval: MaxEvalSomeOpt = 200,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per task (best epoch on the task's validation split kept).")] = DEFAULTS.epochs,
     seed: SeedOpt = DEFAULTS.seed,
+    scoring: ScoringOpt = DEFAULTS.scoring,
     ewc_lambda: Annotated[float, typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty.")] = 1000.0,
     space: Annotated[str, typer.Option("--space", help="Where baas mixes entries: output (each entry's answers, cached per entry and split) or prompt (one fused pass per question and row).")] = "output",
     report_only: Annotated[bool, typer.Option("--report-only", metavar="", help="Train and evaluate nothing: write the report of the cells already in --out (a run still going, or stopped).")] = False,
@@ -515,7 +518,7 @@ def eval_forgetting_cmd(
         raise BaasError(f"unknown --space '{space}'; expected output or prompt")
     settings = Settings(tasks=_split_tasks(tasks) or list(DEFAULT_ORDER), orders=orders,
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
-                        space=space, ewc_lambda=ewc_lambda)
+                        space=space, ewc_lambda=ewc_lambda, config=TrainConfig(scoring=scoring))
     report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store or out_dir / "store"), out_dir, data_dir,
                           _reporter(), report_only=report_only)
     if _worker():
@@ -534,19 +537,40 @@ def eval_forgetting_cmd(
 
 def _print_forgetting(report: dict) -> None:
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-    table = _table(f"eval-forgetting: {len(report['tasks'])} tasks in turn, no task ids for baas",
-                   ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "trainable/task", "seconds"])
+    ci = lambda i: "" if not i else f" [{i[0]:.3f}, {i[1]:.3f}]"  # noqa: E731
+
+    def metric(m: dict, key: str) -> str:
+        return fmt(m[key]) + ("" if m[key] is None else ci((m.get("intervals") or {}).get(key)))
+
+    def versus(v: dict | None) -> str:
+        if not v:
+            return "–"
+        if not v["interval"]:
+            return f"{100 * v['difference']:+.1f} (no interval)"
+        return f"{100 * v['difference']:+.1f} [{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}] {v['verdict']}"
+
+    confidence = f"{100 * report['uncertainty']['confidence']:.0f}%" if report.get("uncertainty") else "95%"
+    table = _table(f"eval-forgetting: {len(report['tasks'])} tasks in turn, no task ids for baas ({confidence} intervals, "
+                   "bootstrap over questions)",
+                   ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "baas − method (points)", "trainable/task",
+                    "seconds"])
     for name, m in report["methods"].items():
         p = m["parameters"] or {}
-        table.add_row(name, fmt(m["average_accuracy"]), fmt(m["average_incremental_accuracy"]), fmt(m["bwt"]),
-                      fmt(m["fwt"]), fmt(m["forgetting"]), f"{p.get('trainable', '–'):,}" if p else "–",
-                      f"{m['seconds']:.0f}")
+        table.add_row(name, metric(m, "average_accuracy"), fmt(m["average_incremental_accuracy"]), metric(m, "bwt"),
+                      fmt(m["fwt"]), metric(m, "forgetting"), "" if name == "baas" else versus(m.get("versus_baas")),
+                      f"{p.get('trainable', '–'):,}" if p else "–", f"{m['seconds']:.0f}")
     _show(table)
     f = report.get("findings") or {}
     for goal, g in f.get("goals", {}).items():
-        out.print(f"goal {goal}: {fmt(g['value'])} -> {'met' if g['met'] else 'missed'}", highlight=False)
+        out.print(f"goal {goal}: {fmt(g['value'])}{ci(g.get('interval'))} -> {'met' if g['met'] else 'missed'}", highlight=False)
     for name in f.get("baselines_above_baas", []):
-        out.print(f"{name} beats baas on average accuracy", highlight=False)
+        out.print(f"{name} beats baas on average accuracy (paired {confidence} interval of baas − {name} below zero)",
+                  highlight=False)
+    said = {"ahead": "baas is ahead of", "level": "baas is level with", "behind": "baas is behind",
+            "no_interval": "no interval (cells without per-question results) for"}
+    for key, names in (f.get("baas_versus") or {}).items():
+        if names:
+            out.print(f"{said[key]}: {', '.join(names)}", highlight=False)
 
 
 @app.command("predict")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import torch
 
 from baas.prompts_bank.errors import BaasError
-from baas.prompts_bank.pair import PromptPair, ScoringHead
+from baas.prompts_bank.pair import HEAD_FIELDS, PromptPair, ScoringHead
 
 
 @dataclass
@@ -17,46 +17,61 @@ class BankEntry:
     task: str
     prefix: torch.Tensor  # [D, Lp, d] (D = 1: input level only)
     suffix: torch.Tensor  # [D, Ls, d]
-    head_weight: torch.Tensor  # [d]
-    head_bias: torch.Tensor  # [] (scalar)
-    key: torch.Tensor  # [d] mean query embedding of the task's training questions, for routing
+    head_weight: torch.Tensor | None = None  # [d] the joint head (joint, both scoring)
+    head_bias: torch.Tensor | None = None  # [] (scalar)
+    key: torch.Tensor | None = None  # [d] mean query embedding of the task's training questions, for routing
     meta: dict = field(default_factory=dict)
     version: int = 0
     gate: torch.Tensor | None = None  # [] the pair's attention gate (see Backbone.forward); None: ungated
+    head_scale: torch.Tensor | None = None  # [] the similarity head (dual, both scoring): see ScoringHead
+    head_proj_in: torch.Tensor | None = None  # [d, r]
+    head_proj_out: torch.Tensor | None = None  # [d, r]
+
+    @property
+    def scoring(self) -> str:
+        """joint, dual or both (see ScoringHead); entries made before scoring modes are joint."""
+        return self.meta.get("scoring", "joint")
+
+    def head_tensors(self) -> dict[str, torch.Tensor]:
+        """The head's tensors that this entry has, by ScoringHead field (scalars as [])."""
+        return {f: getattr(self, f"head_{f}") for f in HEAD_FIELDS if getattr(self, f"head_{f}") is not None}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         gate = {} if self.gate is None else {"gate": self.gate.reshape(1)}
-        return {
-            "prefix": self.prefix, "suffix": self.suffix, "head_weight": self.head_weight,
-            "head_bias": self.head_bias.reshape(1), "key": self.key, **gate,
-        }
+        head = {f"head_{f}": t.reshape(1) if t.dim() == 0 else t for f, t in self.head_tensors().items()}
+        return {"prefix": self.prefix, "suffix": self.suffix, **head, "key": self.key, **gate}
 
     @classmethod
     def from_tensors(cls, task: str, tensors: dict[str, torch.Tensor], meta: dict, version: int) -> "BankEntry":
         # Entries written before deep prompts hold [L, d]: the same pair at depth 1.
         prefix, suffix = (tensors[k] if tensors[k].dim() == 3 else tensors[k].unsqueeze(0) for k in ("prefix", "suffix"))
         gate = tensors["gate"].reshape(()) if "gate" in tensors else None
-        return cls(task, prefix, suffix, tensors["head_weight"],
-                   tensors["head_bias"].reshape(()), tensors["key"], meta, version, gate)
+        head = {f"head_{f}": tensors[f"head_{f}"] for f in HEAD_FIELDS if f"head_{f}" in tensors}
+        for f in ("head_bias", "head_scale"):
+            if f in head:
+                head[f] = head[f].reshape(())
+        return cls(task, prefix, suffix, key=tensors["key"], meta=meta, version=version, gate=gate, **head)
 
     def prompt(self) -> tuple[PromptPair, ScoringHead]:
         """This entry broadcast to every question (single-task inference)."""
         gate = None if self.gate is None else self.gate.reshape(1)
-        return (PromptPair(self.prefix.unsqueeze(0), self.suffix.unsqueeze(0), gate),
-                ScoringHead(self.head_weight.unsqueeze(0), self.head_bias.reshape(1)))
+        head = {f: t.unsqueeze(0) for f, t in self.head_tensors().items()}
+        return PromptPair(self.prefix.unsqueeze(0), self.suffix.unsqueeze(0), gate), ScoringHead(**{f: head.get(f) for f in HEAD_FIELDS})
 
 
 # What every entry of one bank must share for their tensors to be mixed.
-_COMPATIBLE = ("backbone", "hidden_size", "depth", "prefix_len", "suffix_len", "pooling")
+_COMPATIBLE = ("backbone", "hidden_size", "depth", "prefix_len", "suffix_len", "pooling", "scoring")
+_DEFAULTS = {"depth": 1, "scoring": "joint"}  # what entries made before a field existed have
 
 
 @dataclass
 class PromptBank:
     """Entries stacked along a leading task axis E, so that a router mixes them with one product.
 
-    prefix [E, D, Lp, d], suffix [E, D, Ls, d], head_weight [E, d], head_bias [E], gate [E] (or None when
-    no entry is gated). Entries made for other backbones, hidden sizes, depths, prompt lengths or
-    poolings cannot be mixed and are refused, and neither can gated and ungated entries.
+    prefix [E, D, Lp, d], suffix [E, D, Ls, d], gate [E] (or None when no entry is gated), and the head's
+    tensors stacked the same way (`head` [E, ...] by ScoringHead field). Entries made for other backbones,
+    hidden sizes, depths, prompt lengths, poolings or scoring modes cannot be mixed and are refused, and
+    neither can gated and ungated entries.
     """
 
     entries: list[BankEntry]
@@ -67,21 +82,23 @@ class PromptBank:
         first = self.entries[0]
         for e in self.entries[1:]:
             for k in _COMPATIBLE:
-                a, b = first.meta.get(k, 1 if k == "depth" else None), e.meta.get(k, 1 if k == "depth" else None)
+                a, b = first.meta.get(k, _DEFAULTS.get(k)), e.meta.get(k, _DEFAULTS.get(k))
                 if a != b:
-                    raise BaasError(f"bank entries '{first.task}' and '{e.task}' cannot be fused: {k} {a} != {b} "
-                                    "(retrain one of them so both share backbone, hidden size, depth and prompt lengths)")
+                    raise BaasError(f"bank entries '{first.task}@v{first.version}' and '{e.task}@v{e.version}' cannot be "
+                                    f"fused: {k} {a} != {b} (retrain one of them so both share backbone, hidden size, "
+                                    "depth, prompt lengths, pooling and --scoring)")
             if (first.gate is None) != (e.gate is None):
                 gated, ungated = (first, e) if e.gate is None else (e, first)
                 raise BaasError(f"bank entries '{gated.task}' (gated) and '{ungated.task}' (no gate) cannot be fused: "
                                 "retrain one of them with the other's --gate setting")
         self.prefix = torch.stack([e.prefix for e in self.entries])
         self.suffix = torch.stack([e.suffix for e in self.entries])
-        self.head_weight = torch.stack([e.head_weight for e in self.entries])
-        self.head_bias = torch.stack([e.head_bias.reshape(()) for e in self.entries])
+        self.head = {f: torch.stack([e.head_tensors()[f] for e in self.entries]) for f in first.head_tensors()}
         self.gate = None if first.gate is None else torch.stack([e.gate.reshape(()) for e in self.entries])
         for i, e in enumerate(self.entries):  # entries become views of the stacks: the bank is held once
-            e.prefix, e.suffix, e.head_weight, e.head_bias = self.prefix[i], self.suffix[i], self.head_weight[i], self.head_bias[i]
+            e.prefix, e.suffix = self.prefix[i], self.suffix[i]
+            for f, t in self.head.items():
+                setattr(e, f"head_{f}", t[i])
             e.gate = None if self.gate is None else self.gate[i]
 
     @property
@@ -107,7 +124,8 @@ class PromptBank:
         else:
             mix = lambda t: torch.einsum("be,e...->b...", w, t)  # noqa: E731 - one product per tensor
         gate = None if self.gate is None else mix(self.gate)
-        return PromptPair(mix(self.prefix), mix(self.suffix), gate), ScoringHead(mix(self.head_weight), mix(self.head_bias))
+        head = {f: mix(t) for f, t in self.head.items()}
+        return PromptPair(mix(self.prefix), mix(self.suffix), gate), ScoringHead(**{f: head.get(f) for f in HEAD_FIELDS})
 
     def single(self, index: int) -> tuple[PromptPair, ScoringHead]:
         """Entry `index` alone, broadcast to every question."""

@@ -36,6 +36,7 @@ from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from baas.prompts_bank.bank import BankEntry
+from baas.prompts_bank.pair import HEAD_FIELDS
 from baas.prompts_bank.errors import BaasError
 
 FORMAT = "baas-bank-entry/1"
@@ -339,7 +340,7 @@ class Store:
         config = {"format": self.EXPORT_FORMAT, "task": task, "version": row["version"], "sha256": row["sha256"],
                   "backbone": meta["backbone"], "hidden_size": meta["hidden_size"], "depth": meta.get("depth", 1),
                   "prefix_len": meta["prefix_len"], "suffix_len": meta["suffix_len"], "pooling": meta.get("pooling"),
-                  "dataset": meta.get("dataset"), "data_fingerprint": meta.get("data_fingerprint"),
+                  "scoring": meta.get("scoring", "joint"), "dataset": meta.get("dataset"), "data_fingerprint": meta.get("data_fingerprint"),
                   "metrics": json.loads(row["metrics"]), "summaries": [{"name": a["name"], "meta": a["meta"]} for a in summaries],
                   "meta": meta}
         m = config["metrics"]
@@ -349,7 +350,8 @@ class Store:
                 f"{config['depth']} layer(s), pooling `{config['pooling']}`, trained on {meta.get('n_train')} questions of "
                 f"`{meta.get('dataset')}`. Accuracy {m.get('accuracy', float('nan')):.3f} on {m.get('n_eval', '?')} "
                 f"{m.get('eval_split', '')} questions.\n\nFiles: `entry.safetensors` (prefix [D, Lp, d], suffix [D, Ls, d], "
-                "head_weight [d], head_bias, key [d]), `baas_entry.json` (what it is and its sha256)"
+                "the head (`head_weight` [d], `head_bias` for joint scoring; `head_scale`, `head_proj_in` / `head_proj_out` "
+                f"[d, r] for dual; all for both: this entry scores `{config['scoring']}`), key [d]), `baas_entry.json` (what it is and its sha256)"
                 + (", `summaries/` (the router's statistics of its training queries)" if summaries else "")
                 + ".\n\nAdd it to a store with `baas bank import DIR`.\n")
         folder.mkdir(parents=True, exist_ok=True)
@@ -385,9 +387,17 @@ class Store:
         meta = dict(config["meta"])
         entry = BankEntry.from_tensors(validate_task_name(name or config["task"]), tensors, meta, 0)
         d, D = config["hidden_size"], config["depth"]
-        for what, got, want in (("prefix", entry.prefix.shape, (D, config["prefix_len"], d)),
-                                ("suffix", entry.suffix.shape, (D, config["suffix_len"], d)),
-                                ("head_weight", entry.head_weight.shape, (d,))):
+        head = entry.head_tensors()
+        needed = {"joint": ("weight", "bias"), "dual": ("scale", "proj_in", "proj_out")}.get(entry.scoring, HEAD_FIELDS)
+        missing = [f"head_{f}" for f in needed if f not in head]
+        if missing:
+            raise StoreError(f"{folder / 'entry.safetensors'}: scoring '{entry.scoring}' needs tensor(s) {', '.join(missing)}, "
+                             "which the file does not have")
+        checks = [("prefix", entry.prefix.shape, (D, config["prefix_len"], d)),
+                  ("suffix", entry.suffix.shape, (D, config["suffix_len"], d))]
+        checks += [(f"head_{f}", head[f].shape, (d,) if f == "weight" else (d, head[f].shape[-1]))
+                   for f in ("weight", "proj_in", "proj_out") if f in head]
+        for what, got, want in checks:
             if tuple(got) != want:
                 raise StoreError(f"{folder / 'entry.safetensors'}: tensor '{what}' has shape {list(got)}, but "
                                  f"baas_entry.json says {list(want)}")

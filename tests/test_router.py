@@ -101,17 +101,17 @@ def test_unknown_strategy_and_rule_are_refused():
 
 def test_bank_fuses_in_prompt_space_and_refuses_mixed_entries():
     bank = PromptBank([entry("a", seed=1), entry("b", seed=2), entry("c", seed=3)])
-    assert bank.prefix.shape == (3, 2, 2, 8) and bank.head_bias.shape == (3,)
+    assert bank.prefix.shape == (3, 2, 2, 8) and bank.head["bias"].shape == (3,)
     w = torch.tensor([[1.0, 0.0, 0.0], [0.25, 0.25, 0.5]])
     pair, head = bank.fuse(w)
     assert pair.prefix.shape == (2, 2, 2, 8) and pair.suffix.shape == (2, 2, 3, 8) and head.weight.shape == (2, 8)
     assert torch.allclose(pair.prefix[0], bank.entries[0].prefix)
-    assert torch.allclose(head.bias[1], 0.25 * bank.head_bias[0] + 0.25 * bank.head_bias[1] + 0.5 * bank.head_bias[2])
+    assert torch.allclose(head.bias[1], 0.25 * bank.head["bias"][0] + 0.25 * bank.head["bias"][1] + 0.5 * bank.head["bias"][2])
     wide = PromptBank([entry(t, seed=i) for i, t in enumerate("abcdefg")])  # top-2 of 7: the gathering path
     sparse = make_strategy("topk2").weights(torch.randn(4, 7).log_softmax(-1))
     pair, head = wide.fuse(sparse)
     assert torch.allclose(pair.suffix, torch.einsum("be,e...->b...", sparse, wide.suffix), atol=1e-6)
-    assert torch.allclose(head.weight, sparse @ wide.head_weight, atol=1e-6)
+    assert torch.allclose(head.weight, sparse @ wide.head["weight"], atol=1e-6)
     for other in (entry("x", d=16), entry("x", depth=1), entry("x", ls=4), entry("x", backbone="other")):
         with pytest.raises(BaasError, match="cannot be fused"):
             PromptBank([entry("a"), other])

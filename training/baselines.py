@@ -12,8 +12,8 @@ batches, schedule and head as baas's methods, used with no task id at test time.
     full_ft        every backbone weight and the head trained: the plasticity reference
 
 PEFT has no multiple-choice task type: each (question, option) row goes through the PEFT model as
-feature extraction, the input's tokens are mean-pooled (virtual tokens left out) and scored by a linear
-head, as baas scores its rows. Each method's learning rate is chosen on the first task's validation
+feature extraction, the input's tokens are mean-pooled (virtual tokens left out) and scored by the same
+head as baas's (`--scoring`: joint rows, or question and option alone, or both). Each method's learning rate is chosen on the first task's validation
 split from its `lr_grid` (the head keeps the config's rate).
 """
 
@@ -29,7 +29,9 @@ from torch import nn
 
 from baas.prompts_bank.errors import BaasError
 from baas.training.config import TrainConfig
+from baas.prompts_bank.trainable import TrainableHead
 from baas.training.continual import METHODS, PROMPT_GRID, Learner, SharedPair
+from baas.training.model import head_logits
 
 LORA_GRID = (3e-4, 1e-3, 3e-3)
 FULL_GRID = (1e-5, 3e-5, 1e-4)
@@ -65,19 +67,18 @@ class PeftLearner(Learner):
                 net = get_peft_model(base, peft_config)
             # Prompt-type methods put their virtual tokens in front of the outputs; prefix tuning adds keys only.
             self.skip = peft_config.num_virtual_tokens if type(peft_config).__name__ in ("PromptTuningConfig", "PromptEncoderConfig") else 0
-        head = nn.Linear(ctx.backbone.hidden_size, 1)
-        nn.init.normal_(head.weight, std=0.02)  # as baas's TrainablePromptPair
-        nn.init.zeros_(head.bias)
+        head = TrainableHead(ctx.backbone.hidden_size, ctx.config.scoring)  # as baas's pair has
         self.net, self.head = net, head
         self.module = nn.ModuleDict({"net": net, "head": head}).eval()  # no dropout: the backbone is used as baas uses it
         self.steps = 0
 
+    def pooled(self, ids: torch.Tensor, mask: torch.Tensor, per_option: bool = True) -> torch.Tensor:
+        hidden = self.net(input_ids=ids, attention_mask=mask).last_hidden_state[:, self.skip:]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
     def logits(self, batch) -> torch.Tensor:
-        hidden = self.net(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state[:, self.skip:]
-        weights = batch.attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        scores = self.head(pooled).squeeze(-1)
-        return scores.new_full(batch.option_mask.shape, float("-inf")).masked_scatter(batch.option_mask, scores)
+        return head_logits(batch, self.head(), self.pooled)
 
     def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
         adapter = [p for p in self.net.parameters() if p.requires_grad]

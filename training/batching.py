@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import random
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -19,15 +19,18 @@ from baas.prompts_bank.errors import BaasError, DataError
 from baas.training.data import MCQExample
 
 
-ENCODING_VERSION = 1  # bump when `encode`'s output changes: it keys the store's token cache
+ENCODING_VERSION = 2  # bump when `encode`'s output changes: it keys the store's token cache
 
 
 @dataclass
 class Encoded:
-    """One question's token ids, one list per option, ready to pad."""
+    """One question's token ids, ready to pad: the joint `[context question] [option]` rows (one per option)
+    for `joint` scoring, and the question alone and each option alone for `dual` scoring."""
 
     options: list[list[int]]
     label: int | None  # None: an unlabelled question (prediction only)
+    question: list[int] = field(default_factory=list)  # `[context question]` as one text
+    answers: list[list[int]] = field(default_factory=list)  # each option as one text
 
     @property
     def cost(self) -> int:
@@ -40,6 +43,10 @@ class Batch:
     attention_mask: torch.Tensor  # [N, T]
     option_mask: torch.Tensor  # [B, K_max] bool: which (question, option) slots are real
     labels: torch.Tensor  # [B]
+    query_ids: torch.Tensor | None = None  # [B, Tq]: each question alone (dual scoring)
+    query_mask: torch.Tensor | None = None  # [B, Tq]
+    answer_ids: torch.Tensor | None = None  # [N, Ta]: each option alone (dual scoring)
+    answer_mask: torch.Tensor | None = None  # [N, Ta]
 
     @property
     def options_per_question(self) -> torch.Tensor:
@@ -48,9 +55,11 @@ class Batch:
 
 def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encoded]:
     """`[context question] [option]` as a pair; the context is cut first, then the start of the question,
-    never an option. Decoders without a separator token get `Answer:` before the option."""
+    never an option. Decoders without a separator token get `Answer:` before the option in the pair.
+    Beside the pairs: `[context question]` alone (cut the same way) and each option alone, as single texts."""
     head, middle, tail = pair_template(tokenizer)
     n_special = len(head) + len(middle) + len(tail)
+    single_head, single_tail = single_template(tokenizer)
     answer_prefix = "" if tokenizer.sep_token is not None else "Answer: "
 
     def ids(texts: list[str]) -> list[list[int]]:
@@ -59,25 +68,31 @@ def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encod
     contexts = ids([e.context for e in examples])
     questions = ids([(" " if e.context else "") + e.question for e in examples])
     flat_options = ids([f"{answer_prefix}{o}" for e in examples for o in e.options])
+    flat_answers = ids([o for e in examples for o in e.options]) if answer_prefix else flat_options
+    single_room = max(1, max_length - len(single_head) - len(single_tail))
     encoded, cursor = [], 0
     for e, ctx, q in zip(examples, contexts, questions):
         opts = flat_options[cursor : cursor + len(e.options)]
+        answers = [single_head + a[:single_room] + single_tail for a in flat_answers[cursor : cursor + len(e.options)]]
         cursor += len(e.options)
         room = max_length - n_special - max(len(o) for o in opts)
         if room < 1:
             longest = max(len(o) for o in opts)
             raise DataError(f"question '{e.id}': its longest option takes {longest} tokens, more than --max-length {max_length} "
                             f"leaves after {n_special} special tokens; raise --max-length to at least {longest + n_special + 1}")
+        alone = q[-single_room:]
+        alone = single_head + ctx[: single_room - len(alone)] + alone + single_tail
         q = q[-room:]
         first = ctx[: room - len(q)] + q
-        encoded.append(Encoded([head + first + middle + o + tail for o in opts], e.label))
+        encoded.append(Encoded([head + first + middle + o + tail for o in opts], e.label, alone, answers))
     return encoded
 
 
 def pack(encoded: list[Encoded]) -> dict[str, torch.Tensor]:
-    """Encoded questions as four flat tensors (for the store's token cache): every row's ids end to end,
-    each row's length, each question's option count, each label."""
-    rows = [o for e in encoded for o in e.options]
+    """Encoded questions as flat tensors (for the store's token cache): every row's ids end to end and each
+    row's length (per question: its joint rows, then the question alone, then each option alone), each
+    question's option count, each label."""
+    rows = [r for e in encoded for r in (*e.options, e.question, *e.answers)]
     return {
         "ids": torch.tensor([t for r in rows for t in r], dtype=torch.int32),
         "row_lengths": torch.tensor([len(r) for r in rows], dtype=torch.int32),
@@ -95,8 +110,9 @@ def unpack(tensors: dict[str, torch.Tensor]) -> list[Encoded]:
     rows = [ids[a:b] for a, b in zip(starts, starts[1:])]
     encoded, cursor = [], 0
     for k, label in zip(tensors["option_counts"].tolist(), tensors["labels"].tolist()):
-        encoded.append(Encoded(rows[cursor : cursor + k], None if label < 0 else label))
-        cursor += k
+        encoded.append(Encoded(rows[cursor : cursor + k], None if label < 0 else label, rows[cursor + k],
+                               rows[cursor + k + 1 : cursor + 2 * k + 1]))
+        cursor += 2 * k + 1
     return encoded
 
 
@@ -113,18 +129,35 @@ def pair_template(tokenizer) -> tuple[list[int], list[int], list[int]]:
     return full[:i], full[i + len(a) : j], full[j + len(b) :]
 
 
-def collate(items: list[Encoded], pad_id: int) -> Batch:
-    rows = [o for item in items for o in item.options]
+def pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ids [N, T] and attention mask [N, T], T the longest row."""
     width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
     for i, r in enumerate(rows):
-        input_ids[i, : len(r)] = torch.tensor(r)
-        attention_mask[i, : len(r)] = 1
+        ids[i, : len(r)] = torch.tensor(r)
+        mask[i, : len(r)] = 1
+    return ids, mask
+
+
+def collate(items: list[Encoded], pad_id: int) -> Batch:
+    """A batch of questions: their joint rows, each question alone and each option alone (when encoded)."""
+    input_ids, attention_mask = pad([o for item in items for o in item.options], pad_id)
+    query = answer = (None, None)
+    if all(item.question for item in items):
+        query, answer = pad([item.question for item in items], pad_id), pad([a for item in items for a in item.answers], pad_id)
     counts = torch.tensor([len(item.options) for item in items])
     option_mask = torch.arange(int(counts.max())) < counts.unsqueeze(1)
     labels = torch.tensor([-1 if item.label is None else item.label for item in items])  # -1: unlabelled
-    return Batch(input_ids, attention_mask, option_mask, labels)
+    return Batch(input_ids, attention_mask, option_mask, labels, *query, *answer)
+
+
+def single_template(tokenizer) -> tuple[list[int], list[int]]:
+    """The special tokens a tokenizer puts around one text: (before, after), e.g. BERT's [CLS] a [SEP]."""
+    a = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    i = next(k for k in range(len(full)) if full[k : k + len(a)] == a)
+    return full[:i], full[i + len(a) :]
 
 
 def batch_indices(encoded: list[Encoded], batch_size: int, shuffle: bool, seed: int = 0) -> list[list[int]]:

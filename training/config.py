@@ -9,6 +9,7 @@ from baas.prompts_bank.errors import BaasError
 POOLINGS = ("mean_input", "mean_all", "suffix", "last")
 PREFIX_INITS = ("topic", "vocab", "random")
 SUFFIX_INITS = ("autocot", "vocab", "random")
+SCORINGS = ("joint", "dual", "both")  # prompts_bank.trainable.TrainableHead's modes (see ScoringHead)
 REPARAMS = ("none", "mlp", "bap")  # prompts_bank.reparam.REPARAMETERISERS (kept here torch-free; a test ties them)
 
 
@@ -31,6 +32,7 @@ class TrainConfig:
     clusters: int = 8  # K of the Auto-CoT clustering
     llm_base_url: str | None = None  # an OpenAI-compatible endpoint for the chains; None: offline chains
     llm_model: str | None = None
+    scoring: str = "joint"  # joint: a linear head on [question; option]; dual: cosine of question and option; both
     pooling: str | None = None  # None: the backbone's default (mean_input for encoders, last for decoders)
     max_length: int = 256
     seed: int = 0
@@ -50,7 +52,8 @@ class TrainConfig:
             raise BaasError(f"--depth must be at least 1, got {self.depth}")
         if min(self.lr, self.head_lr, self.reparam_lr) <= 0:
             raise BaasError("learning rates must be positive")
-        for name, allowed in (("prefix_init", PREFIX_INITS), ("suffix_init", SUFFIX_INITS), ("reparam", REPARAMS)):
+        for name, allowed in (("prefix_init", PREFIX_INITS), ("suffix_init", SUFFIX_INITS), ("reparam", REPARAMS),
+                              ("scoring", SCORINGS)):
             if getattr(self, name) not in allowed:
                 raise BaasError(f"unknown --{name.replace('_', '-')} '{getattr(self, name)}'; expected one of {', '.join(allowed)}")
         if self.clusters < 1:

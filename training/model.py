@@ -6,6 +6,7 @@ from typing import Callable, Union
 
 import torch
 
+from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import Backbone
 from baas.training.batching import Batch, Encoded, MemoryBackOff, batch_indices, collate
@@ -15,11 +16,37 @@ PromptSource = Union[tuple[PromptPair, ScoringHead], Callable[[list[int]], tuple
 
 
 def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead, pooling: str) -> torch.Tensor:
-    """logits [B, K_max]; slots of options a question does not have are -inf."""
+    """logits [B, K_max]; slots of options a question does not have are -inf. The head's mode says which
+    passes are made (see `head_logits`); every pass goes through the one injection path with the pair."""
     counts = batch.options_per_question
-    rows = pair.per_row(counts)
-    pooled = backbone.forward(batch.input_ids, batch.attention_mask, rows.prefix, rows.suffix, pooling, rows.gate)
-    scores = head.per_row(counts)(pooled)
+
+    def encode(ids: torch.Tensor, mask: torch.Tensor, per_option: bool) -> torch.Tensor:
+        rows = pair.per_row(counts if per_option else torch.ones_like(counts))
+        return backbone.forward(ids, mask, rows.prefix, rows.suffix, pooling, rows.gate)
+
+    return head_logits(batch, head, encode)
+
+
+def head_logits(batch: Batch, head: ScoringHead, encode: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
+                ) -> torch.Tensor:
+    """Option logits [B, K_max] (-inf where a question has no option) from a head and an encoder of token rows.
+
+    `encode(ids, mask, per_option)` pools rows to [rows, d]; `per_option` says whether the rows are one per
+    option (joint rows, options alone) or one per question (questions alone). `joint` scores each joint
+    `[question; option]` row linearly; `dual` reads each question once and each option alone and scores
+    their cosine (through the head's projection); `both` adds the two. Used by baas's pairs and by the
+    baselines' own networks alike, so every method is scored the same way."""
+    counts = batch.options_per_question
+    rows = head.per_row(counts)
+    scores = 0
+    if rows.weight is not None:
+        scores = rows(encode(batch.input_ids, batch.attention_mask, True))
+    if rows.scale is not None:
+        if batch.query_ids is None:
+            raise BaasError(f"scoring '{head.mode}' needs each question and option encoded alone; this batch has "
+                            "joint rows only")
+        query = encode(batch.query_ids, batch.query_mask, False).repeat_interleave(counts.to(batch.query_ids.device), 0)
+        scores = scores + rows.similarity(query, encode(batch.answer_ids, batch.answer_mask, True))
     logits = scores.new_full(batch.option_mask.shape, float("-inf"))
     return logits.masked_scatter(batch.option_mask, scores)
 

@@ -8,6 +8,7 @@ with the same result as an uninterrupted one.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -80,7 +81,7 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     else:
         prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
     gate = config.gate if config.prefix_len + config.suffix_len else None  # head-only has nothing to gate
-    module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam, gate)
+    module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam, gate, config.scoring)
     return module, make_optimizer(module, config)
 
 
@@ -96,6 +97,20 @@ def make_optimizer(module: TrainablePromptPair, config: TrainConfig) -> torch.op
     if module.reparam_parameters():
         groups.append({"params": module.reparam_parameters(), "lr": config.reparam_lr, "weight_decay": 0.0})
     return torch.optim.AdamW(groups)
+
+
+CLOSED_GATE = -1e4  # a gate this low hides the pair from the input entirely (exp(-1e4) is 0 in fp32)
+
+
+@torch.no_grad()
+def closed_start(module: TrainablePromptPair) -> tuple[dict, PromptSource]:
+    """The module's untrained start with its gate closed: its state dict, and the pair and head it gives."""
+    state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+    if module.gate is not None:
+        state["gate"].fill_(CLOSED_GATE)
+    twin = copy.deepcopy(module)
+    twin.load_state_dict(state)
+    return state, twin()
 
 
 def train_step(backbone: Backbone, module: TrainablePromptPair, optimizer: torch.optim.Optimizer,
@@ -255,7 +270,7 @@ def train_task(
     total_steps = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup * total_steps))
 
-    state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": [], "epoch_loss": 0.0}
+    state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": [], "epoch_loss": 0.0, "start_accuracy": None}
     best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
     checkpoint = store.load_checkpoint(task, key)
     if checkpoint is not None:
@@ -281,6 +296,14 @@ def train_task(
         })
 
     backoff, eval_backoff = MemoryBackOff(reporter.message), MemoryBackOff(reporter.message)  # training, evaluation
+    if config.scoring != "joint" and state.get("start_accuracy") is None:
+        # Epoch 0 is a candidate too: the untrained start with the pair hidden, which in dual scoring is the
+        # encoder's zero-shot answer, so a task never ends below doing nothing on validation.
+        best_state, start = closed_start(module)
+        val = evaluate_encoded(backbone, val_enc, start, pooling, config.eval_batch_size, reporter, f"{task} start", eval_backoff)
+        state["start_accuracy"] = state["best_accuracy"] = val["accuracy"]
+        state["best_epoch"] = 0
+        reporter.message(f"untrained start: validation accuracy {val['accuracy']:.3f}")
     try:
         # From the first epoch whose validation is not made: a checkpoint taken at an epoch's last step, before
         # its validation, resumes into that validation (not past it).
