@@ -2,6 +2,7 @@
 `baas eval-forgetting` end to end on a tiny model, including a run killed with SIGKILL and resumed."""
 
 import json
+import random
 import signal
 import sqlite3
 import subprocess
@@ -13,7 +14,8 @@ from test_cli import BAAS, baas, error_line, last_json
 from baas.prompts_bank.errors import BaasError
 from baas.training.continual import Results, findings
 from baas.training.metrics import (average_accuracy, average_incremental_accuracy, backward_transfer, continual_metrics,
-                                   forgetting, forward_transfer)
+                                   forgetting, forward_transfer, percentile_interval, resample_counts, resampled_accuracy,
+                                   resampled_cells, verdict, wilson_interval)
 
 R = [[0.60, 0.30, None],
      [0.65, 0.70, 0.20],
@@ -52,8 +54,13 @@ def test_goals_count_a_one_point_forgetting_as_met_and_say_by_how_much_one_is_mi
     met = findings({"baas": method(0.30, edge), "oracle": method(0.31, 0.0), "multitask": method(0.40, None)})
     assert met["goals"]["forgetting_within_1_point"]["met"] and met["goals"]["within_1_point_of_oracle"]["met"]
     assert not met["goals"]["at_least_95pct_of_multitask"]["met"] and met["goals"]["at_least_95pct_of_multitask"]["target"] == pytest.approx(0.38)
-    missed = findings({"baas": method(0.30, 0.02), "naive": method(0.35, 0.2)})
+    # ahead, level or behind come from the paired interval alone: a higher point value with no interval is no verdict
+    versus = lambda interval, verdict: {"difference": -0.05, "interval": interval, "verdict": verdict}  # noqa: E731
+    missed = findings({"baas": method(0.30, 0.02), "naive": method(0.35, 0.2) | {"versus_baas": versus([-0.08, -0.02], "behind")},
+                       "ewc": method(0.35, 0.2) | {"versus_baas": versus([-0.09, 0.01], "level")},
+                       "lora": method(0.35, 0.2) | {"versus_baas": versus(None, None)}})
     assert not missed["goals"]["forgetting_within_1_point"]["met"] and missed["baselines_above_baas"] == ["naive"]
+    assert missed["baas_versus"] == {"ahead": [], "level": ["ewc"], "behind": ["naive"], "no_interval": ["lora"]}
 
 
 def test_results_file_refuses_other_settings_and_skips_a_torn_last_line(tmp_path):
@@ -65,6 +72,97 @@ def test_results_file_refuses_other_settings_and_skips_a_torn_last_line(tmp_path
     assert again.has(0, "naive", 0, 0) and again.matrix(0, "naive", 2) == [[0.5, None], [None, None]]
     with pytest.raises(BaasError, match="other settings"):
         Results(tmp_path, {"tasks": ["b", "a"]})
+
+
+def test_wilson_interval_against_known_values():
+    low, high = wilson_interval(50, 100)
+    assert low == pytest.approx(0.40383, abs=1e-5) and high == pytest.approx(0.59617, abs=1e-5)
+    # no success: the lower end is 0, the upper z^2 / (n + z^2)
+    assert wilson_interval(0, 10) == pytest.approx([0.0, 1.959964 ** 2 / (10 + 1.959964 ** 2)], abs=1e-6)
+    assert wilson_interval(10, 10)[1] == pytest.approx(1.0) and wilson_interval(0, 0) is None
+    assert wilson_interval(50, 100, 0.99)[0] < low  # a wider confidence, a wider interval
+
+
+def test_bootstrap_helpers_are_seeded_paired_and_near_the_normal_interval():
+    counts = resample_counts(200, 2000, seed=3)
+    assert counts.shape == (2000, 200) and (counts.sum(1) == 200).all()
+    assert (resample_counts(200, 2000, seed=3) == counts).all() and not (resample_counts(200, 2000, seed=4) == counts).all()
+    half = [1, 0] * 100
+    interval = percentile_interval(resampled_accuracy(half, counts))
+    se = (0.25 / 200) ** 0.5  # 100 of 200: the normal interval is 0.5 +- 1.96 * se
+    assert interval == pytest.approx([0.5 - 1.96 * se, 0.5 + 1.96 * se], abs=0.01)
+    assert resampled_accuracy(half[:-1], counts) is None and resampled_accuracy(None, counts) is None  # not the task's questions
+    # every cell of a task reads the same resamples: identical results give identical samples
+    cells = resampled_cells({"a": ("t", half), "b": ("t", list(half)), "c": ("u", half), "right": ("t", [1] * 200),
+                             "wrong": ("t", [0] * 200)}, 500, seed=0)
+    assert (cells["a"] == cells["b"]).all() and not (cells["a"] == cells["c"]).all()
+    assert percentile_interval(cells["a"] - cells["b"]) == [0.0, 0.0]  # identical methods: the paired interval holds 0
+    assert percentile_interval(cells["right"] - cells["wrong"]) == [1.0, 1.0]  # better on every question: all above 0
+    assert percentile_interval(cells["right"] - cells["a"])[0] > 0
+    assert verdict([0.0, 0.0]) == "level" and verdict([0.01, 0.2]) == "ahead" and verdict([-0.2, -0.01]) == "behind"
+    assert verdict(None) is None
+
+
+def hand_results(tmp_path, tasks=("a", "b"), n=40):
+    """Results of two tasks of n questions: baas forgets a little of task a; `twin` answers exactly as baas;
+    `worse` misses every question, `better` gets every one; `old` was recorded before cells kept their questions."""
+    rng = random.Random(0)
+    a1 = [int(rng.random() < 0.7) for _ in range(n)]  # baas on a, after a
+    a2 = [c if q % 5 else 0 for q, c in enumerate(a1)]  # after b: every fifth question of a lost
+    b2 = [int(rng.random() < 0.6) for _ in range(n)]
+    b1 = [int(rng.random() < 0.3) for _ in range(n)]  # b before it was trained
+    results = Results(tmp_path, {"tasks": list(tasks)})
+    cell = lambda correct: {"accuracy": sum(correct) / n, "macro_f1": 0.0, "n": n, "correct": correct}  # noqa: E731
+    for name in ("baas", "twin"):
+        for (k, i), correct in {(0, 0): a1, (0, 1): b1, (1, 0): a2, (1, 1): b2}.items():
+            results.add_cell(0, name, k, i, cell(list(correct)))
+    for (k, i) in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        results.add_cell(0, "worse", k, i, cell([0] * n))
+        results.add_cell(0, "better", k, i, cell([1] * n))
+        results.add_cell(0, "old", k, i, {"accuracy": 0.5, "macro_f1": 0.0, "n": n})
+    return results, (a1, a2, b1, b2)
+
+
+def test_report_intervals_and_paired_verdicts_on_hand_built_results(tmp_path):
+    from baas.training.continual import Budget, Settings, report
+    from baas.training.forgetting_report import markdown
+
+    results, (a1, a2, b1, b2) = hand_results(tmp_path)
+    settings = Settings(tasks=["a", "b"], budget=Budget(10, 40, 1, 0))
+    out = report(settings, ["baas", "twin", "worse", "better", "old"], ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
+    m = out["methods"]
+    baas = m["baas"]
+    assert baas["average_accuracy"] == pytest.approx((sum(a2) + sum(b2)) / 80)
+    for key in ("average_accuracy", "bwt", "forgetting", "average_incremental_accuracy", "fwt"):
+        low, high = baas["intervals"][key]
+        assert low <= baas[key] <= high and low < high
+    assert baas["forgetting"] == pytest.approx(sum(a1[::5]) / 40) and baas["intervals"]["forgetting"][0] > 0
+    assert baas["n_matrix"] == [[40, 40], [40, 40]]
+    assert baas["accuracy_interval_matrix"][1][0] == pytest.approx(wilson_interval(sum(a2), 40))
+    assert baas["final_accuracy_interval"]["b"] == pytest.approx(wilson_interval(sum(b2), 40))
+    # identical answers: the paired interval is exactly zero, level; one right where the other is wrong on every
+    # question: entirely above (or below) zero
+    assert m["twin"]["versus_baas"] == {"difference": 0.0, "interval": [0.0, 0.0], "verdict": "level"}
+    assert m["worse"]["versus_baas"]["interval"][0] > 0 and m["worse"]["versus_baas"]["verdict"] == "ahead"
+    assert m["better"]["versus_baas"]["interval"][1] < 0 and m["better"]["versus_baas"]["verdict"] == "behind"
+    # the paired interval is narrower than the two methods' own intervals side by side would suggest
+    width = lambda i: i[1] - i[0]  # noqa: E731
+    assert width(m["twin"]["versus_baas"]["interval"]) < width(baas["intervals"]["average_accuracy"])
+    # cells from before per-question results: the report still builds, with Wilson intervals but no bootstrap
+    old = m["old"]
+    assert old["average_accuracy"] == 0.5 and old["intervals"]["average_accuracy"] is None
+    assert old["versus_baas"]["interval"] is None and old["versus_baas"]["verdict"] is None
+    assert old["accuracy_interval_matrix"][1][1] == pytest.approx(wilson_interval(20, 40))
+    f = out["findings"]
+    assert f["baas_versus"] == {"ahead": ["worse"], "level": ["twin"], "behind": ["better"], "no_interval": ["old"]}
+    assert f["baselines_above_baas"] == ["better"]
+    assert out["uncertainty"]["resamples"] == 2000 and out["uncertainty"]["cell"] == "wilson"
+    # seeded: the same report twice; json as written to report.json
+    again = report(settings, ["baas", "twin", "worse", "better", "old"], ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
+    assert json.loads(json.dumps(again)) == json.loads(json.dumps(out))
+    text = markdown(out)
+    assert "[+0.0, +0.0] level" in text and "baas is behind better (-47.5 [" in text and "no interval" in text
+    assert f"{baas['average_accuracy']:.3f} [{baas['intervals']['average_accuracy'][0]:.3f}," in text
 
 
 TINY = ["--tasks", "demo_animal_sounds,demo_categories,demo_opposites", "--max-train", 40, "--max-eval", 24,
@@ -97,6 +195,23 @@ def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_
     assert report["methods"]["oracle"]["accuracy_matrix"][0][1] is None  # no entry of its own yet
     assert report["methods"]["baas"]["parameters"]["stored_per_task"] > report["methods"]["baas"]["parameters"]["trainable"]
     folder = tmp_path / "run"
+    # every cell keeps each question's correctness, in one order per task, so the report has intervals
+    cells = [json.loads(line) for line in (folder / "cells.jsonl").read_text().splitlines()[1:]]
+    cells = [c for c in cells if c["type"] == "cell" and c["value"] is not None]
+    assert {c["matrix"] for c in cells} == set(report["methods"])
+    for c in cells:
+        v = c["value"]
+        assert len(v["correct"]) == v["n"] == 24 and sum(v["correct"]) == round(v["accuracy"] * 24)
+    for name in ("baas", "naive", "multitask", "oracle"):
+        m = report["methods"][name]
+        low, high = m["intervals"]["average_accuracy"]
+        assert low <= m["average_accuracy"] <= high and m["n_matrix"][-1] == [24] * 3
+        assert all(i[0] <= m["final_accuracy"][t] <= i[1] for t, i in m["final_accuracy_interval"].items())
+        assert (m["versus_baas"] is None) == (name == "baas")
+    assert report["methods"]["naive"]["intervals"]["forgetting"] is not None and report["methods"]["multitask"]["intervals"]["bwt"] is None
+    assert report["methods"]["naive"]["versus_baas"]["verdict"] in ("ahead", "level", "behind")
+    verdicts = report["findings"]["baas_versus"]
+    assert sorted(n for names in verdicts.values() for n in names) == sorted(set(report["methods"]) - {"baas"})
     assert json.loads((folder / "report.json").read_text()) == report
     for name in ("report.md", "accuracy_matrix.png", "forgetting_curves.png"):
         assert (folder / name).stat().st_size > 0

@@ -46,7 +46,8 @@ from baas.training.backbone import Backbone
 from baas.training.batching import Encoded, MemoryBackOff, batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
-from baas.training.metrics import chance, continual_metrics, mcq_metrics
+from baas.training.metrics import (CONFIDENCE, RESAMPLES, chance, continual_metrics, mcq_metrics, mean_of, percentile_interval,
+                                   resampled_cells, verdict, wilson_interval)
 from baas.training.model import score, score_questions
 from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
@@ -161,6 +162,14 @@ class Method:
         raise NotImplementedError
 
 
+def _cell(metrics: dict) -> dict:
+    """What `cells.jsonl` keeps of a cell: accuracy, macro F1, the question count and each question's
+    correctness (1 or 0, in the order of the task's evaluation questions), from which the report's
+    intervals are computed. Cells written before `correct` existed load without it (no intervals)."""
+    return {"accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "n": metrics["n"],
+            "correct": [int(c) for c in metrics["correct"]]}
+
+
 # ---- baas: the bank and its router -----------------------------------------------------------------
 
 
@@ -227,18 +236,16 @@ class Baas(Method):
         def run(tasks: list[int], oracle: bool) -> list[dict]:
             evals = eval_set(bank, [ctx.data(self.order[i]) for i in tasks], ctx.backbone, ctx.store, query)
             return evaluate_fused(bank, router, ctx.backbone, evals, self.strategies, [s.space], ctx.config.eval_batch_size,
-                                  ctx.reporter, ctx.store, oracle=oracle)
+                                  ctx.reporter, ctx.store, oracle=oracle, per_question=True)
 
         seen = [i for i in rows if i <= k]
         if seen:  # the bank's own tasks: every one is run (cached answers make the repeats free)
             for r in run(list(range(k + 1)), oracle=True):
                 for i in seen:
-                    t = r["per_task"][i]
-                    cells[self.matrix_of(r["strategy"])][i] = {"accuracy": t["accuracy"], "macro_f1": t["macro_f1"], "n": t["n"]}
+                    cells[self.matrix_of(r["strategy"])][i] = _cell(r["per_task"][i])
         if k + 1 in rows:  # the next task, before its entry exists: routed to the entries there are
             for r in run([k + 1], oracle=False):
-                t = r["per_task"][0]
-                cells[self.matrix_of(r["strategy"])][k + 1] = {"accuracy": t["accuracy"], "macro_f1": t["macro_f1"], "n": t["n"]}
+                cells[self.matrix_of(r["strategy"])][k + 1] = _cell(r["per_task"][0])
             cells["oracle"][k + 1] = None  # no entry of its own yet: the oracle has nothing to send it to
         return cells
 
@@ -289,13 +296,15 @@ class PairLearner(Learner):
 
 
 def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
-    """Accuracy, macro F1 and n of a learner on encoded questions (under a launch, each process scores its share)."""
+    """Accuracy, macro F1, n and per-question correctness of a learner on encoded questions (under a launch,
+    each process scores its share)."""
     ctx.reporter.start(label, len(ctx.processes.share(list(range(len(encoded))))))
     preds = score_questions(encoded, lambda batch, idx: learner.logits(batch), ctx.backbone.pad_id, ctx.config.eval_batch_size,
                             ctx.reporter.advance, MemoryBackOff(ctx.reporter.message)).argmax(-1).tolist()
     ctx.reporter.stop()
-    m = mcq_metrics([e.label for e in encoded], preds)
-    return {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "n": len(encoded)}
+    labels = [e.label for e in encoded]
+    m = mcq_metrics(labels, preds)
+    return _cell({**m, "n": len(encoded), "correct": [p == y for p, y in zip(preds, labels)]})
 
 
 def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[Encoded], label: str, penalty=None,
@@ -695,6 +704,7 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
     T, names = len(settings.tasks), []
     for m in methods:
         names += (["baas", *[f"baas:{s}" for s in strategies[1:]], "oracle"] if m == "baas" else [m])
+    samples = _bootstrap(settings, names, results, chances)
     out = {}
     for name in names:
         method = "baas" if name.startswith("baas") or name == "oracle" else name
@@ -707,12 +717,16 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
         first = per_order[0]
         steps = [s for (o, m, k), s in results.steps.items() if m == method]
         metrics = {key: _spread([p["accuracy"][key] for p in per_order]) for key in first["accuracy"]}
+        wilson = _wilson_matrix(results, name, T)
         out[name] = dict(
             accuracy_matrix=first["accuracy_matrix"], macro_f1_matrix=first["macro_f1_matrix"],
             **{key: v["mean"] for key, v in metrics.items()},
             spread={key: v["std"] for key, v in metrics.items()} if settings.orders > 1 else None,
             macro_f1={key: _spread([p["macro_f1"][key] for p in per_order])["mean"] for key in first["macro_f1"]},
             final_accuracy={t: first["accuracy_matrix"][-1][i] for i, t in enumerate(first["order"])},
+            n_matrix=results.matrix(0, name, T, "n"), accuracy_interval_matrix=wilson,
+            final_accuracy_interval={t: wilson[-1][i] for i, t in enumerate(first["order"])},
+            intervals={key: percentile_interval(v) for key, v in samples[name].items()},
             parameters=next((s["parameters"] for s in steps if s.get("parameters")), None),  # counted after the last task
             seconds=round(sum(s["learn_seconds"] + s["eval_seconds"] for s in steps), 1),
             train_seconds=round(sum(s["learn_seconds"] for s in steps), 1),
@@ -724,12 +738,60 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
             latest=_latest(first["accuracy_matrix"]),
             orders=per_order if settings.orders > 1 else None,
         )
+    for name, m in out.items():
+        m["versus_baas"] = _versus(samples, name, m, out.get("baas"))
     return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],
             "budget": asdict(settings.budget), "backbone": backbone, "rule": settings.rule, "query": settings.query,
             "space": settings.space, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
+            "uncertainty": UNCERTAINTY | {"seed": settings.budget.seed},
             "methods": out, "findings": findings(out),
             "failed": {f"{r['method']}" + (f" (order {o + 1})" if settings.orders > 1 else ""): {"task": r["k"] + 1, "error": r["error"]}
                        for (o, _), r in sorted(results.failures.items())}}
+
+
+UNCERTAINTY = {
+    "confidence": CONFIDENCE, "cell": "wilson", "resamples": RESAMPLES,
+    "bootstrap": "percentile bootstrap over evaluation questions, resampled within each task (the same resamples "
+                 "for every row, order and method: `versus_baas` is paired); metrics recomputed from each resampled "
+                 "matrix and averaged over orders as the point values are",
+}
+
+
+def _wilson_matrix(results: Results, name: str, T: int, o: int = 0) -> list[list[list[float] | None]]:
+    """Each cell's Wilson interval (from its per-question results, else from its accuracy and n)."""
+    def interval(cell):
+        if not cell or cell.get("n") is None:
+            return None
+        hits = sum(cell["correct"]) if cell.get("correct") is not None else round(cell["accuracy"] * cell["n"])
+        return wilson_interval(hits, cell["n"])
+
+    return [[interval(results.cells.get((o, name, k, i))) for i in range(T)] for k in range(T)]
+
+
+def _bootstrap(settings: Settings, names: list[str], results: Results, chances: dict[str, float]) -> dict[str, dict]:
+    """Per method, each metric of `continual_metrics` in every bootstrap resample ([RESAMPLES] arrays, the
+    mean over orders), or None where a cell it reads has no per-question results."""
+    orders = [settings.order(o) for o in range(settings.orders)]
+    cells = {key: (orders[key[0]][key[3]], (value or {}).get("correct")) for key, value in results.cells.items()
+             if key[0] < len(orders) and key[1] in names}
+    resampled = resampled_cells(cells, RESAMPLES, settings.budget.seed)
+    T, out = len(settings.tasks), {}
+    for name in names:
+        per_order = [continual_metrics([[resampled.get((o, name, k, i)) for i in range(T)] for k in range(T)],
+                                       [chances[t] for t in order]) for o, order in enumerate(orders)]
+        out[name] = {key: mean_of([m[key] for m in per_order]) for key in per_order[0]}
+    return out
+
+
+def _versus(samples: dict[str, dict], name: str, point: dict, baas: dict | None) -> dict | None:
+    """The paired bootstrap of `baas - name` on average accuracy: the difference, its interval and the verdict
+    for baas ("ahead", "level", "behind", from the interval alone; None without per-question results)."""
+    if name == "baas" or baas is None or baas["average_accuracy"] is None or point["average_accuracy"] is None:
+        return None
+    a, b = samples["baas"]["average_accuracy"], samples[name]["average_accuracy"]
+    interval = None if a is None or b is None else percentile_interval(a - b)
+    return {"difference": baas["average_accuracy"] - point["average_accuracy"], "interval": interval,
+            "verdict": verdict(interval)}
 
 
 def _latest(R) -> dict | None:
@@ -742,22 +804,28 @@ def _latest(R) -> dict | None:
 
 def findings(methods: dict) -> dict:
     """Which router strategy won, the goals for baas (forgetting within 1 point of zero, average accuracy
-    within 1 point of the oracle and at least 95% of multitask) and every baseline that beats baas."""
+    within 1 point of the oracle and at least 95% of multitask), and how baas compares with every other
+    method: ahead, level or behind, from the paired bootstrap interval of `baas - method` alone (a method
+    without per-question results has no interval, no verdict, and is listed under `no_interval`)."""
     baas = {k: v for k, v in methods.items() if k.startswith("baas") and v["average_accuracy"] is not None}
     if not baas:
         return {}
     best = max(baas, key=lambda k: baas[k]["average_accuracy"])
     main = methods["baas"]
+    interval = lambda key: (main.get("intervals") or {}).get(key)  # noqa: E731
     goals = {}
     if main["forgetting"] is not None:
-        goals["forgetting_within_1_point"] = {"value": main["forgetting"], "met": abs(main["forgetting"]) <= 0.01 + 1e-9}
+        goals["forgetting_within_1_point"] = {"value": main["forgetting"], "interval": interval("forgetting"),
+                                              "met": abs(main["forgetting"]) <= 0.01 + 1e-9}
     for ref, name, target in (("oracle", "within_1_point_of_oracle", lambda a: a - 0.01),
                               ("multitask", "at_least_95pct_of_multitask", lambda a: 0.95 * a)):
         acc = methods.get(ref, {}).get("average_accuracy")
         if acc is not None and main["average_accuracy"] is not None:
-            goals[name] = {"value": main["average_accuracy"], "reference": acc, "target": target(acc),
-                           "met": main["average_accuracy"] >= target(acc) - 1e-9}
-    beaten_by = [k for k, v in methods.items() if not k.startswith("baas") and k != "oracle"
-                 and v["average_accuracy"] is not None and main["average_accuracy"] is not None
-                 and v["average_accuracy"] > main["average_accuracy"]]
-    return {"best_strategy": best, "goals": goals, "baselines_above_baas": beaten_by}
+            goals[name] = {"value": main["average_accuracy"], "interval": interval("average_accuracy"), "reference": acc,
+                           "target": target(acc), "met": main["average_accuracy"] >= target(acc) - 1e-9,
+                           "difference_interval": (methods[ref].get("versus_baas") or {}).get("interval")}
+    versus = {k: v["versus_baas"] for k, v in methods.items() if v.get("versus_baas")}
+    verdicts = {key: [k for k, c in versus.items() if c["verdict"] == key] for key in ("ahead", "level", "behind")}
+    verdicts["no_interval"] = [k for k, c in versus.items() if c["verdict"] is None]
+    baselines = [k for k in verdicts["behind"] if not k.startswith("baas") and k != "oracle"]
+    return {"best_strategy": best, "goals": goals, "baas_versus": verdicts, "baselines_above_baas": baselines}

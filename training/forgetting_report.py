@@ -22,6 +22,20 @@ def _points(value) -> str:
     return "–" if value is None else f"{100 * value:+.1f}"
 
 
+def _interval(interval, digits: int = 3) -> str:
+    return "" if not interval else f" [{interval[0]:.{digits}f}, {interval[1]:.{digits}f}]"
+
+
+def _versus(v, verdict: bool = True) -> str:
+    """`baas - method` in points, its paired interval and (unless `verdict` is False) the verdict for baas."""
+    if not v:
+        return "–"
+    if not v["interval"]:
+        return f"{_points(v['difference'])}" + (" (no interval)" if verdict else "")
+    low, high = v["interval"]
+    return f"{_points(v['difference'])} [{100 * low:+.1f}, {100 * high:+.1f}]" + (f" {v['verdict']}" if verdict else "")
+
+
 def _count(n) -> str:
     return "–" if n is None else f"{n:,}"
 
@@ -41,6 +55,14 @@ def markdown(report: dict, command: str | None = None) -> str:
               "(R[T][i] - R[i][i]); FWT = mean_{i>1} (R[i-1][i] - chance_i); forgetting = mean_{i<T} "
               "max_{i<=k<T} (R[k][i] - R[T][i]). '–': not defined for the method (multitask has no sequence; "
               "the oracle has no entry for a task before it is trained).", ""]
+    u = report.get("uncertainty")
+    if u:
+        lines += [f"Intervals are {100 * u['confidence']:.0f}%. A cell's is Wilson's score interval for its questions. "
+                  f"Metrics have a percentile bootstrap over the evaluation questions ({u['resamples']} resamples, seed "
+                  f"{u['seed']}), resampled within each task; every row, order and method uses the same resamples, so "
+                  "'baas − method' (in points) is a paired interval. baas is *ahead* of a method when that interval lies "
+                  "above zero, *behind* when it lies below, and *level* when it holds zero. Cells recorded without "
+                  "per-question results have no bootstrap interval.", ""]
     unfinished = [f"{name} ({m['steps_done']} of {len(tasks)} tasks)" for name, m in methods.items()
                   if m["steps_done"] < len(tasks) and not name.startswith("baas:") and name != "oracle"]
     if unfinished:
@@ -51,16 +73,19 @@ def markdown(report: dict, command: str | None = None) -> str:
     for name, failure in report.get("failed", {}).items():
         lines += [f"**Failed:** {name} at task {failure['task']}: `{failure['error']}`. Rerunning the command retries it.", ""]
     spread = len(report["orders"]) > 1
-    lines += ["| method | " + " | ".join(label for _, label in METRICS) + " | avg macro F1 | trainable / task | "
-              "stored / task | stored total | wall time (s) | peak RSS (MB) |",
-              "|---" * (len(METRICS) + 7) + "|"]
+    lines += ["| method | " + " | ".join(label for _, label in METRICS) + " | baas − method (points) | avg macro F1 | "
+              "trainable / task | stored / task | stored total | wall time (s) | peak RSS (MB) |",
+              "|---" * (len(METRICS) + 8) + "|"]
     for name, m in methods.items():
         cells = []
         for key, _ in METRICS:
             cell = _f(m[key])
             if spread and m["spread"] and m["spread"][key] is not None:
                 cell += f" ± {m['spread'][key]:.3f}"
+            if m[key] is not None:
+                cell += _interval((m.get("intervals") or {}).get(key))
             cells.append(cell)
+        cells.append("" if name == "baas" else _versus(m.get("versus_baas")))
         p = m["parameters"] or {}
         cost = m["seconds"] if name not in ("oracle",) and ":" not in name else None
         reused = f" ({m['reused_steps']} steps reused)" if m["reused_steps"] and cost is not None else ""
@@ -70,21 +95,33 @@ def markdown(report: dict, command: str | None = None) -> str:
     lines += ["", "baas, its other strategies and the oracle share one bank, so their cost is the baas row's. "
               "Peak RSS is the process's peak when the method's last step ended (methods run one after another "
               "in one process).", "", "## Final accuracy per task", "",
-              "| task | chance | " + " | ".join(methods) + " |", "|---" * (len(methods) + 2) + "|"]
-    for t in order:
-        lines.append(f"| {t} | {report['chance'][t]:.3f} | " + " | ".join(_f(m["final_accuracy"][t]) for m in methods.values()) + " |")
+              "Each cell: accuracy [Wilson interval]; n: the task's evaluation questions.", "",
+              "| task | n | chance | " + " | ".join(methods) + " |", "|---" * (len(methods) + 3) + "|"]
+    for i, t in enumerate(order):
+        n = next((m["n_matrix"][-1][i] for m in methods.values() if (m.get("n_matrix") or [[None] * len(order)])[-1][i]), None)
+        lines.append(f"| {t} | {_count(n)} | {report['chance'][t]:.3f} | " + " | ".join(
+            _f(m["final_accuracy"][t]) + _interval((m.get("final_accuracy_interval") or {}).get(t), 2)
+            if m["final_accuracy"][t] is not None else "–" for m in methods.values()) + " |")
     f = report.get("findings") or {}
     if f:
         lines += ["", "## Findings", "", f"- Best router strategy by average accuracy: **{f['best_strategy']}** "
                   f"({_f(methods[f['best_strategy']]['average_accuracy'])})."]
         for goal, g in f["goals"].items():
             ref = f", reference {_f(g['reference'])}, target {_f(g['target'])}" if "reference" in g else ""
+            ref = _interval(g.get("interval")) + ref
             gap = "" if g["met"] else (f" — missed by {100 * (g['target'] - g['value']):.1f} points" if "target" in g
                                        else f" — missed by {100 * (abs(g['value']) - 0.01):.1f} points")
             lines.append(f"- Goal `{goal}`: {_f(g['value'])}{ref}: **{'met' if g['met'] else 'missed'}**{gap}.")
         for name in f["baselines_above_baas"]:
             lines.append(f"- **{name} beats baas** on average accuracy: {_f(methods[name]['average_accuracy'])} "
-                         f"against {_f(methods['baas']['average_accuracy'])}.")
+                         f"against {_f(methods['baas']['average_accuracy'])}; baas − {name}: "
+                         f"{_versus(methods[name]['versus_baas'])}.")
+        said = {"ahead": "baas is ahead of", "level": "baas is level with", "behind": "baas is behind",
+                "no_interval": "no interval (cells without per-question results) for"}
+        for key, names in (f.get("baas_versus") or {}).items():
+            if names:
+                lines.append(f"- Paired bootstrap on average accuracy: {said[key]} " + ", ".join(
+                    f"{n} ({_versus(methods[n]['versus_baas'], verdict=False)})" for n in names) + ".")
     lines += ["", "## Accuracy matrices (rows: after task k; columns: task i)", ""]
     for name, m in methods.items():
         lines += [f"**{name}**", "", "| after \\ on | " + " | ".join(order) + " |", "|---" * (len(order) + 1) + "|"]

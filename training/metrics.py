@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import warnings
+import zlib
+from functools import reduce
 
+import numpy as np
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
 
@@ -29,6 +33,8 @@ def chance(option_counts: list[int]) -> float:
 #
 # R[k][i] is the accuracy on task i after training on tasks 0..k of the sequence (None where not
 # evaluated). T tasks. Each function returns None when its cells are missing or the sequence too short.
+# The cells may also be arrays of the same shape (one value per bootstrap resample): every function
+# then works elementwise and returns an array.
 
 Matrix = list[list[float | None]]
 
@@ -37,6 +43,10 @@ def _mean(values: list[float | None]) -> float | None:
     if not values or any(v is None for v in values):
         return None
     return sum(values) / len(values)
+
+
+def _largest(values: list) -> float | np.ndarray:
+    return reduce(np.maximum, values) if isinstance(values[0], np.ndarray) else max(values)
 
 
 def average_accuracy(R: Matrix) -> float | None:
@@ -80,10 +90,95 @@ def forgetting(R: Matrix) -> float | None:
         earlier = [R[k][i] for k in range(i, T - 1)]
         if R[-1][i] is None or any(v is None for v in earlier):
             return None
-        drops.append(max(earlier) - R[-1][i])
+        drops.append(_largest(earlier) - R[-1][i])
     return _mean(drops)
 
 
 def continual_metrics(R: Matrix, reference: list[float]) -> dict[str, float | None]:
     return dict(average_accuracy=average_accuracy(R), average_incremental_accuracy=average_incremental_accuracy(R),
                 bwt=backward_transfer(R), fwt=forward_transfer(R, reference), forgetting=forgetting(R))
+
+
+# ---- uncertainty: intervals over the evaluation questions ----------------------------------------
+#
+# A cell's interval is Wilson's score interval for a binomial proportion. Everything computed from
+# several cells (average accuracy, BWT, forgetting, a difference between two methods) gets a percentile
+# bootstrap over questions: each task's questions are resampled with replacement (within the task, so
+# every task keeps its size and its weight in the average), the same resample for every cell of that
+# task (every row of the matrix and every method: the comparisons are paired), and the metric is
+# recomputed from the resampled matrix.
+
+CONFIDENCE = 0.95
+RESAMPLES = 2000
+Interval = list[float]  # [low, high]
+
+
+def _z(confidence: float) -> float:
+    from statistics import NormalDist
+
+    return NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> Interval | None:
+    """Wilson's score interval for `successes` out of `n` (None when n is 0)."""
+    if n <= 0:
+        return None
+    z, p = _z(confidence), successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def resample_counts(n: int, resamples: int = RESAMPLES, seed=0) -> np.ndarray:
+    """[resamples, n] how often each of n questions is drawn in each bootstrap resample (n draws with
+    replacement). `seed`: anything `numpy.random.default_rng` takes; the same seed gives the same counts."""
+    return np.random.default_rng(seed).multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float32)
+
+
+def resampled_accuracy(correct, counts: np.ndarray | None) -> np.ndarray | None:
+    """[resamples] the accuracy of one cell (its questions' 0/1 correctness) in each resample; None when the
+    cell has no per-question results or they are not the task's questions (another count)."""
+    if correct is None or counts is None or len(correct) != counts.shape[1]:
+        return None
+    return (counts @ np.asarray(correct, dtype=np.float32)).astype(np.float64) / counts.shape[1]
+
+
+def resampled_cells(cells: dict, resamples: int = RESAMPLES, seed: int = 0) -> dict:
+    """{key: [resamples] accuracy} of cells given as {key: (task, correctness)}: every cell of one task is
+    read through the same resamples of that task's questions, so differences between cells (rows of a
+    matrix, methods) are paired. A task's resamples depend only on its name, size and `seed` (not on the
+    other tasks, nor on the order of the cells). A cell whose count differs from the task's first is left out."""
+    by_task: dict[str, list] = {}
+    for key, (task, correct) in cells.items():
+        if correct is not None:
+            by_task.setdefault(task, []).append((key, correct))
+    out = {}
+    for task, items in sorted(by_task.items()):  # one task's counts in memory at a time
+        counts = resample_counts(len(items[0][1]), resamples, [seed, zlib.crc32(task.encode())])
+        for key, correct in items:
+            samples = resampled_accuracy(correct, counts)
+            if samples is not None:
+                out[key] = samples
+    return out
+
+
+def mean_of(samples: list) -> np.ndarray | float | None:
+    """The mean of values or arrays (e.g. one per order); None if any is None."""
+    return None if not samples or any(s is None for s in samples) else sum(samples) / len(samples)
+
+
+def percentile_interval(samples, confidence: float = CONFIDENCE) -> Interval | None:
+    """The central `confidence` share of bootstrap samples (None when there are none)."""
+    if samples is None:
+        return None
+    low, high = np.quantile(np.asarray(samples, dtype=np.float64), [(1 - confidence) / 2, (1 + confidence) / 2])
+    return [float(low), float(high)]
+
+
+def verdict(difference: Interval | None) -> str | None:
+    """How the first of two methods compares with the second, from the interval of their difference:
+    "ahead" (entirely above zero), "behind" (entirely below) or "level" (it holds zero)."""
+    if difference is None:
+        return None
+    return "ahead" if difference[0] > 0 else "behind" if difference[1] < 0 else "level"

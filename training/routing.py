@@ -219,14 +219,15 @@ def _mixture(entry_logits: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: EvalSet, strategies: list[str],
                    spaces: list[str], batch_size: int = 32, reporter=None, store: Store | None = None,
-                   oracle: bool = True) -> list[dict]:
+                   oracle: bool = True, per_question: bool = False) -> list[dict]:
     """Each strategy in each fusion space on the same questions and queries: task-agnostic accuracy and
     macro F1 per task, the oracle's accuracy beside it, routing accuracy, the routing confusion matrix.
 
     Entries are run once per question that any strategy (or the oracle) gives weight to, and with a store
     their answers are kept for later runs; a strategy that puts all weight on one entry is the same
     computation in both spaces and is reported once. `oracle=False` skips the oracle (for questions of a
-    task that has no entry in the bank yet: their `oracle_accuracy` and `routing_accuracy` mean nothing)."""
+    task that has no entry in the bank yet: their `oracle_accuracy` and `routing_accuracy` mean nothing).
+    `per_question` adds each task's `correct`: 1 or 0 per question, in the order of its evaluation questions."""
     pooling = bank.meta["pooling"]
     n, e = len(evals.encoded), len(bank)
     log_probs = router.log_probs(evals.queries)
@@ -255,11 +256,13 @@ def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: 
                 if reporter:
                     reporter.stop()
                 seconds = (time.perf_counter() - started) / n
-            results.append(_report(s, "both" if single else space, w, pred, oracle_pred, evals, bank, router, seconds))
+            results.append(_report(s, "both" if single else space, w, pred, oracle_pred, evals, bank, router, seconds,
+                                   per_question))
     return results
 
 
-def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptBank, router: Router, seconds) -> dict:
+def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptBank, router: Router, seconds,
+            per_question: bool = False) -> dict:
     labels = torch.tensor([x.label for x in evals.encoded])
     routed = w.argmax(-1)
     per_task = []
@@ -272,6 +275,8 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
                              macro_f1=m["macro_f1"],
                              oracle_accuracy=None if oracle_pred is None else float((oracle_pred[rows] == labels[rows]).float().mean()),
                              routing_accuracy=float((routed[rows] == j).float().mean())))
+        if per_question:
+            per_task[-1]["correct"] = (pred[rows] == labels[rows]).int().tolist()
     confusion = torch.zeros(len(bank), len(bank), dtype=torch.long)
     confusion.index_put_((evals.true, routed), torch.ones_like(routed), accumulate=True)
     mean = lambda k: None if per_task[0][k] is None else sum(t[k] for t in per_task) / len(per_task)  # noqa: E731 - tasks weigh alike
