@@ -105,6 +105,38 @@ def test_malformed_row_error(tmp_path, cli_env):
     assert line.startswith(f"{tmp_path / 'mine' / 'train.jsonl'}:2: field 'label': expected an integer")
 
 
+def test_a_file_that_is_not_utf8_is_one_line_with_status_2(tmp_path, cli_env):
+    """A latin-1 file gave a 48-line UnicodeDecodeError traceback and status 1, also with --skip-invalid and in
+    `predict --file`."""
+    rows = [{"id": str(i), "question": f"Which is hot {i}?", "options": ["ice", "fire"], "label": 1} for i in range(3)]
+    rows[1]["question"] = "Où est le café?"
+    train = tmp_path / "mine" / "train.jsonl"
+    train.parent.mkdir()
+    train.write_bytes("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode("latin-1"))
+    column = json.dumps(rows[1], ensure_ascii=False).index("ù") + 1  # (Où: the first byte that is not UTF-8 is ù's 0xf9)
+    expected = f"{train}:2: not UTF-8 (byte 0xf9 at character {column} of the line; save the file as UTF-8)"
+    for extra in ([], ["--skip-invalid"]):
+        assert error_line(baas("train-task", "mine", "--data-dir", tmp_path, *extra, env=cli_env, check=False)) == expected
+    questions = tmp_path / "questions.jsonl"
+    questions.write_bytes(train.read_bytes())
+    line = error_line(baas("predict", "--file", questions, "--store", tmp_path / "none", env=cli_env, check=False))
+    assert line == expected.replace(str(train), str(questions))
+
+
+def test_small_train_without_validation_is_refused_in_one_line_before_anything_runs(tiny_backbone_dir, tmp_path, cli_env):
+    from baas.training.data import _hash_fraction
+
+    kept = [i for i in map(str, range(100)) if _hash_fraction(i) >= 10][:6]  # ids the 10% hold-out (by id hash) leaves
+    rows = [{"id": i, "question": f"Which is hot {i}?", "options": ["ice", "fire"], "label": 1} for i in kept]
+    (tmp_path / "data" / "few").mkdir(parents=True)
+    (tmp_path / "data" / "few" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    line = error_line(baas("train-task", "few", "--data-dir", tmp_path / "data", "--backbone", tiny_backbone_dir("bert"),
+                           "--store", tmp_path / "s", env=cli_env, check=False))
+    assert "no validation split, and holding out 10% of the 6 training questions leaves no validation question" in line
+    assert f"give {tmp_path / 'data' / 'few' / 'validation.jsonl'}" in line
+    assert not any((tmp_path / "s").glob("checkpoints/*")) and not any((tmp_path / "s").glob("bank/*"))
+
+
 def test_unknown_dataset_and_bad_name(cli_env, tmp_path):
     assert "unknown dataset 'nope'" in error_line(baas("train-task", "nope", "--store", tmp_path, env=cli_env, check=False,
                                                                     real_process=True))
@@ -228,7 +260,9 @@ def test_read_only_commands_do_not_create_a_store(cli_env, tmp_path):
 def test_max_length_too_short_for_an_option_is_one_line(tiny_backbone_dir, cli_env, tmp_path):
     row = {"question": "Which is longest?", "options": ["a", " ".join(["big red piano"] * 10)], "label": 1}
     (tmp_path / "data" / "long").mkdir(parents=True)
-    (tmp_path / "data" / "long" / "train.jsonl").write_text((json.dumps(row) + "\n") * 8)
+    for split in ("train", "validation"):  # (distinct rows: a repeated row is refused)
+        (tmp_path / "data" / "long" / f"{split}.jsonl").write_text(
+            "".join(json.dumps(dict(row, question=f"Which is longest {i}?")) + "\n" for i in range(8)))
     line = error_line(baas("train-task", "long", "--data-dir", tmp_path / "data", "--backbone", tiny_backbone_dir("bert"),
                            "--store", tmp_path / "s", "--max-length", 8, env=cli_env, check=False))
     assert "more than --max-length 8" in line and "raise --max-length to at least" in line

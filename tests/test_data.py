@@ -92,7 +92,7 @@ GOOD = {"question": "Which is hot?", "options": ["ice", "fire"], "label": 1}
 
 def test_malformed_row_names_file_line_and_field(tmp_path):
     bad = dict(GOOD, label=7)
-    f = _write(tmp_path / "mine" / "train.jsonl", [GOOD, GOOD, bad])
+    f = _write(tmp_path / "mine" / "train.jsonl", [GOOD, dict(GOOD, question="Which is hotter?"), bad])
     with pytest.raises(DataError) as info:
         load_task_data("mine", tmp_path)
     assert str(info.value).startswith(f"{f}:3: field 'label': expected an answer index in 0..1, got 7")
@@ -115,15 +115,16 @@ def test_each_kind_of_bad_row_is_reported(tmp_path, row, field):
 def test_a_byte_order_mark_is_not_part_of_the_first_row(tmp_path):
     f = _write(tmp_path / "mine" / "train.jsonl", [GOOD, dict(GOOD, question="Which is cold?", label=0)])
     f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
-    d = load_task_data("mine", tmp_path)
-    assert sorted(e.question for e in d.train.examples + d.validation.examples) == ["Which is cold?", "Which is hot?"]
+    d = data_mod.JsonlAdapter("mine").load("train", tmp_path)
+    assert sorted(e.question for e in d.examples) == ["Which is cold?", "Which is hot?"]
     agreeing = dict(GOOD, answer="fire")  # label and answer together are fine when they agree
-    _write(tmp_path / "two" / "train.jsonl", [agreeing, agreeing])
-    assert {e.label for e in load_task_data("two", tmp_path).train.examples} <= {1}
+    _write(tmp_path / "two" / "train.jsonl", [agreeing, dict(agreeing, question="Which burns?")])
+    assert {e.label for e in data_mod.JsonlAdapter("two").load("train", tmp_path).examples} == {1}
 
 
 def test_skip_invalid_skips_and_counts(tmp_path):
-    _write(tmp_path / "mine" / "train.jsonl", [GOOD, "{oops", dict(GOOD, label=-1)] + [GOOD] * 20)
+    _write(tmp_path / "mine" / "train.jsonl", [GOOD, "{oops", dict(GOOD, label=-1)]
+           + [dict(GOOD, question=f"Which is hot {i}?") for i in range(20)])
     d = load_task_data("mine", tmp_path, skip_invalid=True)
     assert any("skipped 2 invalid rows" in n for n in d.notes)
     assert len(d.train.examples) + len(d.validation.examples) == 21
@@ -140,7 +141,7 @@ def test_missing_validation_is_carved_from_train_and_said(tmp_path):
 
 def test_up_to_ten_options(tmp_path):
     _write(tmp_path / "mine" / "train.jsonl", [{"question": "pick", "options": [str(i) for i in range(10)], "answer": "9"}])
-    assert load_task_data("mine", tmp_path).train.examples[0].label == 9
+    assert data_mod.JsonlAdapter("mine").load("train", tmp_path).examples[0].label == 9
 
 
 def test_unknown_dataset_and_missing_data_dir(tmp_path):
@@ -166,3 +167,64 @@ def test_dataset_table_lists_adapters(shared_mcq):
     assert set(PACK) | {"race", "sciq", "demo_categories"} <= set(rows)
     assert rows["race"]["source"].startswith("hub ehovy/race")
     assert rows["arc_easy"]["source"] == str(shared_mcq / "arc_easy")
+
+
+def _ids(n: int, held: bool) -> list[str]:
+    """n ids that the 10% hold-out takes (held) or leaves in train."""
+    return [i for i in map(str, range(10_000)) if (data_mod._hash_fraction(i) < 10) == held][:n]
+
+
+def test_a_small_train_without_validation_is_refused_up_front_and_a_small_validation_is_said(tmp_path):
+    """5 to 10 questions and no validation file: the 10% hold-out is often empty, and training then ended in
+    `max() arg is an empty sequence`. Now the load refuses with what is needed."""
+    rows = [dict(GOOD, id=i, question=f"Which is hot {i}?") for i in _ids(8, held=False)]
+    _write(tmp_path / "mine" / "train.jsonl", rows)
+    with pytest.raises(DataError) as info:
+        load_task_data("mine", tmp_path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'mine' / 'train.jsonl'}: no validation split, and holding out 10% of the 8 "
+                              "training questions leaves no validation question")
+    assert f"give {tmp_path / 'mine' / 'validation.jsonl'}" in message and "or more training questions" in message
+    _write(tmp_path / "held" / "train.jsonl", [dict(GOOD, id=i) for i in _ids(1, held=True)])
+    with pytest.raises(DataError, match="leaves no training question"):
+        load_task_data("held", tmp_path)
+    # With a validation file of 5 questions it loads, and says the best epoch rests on those 5.
+    _write(tmp_path / "mine" / "validation.jsonl", [dict(GOOD, id=f"v{i}", question=f"Which is warm {i}?") for i in range(5)])
+    d = load_task_data("mine", tmp_path)
+    assert len(d.train.examples) == 8 and len(d.validation.examples) == 5
+    assert any(n.startswith("validation has only 5 questions") and "best epoch and the reported accuracy" in n for n in d.notes)
+    _write(tmp_path / "mine" / "validation.jsonl", [dict(GOOD, id=f"v{i}", question=f"Which is warm {i}?") for i in range(30)])
+    assert not any("validation has only" in n for n in load_task_data("mine", tmp_path, max_eval=5).notes)  # a cap is chosen
+
+
+@pytest.mark.parametrize("rows, line, message", [
+    ([dict(GOOD, id="a"), dict(GOOD, id="b", question="Which is cold?"), dict(GOOD, id="a", question="Which is warm?")],
+     3, "field 'id': an id not used before in the split; 'a' is also the id of line 1"),
+    ([GOOD, dict(GOOD, question="Which is cold?"), GOOD], 3, "the same row as line 1"),
+    ([GOOD, dict(GOOD, label=0)], 2, "the same question and options as line 1"),  # no ids: made from the text
+    ([GOOD, {"question": "Which is wet?", "options": ["water", "sand", "water"], "label": 0}], 2,
+     "field 'options': expected distinct option texts, got 'water' twice"),
+    ([GOOD, {"question": "Which is wet?", "options": ["water", "sand"]}], 2,
+     "field 'label': a label or an answer is needed (give 'label', the right option's index, or 'answer', its text)"),
+])
+def test_repeated_rows_ids_and_options_and_a_missing_answer_are_errors_or_skipped(tmp_path, rows, line, message):
+    f = _write(tmp_path / "mine" / "train.jsonl", rows)
+    with pytest.raises(DataError) as info:
+        data_mod.JsonlAdapter("mine").load("train", tmp_path)
+    assert str(info.value) == f"{f}:{line}: {message} (use --skip-invalid to skip bad rows)"
+    split = data_mod.JsonlAdapter("mine").load("train", tmp_path, skip_invalid=True)
+    assert split.skipped == 1 and len(split.examples) == len(rows) - 1
+
+
+def test_a_published_dataset_keeps_a_repeated_option_and_says_so(tmp_path):
+    """commonsense_qa, medmcqa and mmlu publish a few questions whose options repeat a text; they are kept as published
+    (so results compare with the literature) and counted in the notes, where baas's own format refuses them."""
+    row = {"id": "q1", "question": "Where?", "question_concept": "place", "answerKey": "B",
+           "choices": {"label": ["A", "B", "C"], "text": ["home", "office", "home"]}}
+    rows = [row] + [dict(row, id=f"q{i}", question=f"Where {i}?", choices={"label": ["A", "B"], "text": ["x", "y"]})
+                    for i in range(2, 40)]
+    _write(tmp_path / "copy" / "train.jsonl", rows)
+    _write(tmp_path / "copy" / "validation.jsonl", rows)
+    d = load_task_data("copy", tmp_path, format="commonsense_qa")
+    assert d.train.examples[0].options == ("home", "office", "home") and d.train.repeated_options == 1
+    assert "2 questions repeat an option text, as the dataset publishes them (kept)" in d.notes

@@ -84,7 +84,7 @@ def _keyword_task(root, n=240):
         for _ in range(count):
             options = [rng.choice(animals)] + rng.sample(others, 3)
             rng.shuffle(options)
-            rows.append({"question": "which is an animal?", "options": options,
+            rows.append({"id": f"{split}-{len(rows)}", "question": "which is an animal?", "options": options,
                          "label": next(k for k, o in enumerate(options) if o in animals)})
         (root / "animals").mkdir(parents=True, exist_ok=True)
         (root / "animals" / f"{split}.jsonl").write_text("\n".join(json.dumps(r) for r in rows))

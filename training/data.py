@@ -22,6 +22,7 @@ from baas.prompts_bank.errors import DataError
 from baas.training.synthetic import GENERATORS
 
 SPLITS = ("train", "validation", "test")
+MIN_VALIDATION = 30  # fewer validation questions than this: the best epoch rests on a handful (a note says so)
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
 LETTERS = "ABCDEFGHIJ"
 
@@ -43,6 +44,7 @@ class SplitData:
     split: str  # the split the rows came from
     source: str  # where they were read: a file, a hub id, or a generator
     skipped: int = 0
+    repeated_options: int = 0  # questions of a published dataset that repeat an option text (kept as published)
 
 
 class RowError(ValueError):
@@ -50,6 +52,13 @@ class RowError(ValueError):
 
     def __init__(self, field_name: str, expected: str):
         super().__init__(f"field '{field_name}': {expected}")
+
+
+class RowProblem(RowError):
+    """A row that is wrong as a whole (a repeat of an earlier row) rather than in one field."""
+
+    def __init__(self, message: str):
+        ValueError.__init__(self, message)
 
 
 class Row:
@@ -167,6 +176,10 @@ class Adapter:
     hub_config: str | None = None
     # Our split name -> the hub's split name. A split absent here has no labelled hub version.
     hub_splits: dict[str, str] = {"train": "train", "validation": "validation", "test": "test"}
+    id_field: str | None = "id"  # the row field the example's id comes from; None: made from the question's text
+    # A question that repeats an option text is an error in baas's own format; a published dataset has a few
+    # (commonsense_qa, medmcqa, mmlu), kept as published so results compare with the literature, and counted.
+    distinct_options = False
 
     def convert(self, row: Row) -> MCQExample:
         raise NotImplementedError
@@ -214,25 +227,61 @@ class Adapter:
 
     def load(self, split: str, data_dir: Path | None, skip_invalid: bool = False) -> SplitData:
         source, rows = self.rows(split, data_dir)
-        examples, skipped = [], 0
+        examples, skipped, repeated = [], 0, 0
+        seen_rows: dict[str, str] = {}  # digest of a row's content -> where it first was
+        seen_ids: dict[str, str] = {}
         for where, raw in rows:
             try:
                 if isinstance(raw, RowError):
                     raise raw
-                examples.append(self.convert(Row(raw)))
+                example = self.convert(Row(raw))
+                first = seen_rows.get(digest := _row_digest(raw))
+                if first is not None:
+                    raise RowProblem(f"the same row as {_line_of(first, source)}")
+                first = seen_ids.get(example.id)
+                if first is not None:
+                    if self.id_field is not None and isinstance(raw, dict) and raw.get(self.id_field) not in (None, ""):
+                        raise RowError(self.id_field, f"an id not used before in the split; {example.id!r} is also the "
+                                                      f"id of {_line_of(first, source)}")
+                    raise RowProblem(f"the same question and options as {_line_of(first, source)}")
+                repeat = next((o for i, o in enumerate(example.options) if o in example.options[:i]), None)
+                if repeat is not None and self.distinct_options:
+                    raise RowError("options", f"expected distinct option texts, got {repeat!r} twice")
+                repeated += repeat is not None
             except RowError as exc:
                 if not skip_invalid:
                     raise DataError(f"{where}: {exc} (use --skip-invalid to skip bad rows)") from None
                 skipped += 1
+                continue
+            seen_rows[digest], seen_ids[example.id] = where, where
+            examples.append(example)
         if not examples:
             raise DataError(f"{source}: no usable rows for split '{split}'")
-        return SplitData(examples, split, source, skipped)
+        return SplitData(examples, split, source, skipped, repeated)
+
+
+def _row_digest(raw: Any) -> str:
+    return hashlib.sha1(json.dumps(raw, sort_keys=True, default=str).encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _line_of(where: str, source: str) -> str:
+    """`line N` for a row of the same file, else where it was (`hub[split] row N`)."""
+    return f"line {where[len(source) + 1:]}" if where.startswith(f"{source}:") else where
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
-    """(FILE:LINE, parsed object); a line that is not JSON yields a RowError in place of the row."""
-    with path.open(encoding="utf-8-sig") as f:  # a byte-order mark at the start is not part of the first row
+    """(FILE:LINE, parsed object); a line that is not JSON yields a RowError in place of the row. A file that is
+    not UTF-8 stops with a DataError at its first bad line (--skip-invalid does not skip it: every row is suspect)."""
+    # A byte-order mark at the start is not part of the first row. Bytes that are not UTF-8 are read as lone
+    # surrogates (surrogateescape), found per line below, so the error can name the line.
+    with path.open(encoding="utf-8-sig", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                byte = ord(line[exc.start]) - 0xDC00
+                raise DataError(f"{path}:{lineno}: not UTF-8 (byte 0x{byte:02x} at character {exc.start + 1} of the line; "
+                                "save the file as UTF-8)") from None
             if not line.strip():
                 continue
             try:
@@ -308,6 +357,7 @@ class QASCAdapter(KeyedChoicesAdapter):
 
 class MMLUAdapter(Adapter):
     name, hub_id, hub_config = "mmlu", "cais/mmlu", "all"
+    id_field = None
     hub_splits = {"train": "auxiliary_train", "validation": "validation", "test": "test"}
 
     def convert(self, row: Row) -> MCQExample:
@@ -322,6 +372,7 @@ class MMLUAdapter(Adapter):
 
 class MedQAAdapter(Adapter):
     name, hub_id = "medqa", "GBaker/MedQA-USMLE-4-options"
+    id_field = None
     hub_splits = {"train": "train", "test": "test"}  # no hub validation: carved from train
 
     def convert(self, row: Row) -> MCQExample:
@@ -376,6 +427,7 @@ class CosmosQAAdapter(Adapter):
 
 class RaceAdapter(Adapter):
     name, hub_id, hub_config = "race", "ehovy/race", "all"
+    id_field = "example_id"
 
     def convert(self, row: Row) -> MCQExample:
         options = row.str_list("options")
@@ -388,6 +440,7 @@ class RaceAdapter(Adapter):
 
 class SciQAdapter(Adapter):
     name, hub_id = "sciq", "allenai/sciq"
+    id_field = None
 
     def convert(self, row: Row) -> MCQExample:
         question = row.str("question")
@@ -407,6 +460,7 @@ class JsonlAdapter(Adapter):
     `{"question": str, "options": [str, ...], "label": int | "answer": str, "id"?, "context"?, "topic"?, "explanation"?}`."""
 
     hub_splits: dict[str, str] = {}
+    distinct_options = True  # your own data: a question that repeats an option text is an error
 
     def __init__(self, name: str):
         self.name = name
@@ -416,6 +470,9 @@ class JsonlAdapter(Adapter):
 
     def convert(self, row: Row) -> MCQExample:
         options = row.str_list("options")
+        if "label" not in row.raw and "answer" not in row.raw:
+            raise RowError("label", "a label or an answer is needed (give 'label', the right option's index, or "
+                                    "'answer', its text)")
         if "label" in row.raw:
             label, label_field = row.int("label"), "label"
             if "answer" in row.raw and 0 <= label < len(options) and row.str("answer") != options[label]:
@@ -593,7 +650,15 @@ def load_task_data(
     else:
         # Hold out a fixed 10% of train (by id hash) so model choices never look at the test split.
         held = [e for e in train.examples if _hash_fraction(e.id) < 10]
-        train.examples = [e for e in train.examples if _hash_fraction(e.id) >= 10]
+        kept = [e for e in train.examples if _hash_fraction(e.id) >= 10]
+        if not held or not kept:  # refused now, not after training ends on an empty validation
+            file = f"{root / name / 'validation.jsonl'}" if root is not None else "a validation split"
+            raise DataError(
+                f"{train.source}: no validation split, and holding out 10% of the {len(train.examples)} training "
+                f"questions leaves {'no validation question' if not held else 'no training question'}: give {file} "
+                f"(at least {MIN_VALIDATION} questions advised), or more training questions (about "
+                f"{10 * MIN_VALIDATION} hold out {MIN_VALIDATION})")
+        train.examples = kept
         validation = SplitData(held, "validation", f"{train.source} (10% of train held out)")
         notes.append("no validation split: 10% of train held out for validation")
     if "test" in available:
@@ -601,6 +666,16 @@ def load_task_data(
     else:
         evaluation = validation
         notes.append("no labelled test split: evaluating on validation")
+    if len(validation.examples) < MIN_VALIDATION:  # (before --max-eval: a cap below it is the user's own choice)
+        n = len(validation.examples)
+        reported = " and the reported accuracy" if evaluation is validation else ""
+        notes.append(f"validation has only {n} question{'s' * (n != 1)} ({validation.source}): the best epoch{reported} "
+                     f"rest{'s' * (not reported)} on so few; {MIN_VALIDATION} or more are advised")
+    repeated = train.repeated_options + validation.repeated_options + (
+        evaluation.repeated_options if evaluation is not validation else 0)
+    if repeated:
+        notes.append(f"{repeated} question{'s repeat' if repeated != 1 else ' repeats'} an option text, as the dataset "
+                     "publishes them (kept)")
     train.examples = _subsample(train.examples, max_train)
     validation.examples = _subsample(validation.examples, max_eval)
     if evaluation is not validation:
