@@ -14,7 +14,8 @@ from baas.training.batching import collate, encode, pack, unpack
 from baas.training.config import SCORINGS, TrainConfig
 from baas.training.data import MCQExample
 from baas.training.model import logits, score
-from baas.training.trainer import CLOSED_GATE, closed_start, make_trainable
+from baas.training.loop import CLOSED_GATE, PairLearner, evaluate, fit, learner_scorer
+from baas.training.trainer import make_trainable
 
 EXAMPLES = [
     MCQExample("q1", "what sound does a cow make", ["moo", "woof", "meow"], 0, context="the cow is in the barn"),
@@ -78,11 +79,28 @@ def test_dual_starts_exactly_at_zero_shot_with_the_gate_closed(tiny_backbone, sc
     cos = _zero_shot(bb, EXAMPLES)
     scale = float(module.head.scale.detach().exp())
     assert torch.allclose(got[torch.isfinite(got)], scale * cos[torch.isfinite(cos)], atol=1e-4)
-    # the trainer's epoch-0 candidate is that start, whatever gate the pair starts from
+    # the loop's epoch-0 candidate is that start, whatever gate the pair starts from
     module, _, enc = _trainable(bb, scoring, gate=-4.0)
-    state, start = closed_start(module)
-    assert float(state["gate"]) == CLOSED_GATE and float(module.gate) == -4.0
-    assert torch.allclose(logits(bb, enc, start, "mean_input").argmax(-1), cos.argmax(-1))
+    learner = PairLearner(bb, module, "mean_input")
+    start = learner.untrained_start()
+    assert float(start["gate"]) == CLOSED_GATE and float(module.gate.detach()) == -4.0
+    module.load_state_dict(start)
+    assert evaluate(learner_scorer(learner), enc, bb.pad_id, 8)["predictions"] == cos.argmax(-1).tolist()
+
+
+def test_fit_never_ends_below_the_untrained_start_on_validation(tiny_backbone):
+    """A learning rate that wrecks the pair: the start (epoch 0) is kept, and it is the zero-shot answer."""
+    bb = tiny_backbone("bert")
+    module, _, enc = _trainable(bb, "dual", gate=-4.0)
+    learner = PairLearner(bb, module, "mean_input")
+    config = TrainConfig(scoring="dual", epochs=2, batch_size=2, lr=50.0, head_lr=50.0)
+    val = enc[:2]
+    state = fit(learner, enc, val, config, bb.pad_id)
+    start = state["start_accuracy"]
+    assert start is not None and state["best_accuracy"] >= start
+    assert all(state["best_accuracy"] >= h["validation_accuracy"] for h in state["history"])
+    if state["best_epoch"] == 0:
+        assert float(module.gate) == CLOSED_GATE
 
 
 def test_joint_is_not_the_zero_shot_cosine(tiny_backbone):

@@ -167,8 +167,8 @@ def test_tokenisation_is_cached_in_the_store(tiny_backbone, tmp_path, monkeypatc
 
 def _small_memory(monkeypatch, most: int):
     """Scoring more than `most` questions at once raises the CPU allocator's out-of-memory error."""
+    import baas.training.loop as loop
     import baas.training.model as model
-    import baas.training.trainer as trainer
 
     real = model.score
 
@@ -178,7 +178,7 @@ def _small_memory(monkeypatch, most: int):
         return real(backbone, batch, *args)
 
     monkeypatch.setattr(model, "score", score)
-    monkeypatch.setattr(trainer, "score", score)
+    monkeypatch.setattr(loop, "score", score)
 
 
 class _Messages:
@@ -213,8 +213,8 @@ def test_a_single_question_that_does_not_fit_is_one_clear_error(tiny_backbone, t
 
 
 def test_other_errors_are_not_taken_for_memory(tiny_backbone, tmp_path, monkeypatch):
-    import baas.training.trainer as trainer
+    import baas.training.loop as loop
 
-    monkeypatch.setattr(trainer, "score", lambda *a: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    monkeypatch.setattr(loop, "score", lambda *a: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
     with pytest.raises(RuntimeError, match="shape mismatch"):
         train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))

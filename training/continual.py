@@ -51,7 +51,8 @@ from baas.training.metrics import (CONFIDENCE, RESAMPLES, chance, continual_metr
 from baas.training.model import score, score_questions
 from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
-from baas.training.trainer import Reporter, encode_cached, lr_factor, make_optimizer, make_trainable, train_task
+from baas.training.loop import Reporter, lr_factor, make_optimizer
+from baas.training.trainer import encode_cached, make_trainable, train_task
 
 # The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.
 DEFAULT_ORDER = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "qasc", "mmlu", "medqa", "medmcqa",
@@ -156,6 +157,11 @@ class Method:
     def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
         raise NotImplementedError
 
+    def validation_accuracy(self, k: int) -> float | None:
+        """Task k's validation accuracy once it is learned (the state kept), or None where the method has none
+        of its own (multitask: one validation over every task). The report's learnable-task view reads it."""
+        return None
+
     def parameters(self) -> dict[str, int]:
         """trainable: numbers trained per task; stored_per_task: what each task adds to what is kept;
         stored_total: everything kept after the last task."""
@@ -248,6 +254,12 @@ class Baas(Method):
                 cells[self.matrix_of(r["strategy"])][k + 1] = _cell(r["per_task"][0])
             cells["oracle"][k + 1] = None  # no entry of its own yet: the oracle has nothing to send it to
         return cells
+
+    def validation_accuracy(self, k: int) -> float | None:
+        """The validation accuracy of task k's entry at the epoch kept (the untrained start is a candidate too)."""
+        meta = self.ctx.store.describe(self.order[k], self.versions[k])["meta"]
+        scores = [h["validation_accuracy"] for h in meta.get("history") or []] + [meta.get("start_accuracy")]
+        return max((v for v in scores if v is not None), default=None)
 
     def parameters(self) -> dict[str, int]:
         ctx, query = self.ctx, Query.parse(self.ctx.settings.query)
@@ -369,6 +381,7 @@ class SharedPair(Method):
         super().__init__(ctx, order, run)
         self.learner, self.at = None, -1  # the learner and the task index whose state it holds
         self.extra: dict[str, torch.Tensor] = {}  # what a subclass carries from task to task (EWC: Fisher, anchor)
+        self.validation: dict[int, float] = {}  # task k's best validation accuracy, when trained (or kept with its state)
 
     def state_name(self, k: int) -> str:
         return f"{self.key}-{self.run}-k{k}"
@@ -389,13 +402,16 @@ class SharedPair(Method):
         self.extra = {n: t for n, t in tensors.items() if not n.startswith("module.")}
         self.lr = float(meta["lr"]) if meta.get("lr") else None
         self.lr_scores = {float(lr): v for lr, v in json.loads(meta["lr_scores"]).items()} if meta.get("lr_scores") else None
+        if meta.get("validation"):
+            self.validation[k] = float(meta["validation"])
         self.at = k
         return True
 
     def save(self, k: int) -> None:
         tensors = {f"module.{n}": t for n, t in self.learner.trainable().items()} | self.extra
         meta = {"method": self.key, "task": self.order[k], "lr": "" if self.lr is None else repr(self.lr),
-                "lr_scores": json.dumps(self.lr_scores) if self.lr_scores else ""}
+                "lr_scores": json.dumps(self.lr_scores) if self.lr_scores else "",
+                "validation": repr(self.validation[k]) if k in self.validation else ""}
         if self.ctx.processes.main:
             self.ctx.store.save_artifact("state", self.state_name(k), tensors, meta)
         self.ctx.processes.barrier()
@@ -410,7 +426,7 @@ class SharedPair(Method):
         if k == 0:
             self.lr, tried = self.choose_lr()
             if tried is not None:  # the winning try is task 1 trained at that rate: it is not trained again
-                self.learner = tried
+                self.learner, self.validation[0] = tried, self.lr_scores[self.lr]
                 self.save(k)
                 return
             self.learner = self.new_learner()
@@ -436,8 +452,8 @@ class SharedPair(Method):
     def train(self, k: int) -> None:
         task = self.order[k]
         torch.manual_seed(self.ctx.config.seed * 1000 + k)
-        fit(self.ctx, self.learner, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
-            f"{self.key}: {task}", self.penalty(), self.lr)
+        self.validation[k] = fit(self.ctx, self.learner, self.ctx.encoded(task, "train"), self.ctx.encoded(task, "validation"),
+                                 f"{self.key}: {task}", self.penalty(), self.lr)
 
     def penalty(self):
         return None
@@ -445,6 +461,9 @@ class SharedPair(Method):
     def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
         return {self.key: {i: learner_metrics(self.ctx, self.learner, self.ctx.encoded(self.order[i], "eval"),
                                               f"evaluating {self.order[i]}") for i in rows}}
+
+    def validation_accuracy(self, k: int) -> float | None:
+        return self.validation.get(k)
 
     def parameters(self) -> dict[str, int]:
         learner = self.learner or self.new_learner()
@@ -529,6 +548,9 @@ class Multitask(SharedPair):
         val = [e for t in self.order for e in self.ctx.encoded(t, "validation")]
         fit(self.ctx, self.learner, train, val, f"multitask: {len(self.order)} tasks", lr=self.lr)
         self.save(k)
+
+    def validation_accuracy(self, k: int) -> float | None:
+        return None  # one validation over every task at once (and lr_scores are of a first-task try, not this state)
 
 
 METHODS = {"baas": Baas, "naive": Naive, "ewc": EWC, "multitask": Multitask}
@@ -629,6 +651,9 @@ def _step(method: Method, results: Results, o: int, name: str, k: int, T: int) -
         chosen = {"lr": method.lr, "lr_scores": method.lr_scores} if k == method.first_step() and method.lr_scores else {}
         if k == T - 1:
             chosen["parameters"] = method.parameters()
+        validation = method.validation_accuracy(k)
+        if validation is not None:
+            chosen["validation_accuracy"] = validation
         results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
                          eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
                          peak_rss_mb=round(peak_rss_mb(), 1), **chosen)
@@ -681,7 +706,8 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
             results.add_failure(o, name, k, f"{type(exc).__name__}: {exc}")
     reporter.overall(0)
     chances = {t: chance([len(e.options) for e in ctx.data(t).eval.examples]) for t in settings.tasks}
-    out = report(settings, methods, strategies, results, backbone.name, chances)
+    validation_chances = {t: chance([len(e.options) for e in ctx.data(t).validation.examples]) for t in settings.tasks}
+    out = report(settings, methods, strategies, results, backbone.name, chances, validation_chances)
     out["processes"] = ctx.processes.world  # this command's, under a launch (the figures do not depend on it)
     return out
 
@@ -697,14 +723,16 @@ def _spread(values: list[float | None]) -> dict:
 
 
 def report(settings: Settings, methods: list[str], strategies: list[str], results: Results, backbone: str,
-           chances: dict[str, float]) -> dict:
+           chances: dict[str, float], validation_chances: dict[str, float] | None = None) -> dict:
     """The report object (`report.json`, `--json`): per matrix, its accuracy and macro-F1 matrices in the
-    first order, the metrics (mean and spread over orders), the final accuracy per task, and the cost.
-    FWT's reference b_i is task i's chance accuracy (`chances`)."""
+    first order, the metrics (mean and spread over orders) with their intervals, the final accuracy per task,
+    the learnable-task view, and the cost. FWT's reference b_i is task i's chance accuracy (`chances`); the
+    learnable tasks are judged against chance on the validation split (`validation_chances`, else `chances`)."""
     T, names = len(settings.tasks), []
     for m in methods:
         names += (["baas", *[f"baas:{s}" for s in strategies[1:]], "oracle"] if m == "baas" else [m])
-    samples = _bootstrap(settings, names, results, chances)
+    learnable = _learnable(settings, methods, results, validation_chances or chances)
+    samples = _bootstrap(settings, names, results, chances, learnable["tasks"] or [])
     out = {}
     for name in names:
         method = "baas" if name.startswith("baas") or name == "oracle" else name
@@ -726,6 +754,8 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
             final_accuracy={t: first["accuracy_matrix"][-1][i] for i, t in enumerate(first["order"])},
             n_matrix=results.matrix(0, name, T, "n"), accuracy_interval_matrix=wilson,
             final_accuracy_interval={t: wilson[-1][i] for i, t in enumerate(first["order"])},
+            learnable_average_accuracy=mean_of([_learnable_mean(p["accuracy_matrix"][-1], p["order"], learnable["tasks"])
+                                                for p in per_order]),
             intervals={key: percentile_interval(v) for key, v in samples[name].items()},
             parameters=next((s["parameters"] for s in steps if s.get("parameters")), None),  # counted after the last task
             seconds=round(sum(s["learn_seconds"] + s["eval_seconds"] for s in steps), 1),
@@ -740,10 +770,11 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
         )
     for name, m in out.items():
         m["versus_baas"] = _versus(samples, name, m, out.get("baas"))
+        m["versus_baas_learnable"] = _versus(samples, name, m, out.get("baas"), "learnable_average_accuracy")
     return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],
             "budget": asdict(settings.budget), "backbone": backbone, "rule": settings.rule, "query": settings.query,
             "space": settings.space, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
-            "uncertainty": UNCERTAINTY | {"seed": settings.budget.seed},
+            "uncertainty": UNCERTAINTY | {"seed": settings.budget.seed}, "learnable": learnable,
             "methods": out, "findings": findings(out),
             "failed": {f"{r['method']}" + (f" (order {o + 1})" if settings.orders > 1 else ""): {"task": r["k"] + 1, "error": r["error"]}
                        for (o, _), r in sorted(results.failures.items())}}
@@ -768,30 +799,61 @@ def _wilson_matrix(results: Results, name: str, T: int, o: int = 0) -> list[list
     return [[interval(results.cells.get((o, name, k, i))) for i in range(T)] for k in range(T)]
 
 
-def _bootstrap(settings: Settings, names: list[str], results: Results, chances: dict[str, float]) -> dict[str, dict]:
-    """Per method, each metric of `continual_metrics` in every bootstrap resample ([RESAMPLES] arrays, the
-    mean over orders), or None where a cell it reads has no per-question results."""
+LEARNABLE_MARGIN = 0.05  # a task is learnable when some method beats chance by this much on its validation split
+
+
+def _learnable(settings: Settings, methods: list[str], results: Results, chances: dict[str, float]) -> dict:
+    """The tasks some method learns: its validation accuracy on the task, once learned, at least
+    LEARNABLE_MARGIN above chance (on the validation split). `best` names, per task, the method with the
+    highest validation accuracy; `tasks` is None when no step recorded one (results from before they were kept)."""
+    best: dict[str, dict] = {}
+    for (o, m, k), step in results.steps.items():
+        v = step.get("validation_accuracy")
+        if v is None or m not in methods or o >= settings.orders:
+            continue
+        task = settings.order(o)[k]
+        if task not in best or v > best[task]["validation_accuracy"]:
+            best[task] = {"method": m, "validation_accuracy": v, "chance": chances[task]}
+    tasks = [t for t in settings.tasks if t in best and best[t]["validation_accuracy"] - best[t]["chance"] >= LEARNABLE_MARGIN - 1e-9]
+    return {"margin": LEARNABLE_MARGIN, "tasks": tasks if best else None, "best": best,
+            "unknown": [t for t in settings.tasks if t not in best]}
+
+
+def _learnable_mean(final_row: list, order: list[str], tasks: list[str] | None):
+    """The mean of a final row's cells (values or resample arrays) over the learnable tasks."""
+    if not tasks:
+        return None
+    return mean_of([final_row[order.index(t)] for t in tasks])
+
+
+def _bootstrap(settings: Settings, names: list[str], results: Results, chances: dict[str, float],
+               learnable: list[str]) -> dict[str, dict]:
+    """Per method, each metric of `continual_metrics` (and the average accuracy over the `learnable` tasks) in
+    every bootstrap resample ([RESAMPLES] arrays, the mean over orders), or None where a cell it reads has no
+    per-question results."""
     orders = [settings.order(o) for o in range(settings.orders)]
     cells = {key: (orders[key[0]][key[3]], (value or {}).get("correct")) for key, value in results.cells.items()
              if key[0] < len(orders) and key[1] in names}
     resampled = resampled_cells(cells, RESAMPLES, settings.budget.seed)
     T, out = len(settings.tasks), {}
     for name in names:
-        per_order = [continual_metrics([[resampled.get((o, name, k, i)) for i in range(T)] for k in range(T)],
-                                       [chances[t] for t in order]) for o, order in enumerate(orders)]
+        per_order = []
+        for o, order in enumerate(orders):
+            R = [[resampled.get((o, name, k, i)) for i in range(T)] for k in range(T)]
+            per_order.append(continual_metrics(R, [chances[t] for t in order])
+                             | {"learnable_average_accuracy": _learnable_mean(R[-1], order, learnable)})
         out[name] = {key: mean_of([m[key] for m in per_order]) for key in per_order[0]}
     return out
 
 
-def _versus(samples: dict[str, dict], name: str, point: dict, baas: dict | None) -> dict | None:
-    """The paired bootstrap of `baas - name` on average accuracy: the difference, its interval and the verdict
-    for baas ("ahead", "level", "behind", from the interval alone; None without per-question results)."""
-    if name == "baas" or baas is None or baas["average_accuracy"] is None or point["average_accuracy"] is None:
+def _versus(samples: dict[str, dict], name: str, point: dict, baas: dict | None, key: str = "average_accuracy") -> dict | None:
+    """The paired bootstrap of `baas - name` on average accuracy (or `key`): the difference, its interval and the
+    verdict for baas ("ahead", "level", "behind", from the interval alone; None without per-question results)."""
+    if name == "baas" or baas is None or baas[key] is None or point[key] is None:
         return None
-    a, b = samples["baas"]["average_accuracy"], samples[name]["average_accuracy"]
+    a, b = samples["baas"][key], samples[name][key]
     interval = None if a is None or b is None else percentile_interval(a - b)
-    return {"difference": baas["average_accuracy"] - point["average_accuracy"], "interval": interval,
-            "verdict": verdict(interval)}
+    return {"difference": baas[key] - point[key], "interval": interval, "verdict": verdict(interval)}
 
 
 def _latest(R) -> dict | None:
@@ -824,8 +886,15 @@ def findings(methods: dict) -> dict:
             goals[name] = {"value": main["average_accuracy"], "interval": interval("average_accuracy"), "reference": acc,
                            "target": target(acc), "met": main["average_accuracy"] >= target(acc) - 1e-9,
                            "difference_interval": (methods[ref].get("versus_baas") or {}).get("interval")}
-    versus = {k: v["versus_baas"] for k, v in methods.items() if v.get("versus_baas")}
+    verdicts, learnable = _verdicts(methods, "versus_baas"), _verdicts(methods, "versus_baas_learnable")
+    baselines = [k for k in verdicts["behind"] if not k.startswith("baas") and k != "oracle"]
+    return {"best_strategy": best, "goals": goals, "baas_versus": verdicts, "baselines_above_baas": baselines,
+            "baas_versus_on_learnable_tasks": learnable if any(learnable.values()) else None}
+
+
+def _verdicts(methods: dict, field: str) -> dict[str, list[str]]:
+    """The methods baas is ahead of, level with and behind, by the paired intervals in `field`."""
+    versus = {k: v[field] for k, v in methods.items() if v.get(field)}
     verdicts = {key: [k for k, c in versus.items() if c["verdict"] == key] for key in ("ahead", "level", "behind")}
     verdicts["no_interval"] = [k for k, c in versus.items() if c["verdict"] is None]
-    baselines = [k for k in verdicts["behind"] if not k.startswith("baas") and k != "oracle"]
-    return {"best_strategy": best, "goals": goals, "baas_versus": verdicts, "baselines_above_baas": baselines}
+    return verdicts

@@ -61,11 +61,16 @@ def logits(
     `prompt` is one (pair, head) for every question, or a function from a batch's question indices to
     that batch's per-question (pair, head): how a router gives each question its own fused prompt."""
 
+    return score_questions(encoded, prompt_scorer(backbone, prompt, pooling), backbone.pad_id, batch_size, on_batch, backoff)
+
+
+def prompt_scorer(backbone: Backbone, prompt: PromptSource, pooling: str) -> Callable[[Batch, list[int]], torch.Tensor]:
+    """`scorer(batch, question indices) -> logits` of a prompt source (see `logits`), for `loop.evaluate`."""
     def scorer(batch: Batch, idx: list[int]) -> torch.Tensor:
         pair, head = prompt(idx) if callable(prompt) else prompt
         return score(backbone, batch, pair, head, pooling)
 
-    return score_questions(encoded, scorer, backbone.pad_id, batch_size, on_batch, backoff)
+    return scorer
 
 
 @torch.inference_mode()

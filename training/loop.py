@@ -1,0 +1,248 @@
+"""The one training loop and the one evaluator. Every trained thing in baas goes through them: a task's
+prompt pair (`trainer.train_task`), every continual method and baseline (`continual`, `baselines`), and
+the benchmarks.
+
+A `Learner` is what trains: a module, its optimiser, and its option logits on a batch. `fit` runs AdamW
+with linear warmup and decay and gradient clipping, validates after every epoch and keeps the best epoch;
+with a scoring mode other than `joint` the untrained start is a candidate too (epoch 0), so a task never
+ends below its start on validation. `fit` can checkpoint (trainable state, optimiser, RNG, progress) and
+resume from one, so a killed run ends with the figures of an unkilled one. Under a launch of several
+processes (`Processes`) each takes its share of every batch and the gradients are added up before the
+step; `evaluate` scores each process's share and gives every process all the answers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from baas.training.batching import Batch, Encoded, MemoryBackOff, batch_indices, collate
+from baas.training.config import TrainConfig
+from baas.training.metrics import chance, mcq_metrics
+from baas.training.model import score, score_questions
+from baas.training.parallel import Processes
+
+
+class Reporter:
+    """How training talks: progress bars and messages. The default is silent; the CLI shows rich bars."""
+
+    def message(self, text: str) -> None:
+        pass
+
+    def start(self, label: str, total: int, completed: int = 0) -> None:
+        pass
+
+    def advance(self, n: int = 1, **fields) -> None:
+        pass
+
+    def stop(self) -> None:
+        pass
+
+    def overall(self, total: int) -> None:
+        """A bar over a whole multi-step run (eval-forgetting); 0 ends it."""
+
+    def step(self, label: str, done: int) -> None:
+        """The overall bar shows `label`, with `done` steps behind it."""
+
+
+class Learner:
+    """What trains: a module, the optimiser of its trainable parameters and its logits on a batch."""
+
+    module: torch.nn.Module
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        raise NotImplementedError
+
+    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+        raise NotImplementedError
+
+    def after_step(self, step: int) -> None:
+        """Called after each optimiser step (AdaLoRA reallocates its ranks here)."""
+
+    def trainable(self) -> dict[str, torch.Tensor]:
+        """The named tensors a state keeps: the trainable parameters (a frozen backbone is not copied)."""
+        return {n: p for n, p in self.module.named_parameters() if p.requires_grad}
+
+    def untrained_start(self) -> dict[str, torch.Tensor]:
+        """The state that is fit's epoch-0 candidate: by default the state before any step."""
+        return {n: t.detach().clone() for n, t in self.trainable().items()}
+
+
+CLOSED_GATE = -1e4  # a gate this low hides the pair from the input entirely (exp(-1e4) is 0 in fp32)
+
+
+class PairLearner(Learner):
+    """baas's own learner: a `TrainablePromptPair` (pair and head) on the frozen backbone."""
+
+    def __init__(self, backbone, module, pooling: str):
+        self.backbone, self.module, self.pooling = backbone, module, pooling
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        pair, head = self.module()
+        return score(self.backbone, batch, pair, head, self.pooling)
+
+    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
+        return make_optimizer(self.module, config if lr is None else replace(config, lr=lr))
+
+    def untrained_start(self) -> dict[str, torch.Tensor]:
+        """The start with the gate closed: in dual scoring exactly the encoder's zero-shot answer."""
+        start = super().untrained_start()
+        if "gate" in start:
+            start["gate"].fill_(CLOSED_GATE)
+        return start
+
+
+DEEP_LR_SCALE = 1.0  # layers 1..D-1 of a deep pair learn at lr x this (a hook for benchmarks/deep_start.py)
+GATE_LR_SCALE = 10.0  # a gated pair's gate learns at lr x this (chosen on validation: benchmarks/results/deep_start.md)
+
+
+def make_optimizer(module, config: TrainConfig) -> torch.optim.Optimizer:
+    groups = [
+        {"params": [p for p in (module.prefix, module.suffix) if p.numel()], "lr": config.lr, "weight_decay": 0.0},
+        {"params": [p for p in (module.deep_prefix, module.deep_suffix) if p.numel()], "lr": config.lr * DEEP_LR_SCALE,
+         "weight_decay": 0.0},
+        {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
+    ]
+    if module.gate is not None:
+        groups.append({"params": [module.gate], "lr": config.lr * GATE_LR_SCALE, "weight_decay": 0.0})
+    if module.reparam_parameters():
+        groups.append({"params": module.reparam_parameters(), "lr": config.reparam_lr, "weight_decay": 0.0})
+    return torch.optim.AdamW(groups)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, (total - step) / max(1, total - warmup))
+
+
+def evaluate(scorer: Callable[[Batch, list[int]], torch.Tensor], encoded: list[Encoded], pad_id: int, batch_size: int,
+             reporter: Reporter | None = None, label: str = "evaluating", backoff: MemoryBackOff | None = None) -> dict:
+    """Accuracy, macro P/R/F1, chance, n and each question's predicted option (`predictions`, in the order
+    of `encoded`) of `scorer(batch, question indices) -> logits`. `backoff`: kept across calls, so a batch
+    size that did not fit is not tried again at every evaluation."""
+    reporter = reporter or Reporter()
+    reporter.start(label, len(Processes().share(list(range(len(encoded))))))
+    preds = score_questions(encoded, scorer, pad_id, batch_size, reporter.advance,
+                            backoff or MemoryBackOff(reporter.message)).argmax(-1).tolist()
+    reporter.stop()
+    labels = [e.label for e in encoded]
+    return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded),
+                predictions=preds)
+
+
+def learner_scorer(learner: Learner) -> Callable[[Batch, list[int]], torch.Tensor]:
+    return lambda batch, idx: learner.logits(batch)
+
+
+def train_step(learner: Learner, optimizer: torch.optim.Optimizer, pieces: list[list[Encoded]], pad_id: int,
+               clip: float, size: int | None = None, penalty=None, processes: Processes | None = None) -> float:
+    """One optimiser step on one batch of `size` questions, given in pieces (one unless memory ran out, see
+    `MemoryBackOff`; under a launch, this process's share): each piece's gradient is added up (and, under a
+    launch, summed across processes) before the step, so the step is the one the whole batch gives.
+    Returns the loss."""
+    processes = processes or Processes()
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    size = size or sum(len(p) for p in pieces)
+    optimizer.zero_grad(set_to_none=True)
+    loss = torch.zeros(())
+    for piece in filter(None, pieces):  # (a process's share of a batch smaller than the launch is empty)
+        batch = collate(piece, pad_id)
+        part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / size
+        part.backward()
+        loss += part.detach()
+    if penalty is not None and processes.main:
+        part = penalty()
+        part.backward()
+        loss += part.detach()
+    processes.sum_gradients(params, loss)
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    optimizer.step()
+    return loss.item()
+
+
+def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: TrainConfig, pad_id: int, *,
+        reporter: Reporter | None = None, label: str = "training", lr: float | None = None, penalty=None,
+        resume: dict | None = None, save: Callable[[dict], None] | None = None,
+        stop_after_steps: int | None = None) -> dict:
+    """Train `learner` for `config.epochs` epochs with a fresh optimiser and keep the epoch (0: the untrained
+    start, for scoring other than joint) that does best on `val`; returns the progress record: step,
+    history (per epoch: train loss, validation accuracy and macro F1), best_epoch, best_accuracy,
+    start_accuracy, and `interrupted` when `stop_after_steps` ended it early. Seeded by the caller.
+
+    `penalty()`, when given, is added to the loss (EWC, O-LoRA). `save(checkpoint)`, when given, is called
+    every `config.checkpoint_every` steps and after each epoch's validation with a dict that `resume` takes
+    back (trainable state, optimiser, best state, progress, RNG)."""
+    reporter, processes = reporter or Reporter(), Processes()
+    optimizer = learner.optimizer(config, lr)
+    base_lrs = [g["lr"] for g in optimizer.param_groups]
+    steps_per_epoch = math.ceil(len(train) / config.batch_size)
+    total = steps_per_epoch * config.epochs
+    warmup = max(1, int(config.warmup * total))
+    state = {"step": 0, "best_epoch": -1, "best_accuracy": -1.0, "history": [], "epoch_loss": 0.0, "start_accuracy": None}
+    best = {n: t.detach().clone() for n, t in learner.trainable().items()}
+    if resume is not None:
+        learner.module.load_state_dict(resume["module"], strict=False)
+        optimizer.load_state_dict(resume["optimizer"])
+        best, state = resume["best_module"], dict(state, **json.loads(resume["progress"]))
+        torch.set_rng_state(resume["rng"])
+        reporter.message(f"resuming {label} from step {state['step']} of {total}")
+    eval_backoff = MemoryBackOff(reporter.message)
+
+    def validate(what: str) -> dict:
+        return evaluate(learner_scorer(learner), val, pad_id, config.eval_batch_size, reporter, f"{label} {what}", eval_backoff)
+
+    def checkpoint() -> None:
+        if save is not None and processes.main:
+            save({"module": learner.trainable(), "optimizer": optimizer.state_dict(), "best_module": best,
+                  "progress": json.dumps(state), "rng": torch.get_rng_state()})
+
+    if config.scoring != "joint" and state["start_accuracy"] is None:
+        current, start = best, learner.untrained_start()
+        learner.module.load_state_dict(start, strict=False)
+        state["start_accuracy"] = state["best_accuracy"] = validate("untrained start")["accuracy"]
+        state["best_epoch"], best = 0, start
+        learner.module.load_state_dict(current, strict=False)
+        reporter.message(f"{label}: the untrained start scores {state['start_accuracy']:.3f} on validation")
+
+    backoff = MemoryBackOff(reporter.message)
+    # From the first epoch whose validation is not made: a checkpoint taken at an epoch's last step, before
+    # its validation, resumes into that validation (not past it).
+    for epoch in range(len(state["history"]), config.epochs):
+        batches = batch_indices(train, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
+        done_in_epoch = state["step"] - epoch * steps_per_epoch
+        reporter.start(f"{label} epoch {epoch + 1}/{config.epochs}", len(batches), completed=done_in_epoch)
+        for idx in batches[done_in_epoch:]:
+            for group, base in zip(optimizer.param_groups, base_lrs):
+                group["lr"] = base * lr_factor(state["step"], total, warmup)
+            loss = backoff.run([train[i] for i in processes.share(idx)], lambda pieces: train_step(
+                learner, optimizer, pieces, pad_id, config.clip, len(idx), penalty, processes))
+            learner.after_step(state["step"])
+            state["step"] += 1
+            state["epoch_loss"] += loss
+            reporter.advance(1, loss=loss)
+            if stop_after_steps is not None and state["step"] >= stop_after_steps:
+                checkpoint()
+                reporter.stop()
+                return dict(state, interrupted=True)
+            # (an epoch's last step is saved after its validation: a checkpoint between the two would resume
+            # past a validation never made, and pick the best epoch from fewer epochs)
+            if state["step"] % config.checkpoint_every == 0 and state["step"] % steps_per_epoch != 0:
+                checkpoint()
+        reporter.stop()
+        val_metrics = validate("validation")
+        state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
+                                 "validation_accuracy": val_metrics["accuracy"], "validation_macro_f1": val_metrics["macro_f1"]})
+        state["epoch_loss"] = 0.0
+        reporter.message(f"{label} epoch {epoch + 1}: validation accuracy {val_metrics['accuracy']:.3f}")
+        if val_metrics["accuracy"] > state["best_accuracy"]:
+            state["best_accuracy"], state["best_epoch"] = val_metrics["accuracy"], epoch + 1
+            best = {n: t.detach().clone() for n, t in learner.trainable().items()}
+        checkpoint()
+    learner.module.load_state_dict(best, strict=False)
+    return state
