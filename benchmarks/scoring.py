@@ -28,12 +28,13 @@ from __future__ import annotations
 import argparse
 import fcntl
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
-LOG = RESULTS / "scoring_runs.jsonl"
+LOG = Path(os.environ.get("BAAS_SCORING_LOG", RESULTS / "scoring_runs.jsonl"))
 LOCKS = Path(tempfile.gettempdir()) / "baas-scoring-locks"
 DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa", "openbookqa", "qasc", "arc_challenge", "mmlu", "medqa",
             "medmcqa", "dream")
@@ -124,9 +125,9 @@ def run(args) -> None:
     LOCKS.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(Path(tmp) / "store")
-        for seed in seeds:
-            for dataset in datasets:
-                for row in rows:
+        for seed in seeds:  # row by row (in the order given), so the first rows are complete first
+            for row in rows:
+                for dataset in datasets:
                     if (dataset, row, seed) in done():
                         continue
                     with open(LOCKS / f"{dataset}-{row}-{seed}.lock", "w") as lock:
