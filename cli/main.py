@@ -537,7 +537,7 @@ def eval_forgetting_cmd(
 
 def _print_forgetting(report: dict) -> None:
     fmt = lambda v: "–" if v is None else f"{v:.3f}"  # noqa: E731
-    ci = lambda i: "" if not i else f" [{i[0]:.3f}, {i[1]:.3f}]"  # noqa: E731
+    ci = lambda i: "" if not i else f" [{i[0]:.2f}, {i[1]:.2f}]"  # noqa: E731
 
     def metric(m: dict, key: str) -> str:
         return fmt(m[key]) + ("" if m[key] is None else ci((m.get("intervals") or {}).get(key)))
@@ -552,14 +552,20 @@ def _print_forgetting(report: dict) -> None:
     confidence = f"{100 * report['uncertainty']['confidence']:.0f}%" if report.get("uncertainty") else "95%"
     table = _table(f"eval-forgetting: {len(report['tasks'])} tasks in turn, no task ids for baas ({confidence} intervals, "
                    "bootstrap over questions)",
-                   ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "baas − method (points)", "trainable/task",
-                    "seconds"])
+                   ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "baas − method (points)",
+                    "avg acc, learnable", "trainable/task", "seconds"])
     for name, m in report["methods"].items():
         p = m["parameters"] or {}
         table.add_row(name, metric(m, "average_accuracy"), fmt(m["average_incremental_accuracy"]), metric(m, "bwt"),
                       fmt(m["fwt"]), metric(m, "forgetting"), "" if name == "baas" else versus(m.get("versus_baas")),
+                      metric(m, "learnable_average_accuracy") if "learnable_average_accuracy" in m else "–",
                       f"{p.get('trainable', '–'):,}" if p else "–", f"{m['seconds']:.0f}")
     _show(table)
+    view = report.get("learnable") or {}
+    if view.get("tasks") is not None:
+        out.print(f"learnable tasks (some method {100 * view['margin']:.0f} points above chance on validation): "
+                  f"{', '.join(view['tasks']) or 'none'}; left out: "
+                  f"{', '.join(t for t in report['tasks'] if t not in view['tasks']) or 'none'}", highlight=False)
     f = report.get("findings") or {}
     for goal, g in f.get("goals", {}).items():
         out.print(f"goal {goal}: {fmt(g['value'])}{ci(g.get('interval'))} -> {'met' if g['met'] else 'missed'}", highlight=False)

@@ -180,6 +180,38 @@ def figures(report: dict) -> dict:
     return {name: {k: m[k] for k in keep} for name, m in report["methods"].items()}
 
 
+def test_the_learnable_tasks_are_those_some_method_beats_chance_on_by_5_points_on_validation(tmp_path):
+    from baas.training.continual import Budget, Settings, report
+    from baas.training.forgetting_report import markdown
+
+    results, (a1, a2, b1, b2) = hand_results(tmp_path)
+    step = dict(learn_seconds=1.0, eval_seconds=1.0, reused=False, peak_rss_mb=1.0)
+    settings = Settings(tasks=["a", "b"], budget=Budget(10, 40, 1, 0))
+    names = ["baas", "twin", "worse", "better", "old"]
+    args = (settings, names, ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
+    assert report(*args)["learnable"]["tasks"] is None  # no step recorded a validation accuracy: no view
+    # a: baas 0.60 on validation against chance 0.25; b: the best is twin at 0.29, 4 points above chance 0.25
+    results.add_step(0, "baas", 0, **step, validation_accuracy=0.60)
+    results.add_step(0, "baas", 1, **step, validation_accuracy=0.27)
+    results.add_step(0, "twin", 1, **step, validation_accuracy=0.29)
+    results.add_step(0, "ignored", 1, **step, validation_accuracy=0.99)  # not a method of this report
+    out = report(*args, {"a": 0.25, "b": 0.25})
+    view = out["learnable"]
+    assert view["tasks"] == ["a"] and view["best"]["b"] == {"method": "twin", "validation_accuracy": 0.29, "chance": 0.25}
+    m = out["methods"]
+    assert m["baas"]["learnable_average_accuracy"] == pytest.approx(sum(a2) / 40)  # the final row, on task a only
+    assert m["better"]["learnable_average_accuracy"] == 1.0 and m["old"]["learnable_average_accuracy"] == 0.5
+    low, high = m["baas"]["intervals"]["learnable_average_accuracy"]
+    assert low < sum(a2) / 40 < high and (low, high) != tuple(m["baas"]["intervals"]["average_accuracy"])
+    assert m["twin"]["versus_baas_learnable"]["interval"] == [0.0, 0.0] and m["better"]["versus_baas_learnable"]["verdict"] == "behind"
+    assert out["findings"]["baas_versus_on_learnable_tasks"]["no_interval"] == ["old"]
+    # exactly 5 points above chance counts (validation chance is the validation split's own)
+    assert report(*args, {"a": 0.25, "b": 0.24})["learnable"]["tasks"] == ["a", "b"]
+    text = markdown(out)
+    assert "## The learnable tasks" in text and "(1 of 2): a (baas 0.600 against chance 0.250)" in text
+    assert "Left out, every method within 5 points of chance: b (best twin 0.290, chance 0.250)" in text
+
+
 def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_path):
     args = forgetting_args(tiny_backbone_dir("bert"), tmp_path, "run", "baas,naive,multitask")
     report = last_json(baas(*args, env=cli_env))
@@ -210,6 +242,10 @@ def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_
         assert (m["versus_baas"] is None) == (name == "baas")
     assert report["methods"]["naive"]["intervals"]["forgetting"] is not None and report["methods"]["multitask"]["intervals"]["bwt"] is None
     assert report["methods"]["naive"]["versus_baas"]["verdict"] in ("ahead", "level", "behind")
+    view = report["learnable"]  # baas and naive record each task's validation accuracy; multitask has none per task
+    assert set(view["best"]) == {"demo_animal_sounds", "demo_categories", "demo_opposites"} and not view["unknown"]
+    assert all(b["method"] in ("baas", "naive") for b in view["best"].values())
+    assert set(view["tasks"]) <= set(view["best"])
     verdicts = report["findings"]["baas_versus"]
     assert sorted(n for names in verdicts.values() for n in names) == sorted(set(report["methods"]) - {"baas"})
     assert json.loads((folder / "report.json").read_text()) == report

@@ -115,13 +115,14 @@ def markdown(report: dict, command: str | None = None) -> str:
         for name in f["baselines_above_baas"]:
             lines.append(f"- **{name} beats baas** on average accuracy: {_f(methods[name]['average_accuracy'])} "
                          f"against {_f(methods['baas']['average_accuracy'])}; baas − {name}: "
-                         f"{_versus(methods[name]['versus_baas'])}.")
+                         f"{_versus(methods[name].get('versus_baas'))}.")
         said = {"ahead": "baas is ahead of", "level": "baas is level with", "behind": "baas is behind",
                 "no_interval": "no interval (cells without per-question results) for"}
         for key, names in (f.get("baas_versus") or {}).items():
             if names:
                 lines.append(f"- Paired bootstrap on average accuracy: {said[key]} " + ", ".join(
-                    f"{n} ({_versus(methods[n]['versus_baas'], verdict=False)})" for n in names) + ".")
+                    f"{n} ({_versus(methods[n].get('versus_baas'), verdict=False)})" for n in names) + ".")
+    lines += learnable_section(report)
     lines += ["", "## Accuracy matrices (rows: after task k; columns: task i)", ""]
     for name, m in methods.items():
         lines += [f"**{name}**", "", "| after \\ on | " + " | ".join(order) + " |", "|---" * (len(order) + 1) + "|"]
@@ -129,6 +130,37 @@ def markdown(report: dict, command: str | None = None) -> str:
         lines.append("")
     lines += ["Plots: `accuracy_matrix.png` (heatmaps), `forgetting_curves.png` (each task's accuracy over the sequence).", ""]
     return "\n".join(lines)
+
+
+def learnable_section(report: dict) -> list[str]:
+    """The second view: the average over the tasks some method learns (beats chance on validation by the
+    margin), with each method's interval and its paired comparison with baas there."""
+    view, methods = report.get("learnable"), report["methods"]
+    if not view:
+        return []
+    lines = ["", "## The learnable tasks", ""]
+    if view["tasks"] is None:
+        return lines + ["No validation accuracy was recorded for these results (they predate it): no learnable-task view.", ""]
+    margin = f"{100 * view['margin']:.0f} points"
+    best = view["best"]
+    left_out = [t for t in report["tasks"] if t in best and t not in view["tasks"]]
+    lines.append(f"Tasks on which some method beats chance by at least {margin} on the validation split "
+                 f"({len(view['tasks'])} of {len(report['tasks'])}): "
+                 + (", ".join(f"{t} ({best[t]['method']} {_f(best[t]['validation_accuracy'])} against chance "
+                              f"{_f(best[t]['chance'])})" for t in view["tasks"]) or "none") + ".")
+    if left_out:
+        lines.append("Left out, every method within " + margin + " of chance: " + ", ".join(
+            f"{t} (best {best[t]['method']} {_f(best[t]['validation_accuracy'])}, chance {_f(best[t]['chance'])})" for t in left_out) + ".")
+    if view["unknown"]:
+        lines.append(f"No validation accuracy recorded for: {', '.join(view['unknown'])} (left out).")
+    if not view["tasks"]:
+        return lines + [""]
+    lines += ["", "| method | avg acc, learnable tasks | baas − method (points) |", "|---|---|---|"]
+    for name, m in methods.items():
+        value = m.get("learnable_average_accuracy")
+        interval = _interval((m.get("intervals") or {}).get("learnable_average_accuracy")) if value is not None else ""
+        lines.append(f"| {name} | {_f(value)}{interval} | {'' if name == 'baas' else _versus(m.get('versus_baas_learnable'))} |")
+    return lines + [""]
 
 
 def plots(report: dict, out: Path) -> list[Path]:
