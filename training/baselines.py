@@ -242,3 +242,5 @@ BASELINES = {
     "full_ft": FullFineTuning,
 }
 METHODS.update(BASELINES)  # `baas eval-forgetting --methods` knows them once this module is loaded
+
+import baas.training.reference  # noqa: E402,F401  the reference rows zero_shot and st_ft (issue 24 §2) add themselves
