@@ -30,7 +30,8 @@ from torch import nn
 from baas.prompts_bank.errors import BaasError
 from baas.training.config import TrainConfig
 from baas.prompts_bank.trainable import TrainableHead
-from baas.training.continual import METHODS, PROMPT_GRID, Learner, SharedPair
+from baas.training.continual import METHODS, PROMPT_GRID, SharedPair
+from baas.training.loop import Learner
 from baas.training.model import head_logits
 
 LORA_GRID = (3e-4, 1e-3, 3e-3)

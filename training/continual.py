@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import random
 import resource
@@ -43,15 +42,15 @@ from baas.prompts_bank.errors import BaasError
 from baas.router.strategies import make_strategy
 from baas.store import Store
 from baas.training.backbone import Backbone
-from baas.training.batching import Encoded, MemoryBackOff, batch_indices, collate
+from baas.training.batching import Encoded, batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
-from baas.training.metrics import (CONFIDENCE, RESAMPLES, chance, continual_metrics, mcq_metrics, mean_of, percentile_interval,
+from baas.training.metrics import (CONFIDENCE, RESAMPLES, chance, continual_metrics, mean_of, percentile_interval,
                                    resampled_cells, verdict, wilson_interval)
-from baas.training.model import score, score_questions
 from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE, Query, eval_set, evaluate_fused, fit_router
-from baas.training.loop import Reporter, lr_factor, make_optimizer
+from baas.training.loop import Learner, PairLearner, Reporter, evaluate, learner_scorer
+from baas.training.loop import fit as loop_fit
 from baas.training.trainer import encode_cached, make_trainable, train_task
 
 # The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.
@@ -275,99 +274,18 @@ class Baas(Method):
 # ---- one shared pair and head: naive, ewc, multitask ------------------------------------------------
 
 
-class Learner:
-    """What a sequential method trains: a module, the optimiser of its trainable parameters and its logits
-    on a batch. `PairLearner` is baas's pair and head; `baselines.py` adds PEFT adapters and full fine-tuning."""
-
-    module: torch.nn.Module
-
-    def logits(self, batch) -> torch.Tensor:
-        raise NotImplementedError
-
-    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
-        raise NotImplementedError
-
-    def after_step(self, step: int) -> None:
-        """Called after each optimiser step (AdaLoRA reallocates its ranks here)."""
-
-    def trainable(self) -> dict[str, torch.Tensor]:
-        """The named tensors a state keeps: the trainable parameters (a frozen backbone is not copied)."""
-        return {n: p for n, p in self.module.named_parameters() if p.requires_grad}
-
-
-class PairLearner(Learner):
-    def __init__(self, ctx: Context, module):
-        self.ctx, self.module = ctx, module
-
-    def logits(self, batch) -> torch.Tensor:
-        pair, head = self.module()
-        return score(self.ctx.backbone, batch, pair, head, self.ctx.pooling)
-
-    def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
-        return make_optimizer(self.module, config if lr is None else replace(config, lr=lr))
-
-
 def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
-    """Accuracy, macro F1, n and per-question correctness of a learner on encoded questions (under a launch,
-    each process scores its share)."""
-    ctx.reporter.start(label, len(ctx.processes.share(list(range(len(encoded))))))
-    preds = score_questions(encoded, lambda batch, idx: learner.logits(batch), ctx.backbone.pad_id, ctx.config.eval_batch_size,
-                            ctx.reporter.advance, MemoryBackOff(ctx.reporter.message)).argmax(-1).tolist()
-    ctx.reporter.stop()
-    labels = [e.label for e in encoded]
-    m = mcq_metrics(labels, preds)
-    return _cell({**m, "n": len(encoded), "correct": [p == y for p, y in zip(preds, labels)]})
+    """A cell: accuracy, macro F1, n and per-question correctness of a learner (`loop.evaluate`)."""
+    m = evaluate(learner_scorer(learner), encoded, ctx.backbone.pad_id, ctx.config.eval_batch_size, ctx.reporter, label)
+    return _cell({**m, "correct": [p == e.label for p, e in zip(m["predictions"], encoded)]})
 
 
 def fit(ctx: Context, learner: Learner, train_enc: list[Encoded], val_enc: list[Encoded], label: str, penalty=None,
         lr: float | None = None) -> float:
-    """Train `learner` for the configured epochs with a fresh optimiser (warmup, then linear decay, clipping)
-    and keep the epoch that does best on `val_enc`; returns that validation accuracy. Seeded by the caller.
-    `penalty()`, when given, is added to the loss (EWC, O-LoRA). Under a launch each process takes its share
-    of every batch and the gradients are added up across processes before the step (the penalty's once)."""
-    config, reporter, processes = ctx.config, ctx.reporter, ctx.processes
-    optimizer = learner.optimizer(config, lr)
-    params = [p for g in optimizer.param_groups for p in g["params"]]
-    base_lrs = [g["lr"] for g in optimizer.param_groups]
-    total = math.ceil(len(train_enc) / config.batch_size) * config.epochs
-    warmup, step = max(1, int(config.warmup * total)), 0
-    best, best_accuracy = None, -1.0
-
-    def gradients(pieces: list[list[Encoded]], total: int) -> float:
-        """The batch's loss and gradient, added up over its pieces (one piece unless memory ran out) and processes."""
-        optimizer.zero_grad(set_to_none=True)
-        loss = torch.zeros(())
-        for piece in filter(None, pieces):  # (a process's share of a batch smaller than the launch is empty)
-            batch = collate(piece, ctx.backbone.pad_id)
-            part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / total
-            part.backward()
-            loss += part.detach()
-        if penalty is not None and processes.main:
-            part = penalty()
-            part.backward()
-            loss += part.detach()
-        processes.sum_gradients(params, loss)
-        return loss.item()
-
-    backoff = MemoryBackOff(reporter.message)
-    for epoch in range(config.epochs):
-        batches = batch_indices(train_enc, config.batch_size, shuffle=True, seed=config.seed * 1000 + epoch)
-        reporter.start(f"{label} epoch {epoch + 1}/{config.epochs}", len(batches))
-        for idx in batches:
-            for group, base in zip(optimizer.param_groups, base_lrs):
-                group["lr"] = base * lr_factor(step, total, warmup)
-            loss = backoff.run([train_enc[i] for i in processes.share(idx)], lambda pieces: gradients(pieces, len(idx)))
-            torch.nn.utils.clip_grad_norm_(params, config.clip)
-            optimizer.step()
-            learner.after_step(step)
-            step += 1
-            reporter.advance(1, loss=loss)
-        reporter.stop()
-        accuracy = learner_metrics(ctx, learner, val_enc, f"{label} validation")["accuracy"]
-        if accuracy > best_accuracy:
-            best_accuracy, best = accuracy, {k: v.detach().clone() for k, v in learner.trainable().items()}
-    learner.module.load_state_dict(best, strict=False)
-    return best_accuracy
+    """`loop.fit` with the protocol's settings; returns the best validation accuracy (the untrained start
+    counts for scoring other than joint). Seeded by the caller."""
+    return loop_fit(learner, train_enc, val_enc, ctx.config, ctx.backbone.pad_id, reporter=ctx.reporter, label=label,
+                    lr=lr, penalty=penalty)["best_accuracy"]
 
 
 class SharedPair(Method):
@@ -389,7 +307,7 @@ class SharedPair(Method):
     def new_learner(self) -> Learner:
         torch.manual_seed(self.ctx.config.seed)
         module, _ = make_trainable(self.ctx.backbone, self.ctx.encoded(self.order[0], "train"), self.ctx.config)
-        return PairLearner(self.ctx, module)
+        return PairLearner(self.ctx.backbone, module, self.ctx.pooling)
 
     def load(self, k: int) -> bool:
         stored = self.ctx.store.load_artifact("state", self.state_name(k))
