@@ -109,9 +109,8 @@ def one(job: dict) -> dict:
         from baas.training.continual import Budget, Context, Settings, fit, learner_metrics
 
         with tempfile.TemporaryDirectory() as tmp:
-            ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
-                          backbone, Store(tmp), None, timing)
-            ctx._data[data.name] = data  # the subsets loaded above
+            budget = Budget(BUDGET["max_train"], BUDGET["max_eval"], config.epochs, config.seed)  # the subsets loaded above
+            ctx = Context(Settings(tasks=[data.name], budget=budget, config=config), backbone, Store(tmp), job["data_dir"], timing)
             learner = BASELINES[PEFT[job["method"]]](ctx, [data.name], "backbones").new_learner()  # seeded
             train, val, test = (ctx.encoded(data.name, split) for split in ("train", "validation", "eval"))
             validation = fit(ctx, learner, train, val, f"{data.name} {job['method']}", lr=config.lr)

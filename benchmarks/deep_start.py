@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 import recipe  # noqa: E402
 
-from baas.training import trainer  # noqa: E402
+from baas.training import loop  # noqa: E402
 from baas.training.backbone import Backbone, load_backbone  # noqa: E402
 from baas.training.config import TrainConfig  # noqa: E402
 
@@ -58,7 +58,7 @@ def main() -> None:
                 label = " ".join([variant, *args.set, f"seed {seed}"])
                 if (ds, label) in done:
                     continue
-                Backbone.deep_mode, trainer.DEEP_LR_SCALE, trainer.GATE_LR_SCALE = VARIANTS[variant]
+                Backbone.deep_mode, loop.DEEP_LR_SCALE, loop.GATE_LR_SCALE = VARIANTS[variant]  # read by loop.make_optimizer
                 config = TrainConfig(**dict(deep, seed=seed, **overrides))
                 recipe.run(backbone, args.data_dir, ds, config, label, LOG, args.max_eval)
 

@@ -7,11 +7,14 @@ Each round, every side answers the same slice of `--steps` x `--batch-size` eval
 split, else validation, of the default mix arc_easy, commonsense_qa, medqa, dream), each in its own
 process, interleaved as in train_throughput.py:
 
-- baas: `baas.training.model.predict` (inference mode; questions sorted by length, then batched) with
-  the frozen pair and head of a `TrainablePromptPair` (prefix 5 + suffix 5) turned into a bank entry.
-- PEFT as a user would run it: the PEFT prompt-tuning model of throughput.py (10 virtual tokens)
-  under `torch.inference_mode`, batches of the slice in its order through `DataCollatorWithPadding`.
-- PEFT on baas's batches: the same PEFT model on baas's token ids and baas's sorted batches.
+- baas: the library's one evaluator, `loop.evaluate` (inference mode; questions sorted by length, then
+  batched) with the frozen pair and head of a `TrainablePromptPair` (prefix 5 + suffix 5) turned into a
+  bank entry (`model.prompt_scorer`).
+- PEFT as a user would run it: eval-forgetting's prompt-tuning learner (throughput.py `peft_learner`,
+  10 virtual tokens), its `logits` under `torch.inference_mode`, batches of the slice in its order
+  through `DataCollatorWithPadding`.
+- PEFT on baas's batches: the same learner through `loop.evaluate` (`loop.learner_scorer`), on baas's
+  token ids and baas's sorted batches.
 
 Only the forward passes and the batch building are timed; tokenisation is reported once. GFLOP/s use
 the forward FLOPs per row of throughput.py: 2*P*S + 4*L*S^2*d, S = padded width + 10 virtual tokens.
@@ -22,23 +25,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
-from baas.training.model import predict, score
+from baas.training.loop import evaluate, learner_scorer
+from baas.training.model import prompt_scorer
 from baas.training.trainer import make_trainable
 from throughput import (
-    RESULTS,
     BaasTokens,
     BenchError,
     Chunks,
-    PeftMultipleChoice,
     PeftUserSide,
     SideSpec,
     add_common_args,
+    check_logits,
     compare,
     environment_lines,
     fill_defaults,
@@ -46,6 +47,7 @@ from throughput import (
     log,
     main_guard,
     measured,
+    peft_learner,
     resolve_data_dir,
     results_table,
     report_path,
@@ -57,7 +59,7 @@ FULL = {"questions": 200, "rounds": 5, "steps": 5, "warmup": 1}
 
 
 class BaasEncodedEval(BaasTokens):
-    """The evaluation questions tokenised as baas does, served in consecutive slices."""
+    """The evaluation questions tokenised as baas does, served in consecutive slices, answered by `loop.evaluate`."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
         # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
@@ -65,8 +67,21 @@ class BaasEncodedEval(BaasTokens):
         self.batch_size = batch_size
         self.chunks = Chunks(len(self.encoded))
 
-    def sorted_batches(self, encoded) -> list[list[int]]:
-        return batch_indices(encoded, self.batch_size, shuffle=False)
+    def check(self) -> dict:
+        batch = collate(self.encoded[: self.batch_size], self.backbone.pad_id)
+        with torch.inference_mode():
+            logits = self.scorer(batch, list(range(self.batch_size)))
+        return {"shape": list(logits.shape), "loss": torch.nn.functional.cross_entropy(logits, batch.labels).item()}
+
+    def run(self, steps: int) -> dict:
+        chunk = [self.encoded[i] for i in self.chunks.take(steps * self.batch_size)]
+        started = time.perf_counter()
+        evaluate(self.scorer, chunk, self.backbone.pad_id, self.batch_size)
+        seconds = time.perf_counter() - started
+        # The shapes the evaluator computed: the same sorted batches, rebuilt outside the timing.
+        shapes = [(sum(len(chunk[i].options) for i in idx), max(len(o) for i in idx for o in chunk[i].options))
+                  for idx in batch_indices(chunk, self.batch_size, shuffle=False)]
+        return measured(seconds, len(chunk), shapes, self.flop_model.forward)
 
 
 class BaasEval(BaasEncodedEval):
@@ -74,44 +89,13 @@ class BaasEval(BaasEncodedEval):
         super().__init__(examples, backbone_spec, batch_size)
         module, _ = make_trainable(self.backbone, self.encoded, self.config)
         entry = module.to_entry("throughput", torch.zeros(self.backbone.hidden_size), {})
-        self.pair, self.head = entry.prompt()
-        self.pooling = self.config.pooling or self.backbone.default_pooling
-
-    def check(self) -> dict:
-        batch = collate(self.encoded[: self.batch_size], self.backbone.pad_id)
-        with torch.inference_mode():
-            logits = score(self.backbone, batch, self.pair, self.head, self.pooling)
-        return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
-
-    def run(self, steps: int) -> dict:
-        chunk = [self.encoded[i] for i in self.chunks.take(steps * self.batch_size)]
-        started = time.perf_counter()
-        predict(self.backbone, chunk, (self.pair, self.head), self.pooling, self.batch_size)
-        seconds = time.perf_counter() - started
-        # The shapes predict computed: the same sorted batches, rebuilt outside the timing.
-        shapes = [(sum(len(chunk[i].options) for i in idx), max(len(o) for i in idx for o in chunk[i].options))
-                  for idx in self.sorted_batches(chunk)]
-        return measured(seconds, len(chunk), shapes, self.flop_model.forward)
+        self.scorer = prompt_scorer(self.backbone, entry.prompt(), self.config.pooling or self.backbone.default_pooling)
 
 
 class PeftEvalSameBatches(BaasEncodedEval):
     def __init__(self, examples, backbone_spec, batch_size: int):
         super().__init__(examples, backbone_spec, batch_size)
-        self.model = PeftMultipleChoice(self.backbone.model, self.virtual)
-
-    def check(self) -> dict:
-        return self.model.check(collate(self.encoded[: self.batch_size], self.backbone.pad_id))
-
-    @torch.inference_mode()
-    def run(self, steps: int) -> dict:
-        chunk = [self.encoded[i] for i in self.chunks.take(steps * self.batch_size)]
-        shapes = []
-        started = time.perf_counter()
-        for idx in self.sorted_batches(chunk):
-            batch = collate([chunk[i] for i in idx], self.backbone.pad_id)
-            self.model(batch.input_ids, batch.attention_mask, batch.option_mask).argmax(-1).tolist()
-            shapes.append(tuple(batch.input_ids.shape))
-        return measured(time.perf_counter() - started, len(chunk), shapes, self.flop_model.forward)
+        self.scorer = learner_scorer(peft_learner(self.backbone, self.config))
 
 
 class PeftEvalUser(PeftUserSide):
@@ -122,7 +106,7 @@ class PeftEvalUser(PeftUserSide):
         self.chunks = Chunks(len(self.data))
 
     def check(self) -> dict:
-        return self.model.check(self.batch(range(self.batch_size)))
+        return check_logits(self.learner, self.data.batch(list(range(self.batch_size))))
 
     @torch.inference_mode()
     def run(self, steps: int) -> dict:
@@ -130,8 +114,8 @@ class PeftEvalUser(PeftUserSide):
         shapes = []
         started = time.perf_counter()
         for start in range(0, len(chunk), self.batch_size):
-            batch = self.batch(chunk[start: start + self.batch_size])
-            self.model(batch.input_ids, batch.attention_mask, batch.option_mask).argmax(-1).tolist()
+            batch = self.data.batch(chunk[start: start + self.batch_size])
+            self.learner.logits(batch).argmax(-1).tolist()
             shapes.append(tuple(batch.input_ids.shape))
         return measured(time.perf_counter() - started, len(chunk), shapes, self.flop_model.forward)
 
@@ -146,7 +130,7 @@ def main() -> None:
         raise BenchError(f"{len(examples)} questions, fewer than one batch of {args.batch_size}")
     common = {"examples": examples, "backbone_spec": args.backbone, "batch_size": args.batch_size}
     specs = [
-        SideSpec("baas", "baas", "`predict`: length-sorted batches, frozen prefix 5 + suffix 5 from a bank entry",
+        SideSpec("baas", "baas", "`loop.evaluate`: length-sorted batches, frozen prefix 5 + suffix 5 from a bank entry",
                  BaasEval, common),
         SideSpec("peft_user", "PEFT prompt tuning, as a user runs it",
                  "pair tokenisation, batches in order, DataCollatorWithPadding, 10 virtual tokens", PeftEvalUser, common),
@@ -186,7 +170,7 @@ def main() -> None:
          f"{summary['speedup_vs_peft_same_batches']:.2f}x as many as PEFT on baas's own batches."), "",
         ("- Timed: batch building and the forward passes (inference mode). Tokenisation, once: "
          + ", ".join(f"{k} {s['tokenise_s']:.2f} s" for k, s in sides.items()) + "."),
-        ("- baas sorts each round's questions by length before batching (what `predict` does with the whole "
+        ("- baas sorts each round's questions by length before batching (what `loop.evaluate` does with the whole "
          "evaluation set); a round holds only its own questions, so longer rounds pack better."),
         ("- Peak RSS: VmHWM of each side's own process (model load + tokenisation + evaluation); in brackets "
          "its RSS after set-up."),

@@ -16,8 +16,9 @@ test split (never used for a choice). Offline chains (no LLM is reachable here).
     full              topic + autocot + BAP-Encoder (the method as designed)
     prefix-only       topic prefix + BAP-Encoder, no suffix
     suffix-only       autocot suffix + BAP-Encoder, no prefix
-    peft              PEFT prompt tuning (PromptTuningConfig, Lp+Ls virtual tokens from sampled vocabulary),
-                      the same head, batches, learning rates, schedule and best-epoch rule
+    peft              PEFT prompt tuning (PromptTuningConfig, Lp+Ls virtual tokens from sampled vocabulary):
+                      eval-forgetting's `prompt_tuning` learner, trained by baas's own loop (`loop.fit`)
+                      with the same head, batches, learning rates, schedule and best-epoch rule
 
 Runs append to benchmarks/results/init_ablation.jsonl, so an interrupted `run` continues where it stopped.
 """
@@ -42,7 +43,7 @@ from baas.training.data import load_task_data
 from baas.training.trainer import train_task
 
 sys.path.insert(0, str(Path(__file__).parent))
-from peft_train import peft_run  # noqa: E402
+from recipe import baseline_run  # noqa: E402
 
 RESULTS = Path(__file__).parent / "results"
 LOG = RESULTS / "init_ablation.jsonl"
@@ -80,7 +81,7 @@ def run(args) -> None:
                     config = replace(base, seed=seed, **METHODS[method])
                     started = time.time()
                     if method == "peft":
-                        r = peft_run(backbone, data, config)
+                        r = baseline_run(backbone, args.data_dir, dataset, config, "prompt", args.max_train, args.max_eval)
                     else:
                         r = train_task(dataset, data, backbone, store, config)
                     row = {"dataset": dataset, "method": method, "seed": seed, "eval_split": r["eval_split"],

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from dataclasses import asdict, replace
@@ -28,25 +27,55 @@ import torch
 
 from baas.store import Store
 from baas.training.backbone import load_backbone
+from baas.training.config import TrainConfig
 from baas.training.data import load_task_data
-from baas.training.trainer import TrainConfig, train_task
-
-sys.path.insert(0, str(Path(__file__).parent))
-from peft_train import full_ft_run, peft_run  # noqa: E402
+from baas.training.trainer import train_task
 
 RESULTS = Path(__file__).parent / "results"
 BASE = TrainConfig(epochs=2, depth=1)  # the search predates deep pairs (depth_probe.sh covers them)
 HEAD_ONLY = dict(prefix_len=0, suffix_len=0)
+# A recipe's "peft" -> the eval-forgetting baseline that runs it (training/baselines.py BASELINES)
+PEFT_BASELINES = {"prompt": "prompt_tuning", "prefix": "prefix_tuning", "full": "full_ft"}
+
+
+def baseline_context(backbone, config: TrainConfig, data_dir, dataset: str, max_train: int | None,
+                     max_eval: int | None, store: Store):
+    """The continual protocol's context for one task, with these subsets of it (what its learners see)."""
+    from baas.training.continual import Budget, Context, Settings
+    from baas.training.loop import Reporter
+
+    settings = Settings(tasks=[dataset], budget=Budget(max_train, max_eval, config.epochs, config.seed), config=config)
+    return Context(settings, backbone, store, data_dir, Reporter())
+
+
+def baseline_run(backbone, data_dir, dataset: str, config: TrainConfig, peft: str, max_train: int | None = 600,
+                 max_eval: int | None = 300) -> dict:
+    """A PEFT method or full fine-tuning (`peft`: a key of PEFT_BASELINES) on one task: eval-forgetting's learner
+    for it (`BASELINES[...].new_learner()`, seeded with `config.seed`: a `baselines.PeftLearner` with the same
+    head and pooling as baas's pair), trained by the library's one loop (`loop.fit`: baas's batches, schedule,
+    clipping and best-epoch rule, at `config.lr`) and scored by its one evaluator (`loop.evaluate`)."""
+    from baas.training.baselines import BASELINES
+    from baas.training.loop import evaluate, fit, learner_scorer
+
+    started = time.time()
+    with tempfile.TemporaryDirectory() as tmp:
+        ctx = baseline_context(backbone, config, data_dir, dataset, max_train, max_eval, Store(tmp))
+        learner = BASELINES[PEFT_BASELINES[peft]](ctx, [dataset], "benchmark").new_learner()
+        train, val, test = (ctx.encoded(dataset, split) for split in ("train", "validation", "eval"))
+        state = fit(learner, train, val, config, backbone.pad_id, label=f"{dataset} {peft}", lr=config.lr)
+        metrics = evaluate(learner_scorer(learner), test, backbone.pad_id, config.eval_batch_size)
+    metrics.pop("predictions")
+    return dict(metrics, history=state["history"], best_epoch=state["best_epoch"], eval_split=ctx.data(dataset).eval_split,
+                n_eval=len(test), seconds=round(time.time() - started, 2),
+                trainable_parameters=sum(t.numel() for t in learner.trainable().values()))
 
 
 def run(backbone, data_dir, dataset, config, label, log, max_eval=300, peft=None, max_train=600):
     """One training run (baas's trainer, or with `peft` a PEFT method on the same batches and schedule), logged."""
-    data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval)
-    if peft == "full":
-        r = full_ft_run(backbone, data, config)
-    elif peft:
-        r = peft_run(backbone, data, config, peft)
+    if peft:
+        r = baseline_run(backbone, data_dir, dataset, config, peft, max_train, max_eval)
     else:
+        data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval)
         with tempfile.TemporaryDirectory() as tmp:
             r = train_task(dataset, data, backbone, Store(tmp), config)
     row = {"label": label, "dataset": dataset, "config": asdict(config), "peft": peft, "n_eval": r["n_eval"],
@@ -172,11 +201,12 @@ def trained_parameters(backbone, settings: dict) -> int:
     config = TrainConfig(**settings)
     if peft == "full":
         return sum(p.numel() for p in backbone.model.parameters()) + backbone.hidden_size + 1  # every weight + head
-    if peft:
-        from throughput import PeftMultipleChoice
+    if peft:  # the learner its runs train, on a context that loads no data
+        from baas.training.baselines import BASELINES
 
-        model = PeftMultipleChoice(backbone.model, config.prefix_len + config.suffix_len, peft)
-        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+        ctx = baseline_context(backbone, config, None, "count", 0, 0, None)
+        learner = BASELINES[PEFT_BASELINES[peft]](ctx, ["count"], "count").new_learner()
+        return sum(t.numel() for t in learner.trainable().values())
     from baas.training.batching import Encoded
     from baas.training.trainer import make_trainable
 
@@ -203,7 +233,8 @@ def compare_report(chosen: dict, datasets: list[str], max_eval: int) -> None:
              "recipe_chosen.json). pair: the shallow pair (`--depth 1`); deep-pair: the deep pair with no gate (every layer; "
              "the default before issue 12, `--no-gate`); deep-gated: baas's default (the same with the attention gate "
              "from -4, deep_start.md); "
-             "peft-prefix: PEFT prefix tuning (P-tuning v2) on baas's batches and schedule (peft_train.py); "
+             "peft-prefix: PEFT prefix tuning (P-tuning v2), eval-forgetting's `prefix_tuning` learner trained by "
+             "baas's own loop on the same batches and schedule (`recipe.py baseline_run`); "
              "full-ft: every backbone weight trained (the plasticity reference), its learning rate chosen on "
              "arc_easy validation (`recipe.py full-probe`).",
              "Command: `benchmarks/compare.sh DIR` (each run once, two at a time), then "

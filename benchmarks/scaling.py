@@ -6,7 +6,8 @@ prompt depth, and a bert-base-size backbone (random weights) for users with bigg
 
 Each configuration runs in its own process (peak RSS is per process): 4 questions per step, every row
 exactly `length` tokens of input (no padding, so the figures are for that length), prompts from the
-vocabulary, baas's `make_trainable` + `train_step`; 1 untimed step, then the median of 3 timed steps.
+vocabulary, baas's `make_trainable`, a `loop.PairLearner` and the library's `loop.train_step` (which
+collates the batch: its time is in each step); 1 untimed step, then the median of 3 timed steps.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ SWEEPS = [
 CHILD = r"""
 import json, statistics, sys, time, torch
 from baas.training.backbone import Backbone, load_backbone
-from baas.training.batching import Batch, Encoded
+from baas.training.batching import Encoded
 from baas.training.config import TrainConfig
-from baas.training.trainer import make_trainable, train_step
+from baas.training.loop import PairLearner, train_step
+from baas.training.trainer import make_trainable
 cfg = json.loads(sys.argv[1])
 bb = load_backbone(None)
 if cfg["backbone"] == "bert-base":
@@ -43,15 +45,17 @@ if cfg["backbone"] == "bert-base":
     bb = Backbone("bert-base-random", model, bb.tokenizer, False)
 B, K, T, P = 4, cfg["options"], cfg["length"], cfg["prompt"]
 g = torch.Generator().manual_seed(0)
-ids = torch.randint(1000, 20000, (B * K, T), generator=g)
-batch = Batch(ids, torch.ones_like(ids), torch.ones(B, K, dtype=torch.bool), torch.zeros(B, dtype=torch.long))
-enc = [Encoded([ids[0].tolist()], 0)]
-module, opt = make_trainable(bb, enc, TrainConfig(prefix_len=P, suffix_len=P, depth=cfg["depth"]))
-train_step(bb, module, opt, batch, "mean_input", 1.0)
+ids = torch.randint(1000, 20000, (B, K, T), generator=g).tolist()
+questions = [Encoded(rows, 0) for rows in ids]  # every row exactly T tokens: the batch has no padding
+config = TrainConfig(prefix_len=P, suffix_len=P, depth=cfg["depth"])
+module, _ = make_trainable(bb, questions, config)
+learner = PairLearner(bb, module, "mean_input")
+opt = learner.optimizer(config)
+train_step(learner, opt, [questions], bb.pad_id, 1.0)
 times = []
 for _ in range(3):
     t = time.perf_counter()
-    train_step(bb, module, opt, batch, "mean_input", 1.0)
+    train_step(learner, opt, [questions], bb.pad_id, 1.0)
     times.append(time.perf_counter() - t)
 rss = next(int(l.split()[1]) / 1024 for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(json.dumps({"step_s": statistics.median(times), "peak_rss_mb": rss}))

@@ -128,92 +128,43 @@ class BaasTokens:
 
 
 # ---------------------------------------------------------------------------------------------
-# The PEFT side: prompt tuning wrapped for multiple choice as a user would, and user-style batches
+# The PEFT side: eval-forgetting's prompt-tuning learner, and user-style batches
 
 
-class PeftMultipleChoice(nn.Module):
-    """A PEFT method on a base AutoModel, scored like baas's: PEFT has no multiple-choice task type.
+def peft_learner(backbone, config):
+    """PEFT prompt tuning with Lp + Ls virtual tokens as `baas eval-forgetting` builds it: the `prompt_tuning`
+    baseline's `baselines.PeftLearner` (`get_peft_model(AutoModel, PromptTuningConfig(FEATURE_EXTRACTION))`,
+    virtual tokens from sampled vocabulary, the input's tokens mean-pooled, baas's scoring head), seeded with
+    `config.seed`. PEFT has no multiple-choice task type; the learner scores (question, option) rows into
+    `[B, K_max]` logits as baas does, and trains through `loop.train_step` like every learner.
 
-    `method` "prompt": `PromptTuningConfig` (virtual tokens prepended to the input embeddings, from
-    sampled vocabulary); "prefix": `PrefixTuningConfig` (P-tuning v2: virtual key/value vectors at
-    every layer, PEFT's default random start), the PEFT counterpart of baas's deep pair. Both through
-    `get_peft_model(model, config)` with task type FEATURE_EXTRACTION; token type ids are not passed.
-    Rows are (question, option) pairs `[N, T]`; the input's own tokens are mean-pooled, scored by
-    `nn.Linear(d, 1)` and put into `[B, K_max]` logits with -inf where a question has no option, as
-    `baas.training.model.score` does. The base model stays in eval mode (no dropout), as baas's
-    frozen backbone is.
-    """
+    A `PeftLearner` wraps a private copy of the backbone (eval-forgetting trains several learners on one
+    backbone). A throughput side has one learner, so here it wraps the loaded model itself, as a user's
+    `get_peft_model(model, config)` does: the side holds one copy of the weights, like the baas side, and
+    its peak RSS compares like with like."""
+    from baas.training.baselines import BASELINES
+    from baas.training.continual import Context, Settings
+    from baas.training.loop import Reporter
 
-    def __init__(self, base: nn.Module, num_virtual_tokens: int, method: str = "prompt"):
-        from peft import PrefixTuningConfig, PromptTuningConfig, TaskType, get_peft_model
-
-        super().__init__()
-        if method == "prompt":
-            config = PromptTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=num_virtual_tokens,
-                                        prompt_tuning_init="SAMPLE_VOCAB")
-        elif method == "prefix":
-            config = PrefixTuningConfig(task_type=TaskType.FEATURE_EXTRACTION, num_virtual_tokens=num_virtual_tokens)
-        else:
-            raise ValueError(f"unknown PEFT method {method!r}")
-        # Prompt tuning's virtual tokens are positions of the output; prefix tuning's are keys/values only.
-        self.skip = num_virtual_tokens if method == "prompt" else 0
-        self.peft = get_peft_model(base, config)
-        self.head = nn.Linear(base.get_input_embeddings().embedding_dim, 1)
-        nn.init.normal_(self.head.weight, std=0.02)  # as baas's TrainablePromptPair
-        nn.init.zeros_(self.head.bias)
-        self.eval()
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, option_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.peft(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        hidden = hidden[:, self.skip:]
-        weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-        scores = self.head(pooled).squeeze(-1)
-        return scores.new_full(option_mask.shape, float("-inf")).masked_scatter(option_mask, scores)
-
-    @torch.no_grad()
-    def check(self, batch: MCQBatch) -> dict:
-        """Logits shape and loss on one batch (the start-of-run agreement check between sides)."""
-        logits = self(batch.input_ids, batch.attention_mask, batch.option_mask)
-        return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
-
-    def optimizer(self, lr: float, head_lr: float) -> torch.optim.Optimizer:
-        """AdamW with baas's two parameter groups: the prompts (no weight decay) and the head."""
-        prompts = [p for p in self.peft.parameters() if p.requires_grad]
-        return torch.optim.AdamW([
-            {"params": prompts, "lr": lr, "weight_decay": 0.0},
-            {"params": list(self.head.parameters()), "lr": head_lr, "weight_decay": 0.01},
-        ])
-
-    def train_step(self, optimizer: torch.optim.Optimizer, batch: MCQBatch, clip: float) -> float:
-        """The same step as baas's `train_step`: cross-entropy over each question's options, clipping."""
-        loss = F.cross_entropy(self(batch.input_ids, batch.attention_mask, batch.option_mask), batch.labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_([p for p in self.parameters() if p.requires_grad], clip)
-        optimizer.step()
-        return loss.item()
-
-
-@dataclass
-class MCQBatch:
-    input_ids: torch.Tensor  # [N, T]
-    attention_mask: torch.Tensor  # [N, T]
-    option_mask: torch.Tensor  # [B, K_max]
-    labels: torch.Tensor  # [B]
-
-
-def option_mask(counts: list[int]) -> torch.Tensor:
-    counts_t = torch.tensor(counts)
-    return torch.arange(int(counts_t.max())) < counts_t.unsqueeze(1)
+    ctx = Context(Settings(tasks=[], config=config), backbone, None, None, Reporter())
+    model = backbone.model
+    model.__deepcopy__ = lambda memo: model  # PeftLearner's copy.deepcopy(model) gives the model itself
+    try:
+        return BASELINES["prompt_tuning"](ctx, [], "throughput").new_learner()
+    finally:
+        del model.__deepcopy__
 
 
 class UserBatches:
     """What a user writes: every (context + question, option) pair through the tokenizer's pair call,
-    `truncation="only_first"`, then `DataCollatorWithPadding` on each batch's rows (pads to the longest)."""
+    `truncation="only_first"`. `batch(idx)`: `DataCollatorWithPadding` on the batch's rows (pads to the
+    longest), as a library `Batch`; `encoded`: the same token ids per question, for `loop.train_step`
+    (which pads each batch to its longest row too)."""
 
     def __init__(self, tokenizer, examples: list, max_length: int = USER_MAX_LENGTH):
         from transformers import DataCollatorWithPadding
+
+        from baas.training.batching import Encoded
 
         started = time.perf_counter()
         firsts = [f"{e.context} {e.question}".strip() for e in examples for _ in e.options]
@@ -226,34 +177,46 @@ class UserBatches:
             self.features.append(rows[cursor: cursor + len(e.options)])
             cursor += len(e.options)
         self.labels = [e.label for e in examples]
+        self.encoded = [Encoded([row["input_ids"] for row in rows], label) for rows, label in zip(self.features, self.labels)]
         self.collator = DataCollatorWithPadding(tokenizer, padding="longest", return_tensors="pt")
 
     def __len__(self) -> int:
         return len(self.features)
 
-    def batch(self, idx: list[int]) -> MCQBatch:
+    def batch(self, idx: list[int]):
+        from baas.training.batching import Batch
+
         padded = self.collator([row for i in idx for row in self.features[i]])
-        return MCQBatch(padded["input_ids"], padded["attention_mask"],
-                        option_mask([len(self.features[i]) for i in idx]), torch.tensor([self.labels[i] for i in idx]))
+        return Batch(padded["input_ids"], padded["attention_mask"], option_mask([len(self.features[i]) for i in idx]),
+                     torch.tensor([self.labels[i] for i in idx]))
+
+
+def option_mask(counts: list[int]) -> torch.Tensor:
+    counts_t = torch.tensor(counts)
+    return torch.arange(int(counts_t.max())) < counts_t.unsqueeze(1)
 
 
 class PeftUserSide:
     """The PEFT side as a user sets it up: the same frozen backbone, the tokenizer's pair call on every
-    (question, option), and the prompt-tuning model with Lp + Ls virtual tokens."""
+    (question, option), and the prompt-tuning learner with Lp + Ls virtual tokens (`peft_learner`)."""
 
     def __init__(self, examples: list, backbone_spec: str | None, config):
         from baas.training.backbone import load_backbone
 
         self.config = config
-        backbone = load_backbone(backbone_spec)
+        self.backbone = load_backbone(backbone_spec)
         virtual = config.prefix_len + config.suffix_len
-        self.data = UserBatches(backbone.tokenizer, examples)
+        self.data = UserBatches(self.backbone.tokenizer, examples)
         self.info = {"tokenise_s": self.data.tokenise_s, "n_questions": len(examples)}
-        self.flop_model = FlopModel.of(backbone.model, virtual)
-        self.model = PeftMultipleChoice(backbone.model, virtual)
+        self.flop_model = FlopModel.of(self.backbone.model, virtual)
+        self.learner = peft_learner(self.backbone, config)
 
-    def batch(self, idx: list[int]) -> MCQBatch:
-        return self.data.batch(list(idx))
+
+def check_logits(learner, batch) -> dict:
+    """Logits shape and loss of a learner on one batch (the start-of-run agreement check between sides)."""
+    with torch.no_grad():
+        logits = learner.logits(batch)
+    return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
 
 
 def random_batches(n: int, batch_size: int, seed: int):

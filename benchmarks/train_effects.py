@@ -3,8 +3,9 @@
     python benchmarks/train_effects.py --quick     # a few minutes on 2 cores
     python benchmarks/train_effects.py             # writes benchmarks/results/train_effects.md
 
-Every side runs baas's own training step (`make_trainable` + `train_step`) on the same real questions
-as train_throughput.py, in its own process, in interleaved rounds; only one thing differs per row:
+Every side runs baas's own training step (`make_trainable`, a `loop.PairLearner`, `loop.train_step`) on
+the same real questions as train_throughput.py, in its own process, in interleaved rounds; only one thing
+differs per row:
 
 - shipped: what `train_task` does (length buckets, dynamic padding, SDPA attention, glibc malloc)
 - no length bucketing: random batches, still padded to their own longest row
@@ -22,12 +23,12 @@ import os
 from pathlib import Path
 
 import torch
-from train_throughput import QUICK, BaasTrain
+from train_throughput import QUICK, BaasTrain, padded_shape
 
 from baas.training.batching import Batch
+from baas.training.loop import Learner
 from baas.training.config import TrainConfig
 from throughput import (
-    RESULTS,
     SideSpec,
     add_common_args,
     compare,
@@ -52,13 +53,26 @@ class NoBucketing(BaasTrain):
         self.order = random_batches(len(self.encoded), batch_size, self.config.seed)
 
 
+class PaddedTo(Learner):
+    """A learner whose batches are padded to `width` tokens before it scores them: what no dynamic padding computes."""
+
+    def __init__(self, inner: Learner, width: int, pad_id: int):
+        self.inner, self.module, self.width, self.pad_id = inner, inner.module, width, pad_id
+
+    def logits(self, batch: Batch) -> torch.Tensor:
+        pad = self.width - batch.input_ids.shape[1]
+        return self.inner.logits(Batch(torch.nn.functional.pad(batch.input_ids, (0, pad), value=self.pad_id),
+                                       torch.nn.functional.pad(batch.attention_mask, (0, pad)), batch.option_mask, batch.labels))
+
+
 class NoDynamicPadding(BaasTrain):
-    def batch(self, idx):
-        b = super().batch(idx)
-        width = min(self.config.max_length, self.backbone.max_positions - self.virtual)
-        pad = width - b.input_ids.shape[1]
-        return Batch(torch.nn.functional.pad(b.input_ids, (0, pad), value=self.backbone.pad_id),
-                     torch.nn.functional.pad(b.attention_mask, (0, pad)), b.option_mask, b.labels)
+    def __init__(self, examples, backbone_spec, batch_size: int):
+        super().__init__(examples, backbone_spec, batch_size)
+        self.width = min(self.config.max_length, self.backbone.max_positions - self.virtual)
+        self.learner = PaddedTo(self.learner, self.width, self.backbone.pad_id)  # the same pair and optimiser
+
+    def shape(self, idx) -> tuple[int, int]:
+        return padded_shape([self.questions[i] for i in idx])[0], self.width
 
 
 class EagerAttention(BaasTrain):

@@ -10,14 +10,17 @@ PEFT: num_virtual_tokens=10), AdamW with baas's two learning rates, clipping 1.0
 rates on every side (the trainer's warm-up schedule is left out everywhere):
 
 - baas: the library itself, as `train_task` runs it: `encode` once, `batch_indices` (length buckets,
-  shuffled), `collate` per batch, `make_trainable` and `train_step`.
-- PEFT as a user would run it: `get_peft_model(AutoModel, PromptTuningConfig(FEATURE_EXTRACTION))`,
-  the tokenizer's pair call, a random order, `DataCollatorWithPadding` (pads to the longest row of
-  the batch), mean pooling of the input's tokens, the same linear head and loss (throughput.py).
-- PEFT on baas's batches: the same PEFT model fed the very token ids and batches baas uses, so its
+  shuffled), `make_trainable`, a `loop.PairLearner`, and `loop.train_step` (which collates each batch).
+- PEFT as a user would run it: eval-forgetting's prompt-tuning learner (`baselines.PeftLearner`:
+  `get_peft_model(AutoModel, PromptTuningConfig(FEATURE_EXTRACTION))`, mean pooling of the input's
+  tokens, baas's head and loss; throughput.py `peft_learner`) on the tokenizer's pair call and a random
+  order, each batch padded to its longest row.
+- PEFT on baas's batches: the same PEFT learner fed the very token ids and batches baas uses, so its
   ratio to baas isolates what baas's own model code (injection, pooling, scoring) costs or saves.
 
-Only training steps are timed (batch building included, as it is part of every step); tokenisation
+Every side's step is the library's one training step, `loop.train_step` (the step `loop.fit` takes), so
+the sides differ only in their tokenisation, batch order and model. Only training steps are timed
+(batch building included, as it is part of every step); tokenisation
 is reported once. Achieved GFLOP/s use the FLOP model in throughput.py:
 per row 4*P*S + 12*L*S^2*d for a step (forward 2*P*S + 4*L*S^2*d; backward input gradients only,
 attention's backward 2x its forward), S = padded width + 10 virtual tokens, compared with the best
@@ -30,22 +33,18 @@ import argparse
 import json
 import time
 from itertools import count
-from pathlib import Path
 
-import torch
-import torch.nn.functional as F
 from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
-from baas.training.model import score
-from baas.training.trainer import make_trainable, train_step
+from baas.training.loop import PairLearner, train_step
+from baas.training.trainer import make_trainable
 from throughput import (
-    RESULTS,
     BaasTokens,
     BenchError,
-    PeftMultipleChoice,
     PeftUserSide,
     SideSpec,
     add_common_args,
+    check_logits,
     compare,
     environment_lines,
     fill_defaults,
@@ -53,6 +52,7 @@ from throughput import (
     log,
     main_guard,
     measured,
+    peft_learner,
     random_batches,
     resolve_data_dir,
     results_table,
@@ -70,33 +70,37 @@ def baas_order(encoded, batch_size: int, seed: int):
         yield from batch_indices(encoded, batch_size, shuffle=True, seed=seed * 1000 + epoch)
 
 
-class BaasEncoded(BaasTokens):
+class TrainSide:
+    """A training side: its `learner` and `optimizer` take library training steps (`loop.train_step`) on its
+    `questions` (encoded, padded with `pad_id`) in its `order` of batches."""
+
+    def check(self) -> dict:
+        return check_logits(self.learner, collate(self.questions[: self.config.batch_size], self.pad_id))
+
+    def run(self, steps: int) -> dict:
+        return timed_steps(self, steps)
+
+    def shape(self, idx: list[int]) -> tuple[int, int]:
+        """(rows, padded width) of the batch these questions make."""
+        return padded_shape([self.questions[i] for i in idx])
+
+
+class BaasEncoded(TrainSide, BaasTokens):
     """The questions tokenised as `train_task` does, served in the trainer's batch order."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
         # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
         super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1))
+        self.questions, self.pad_id = self.encoded, self.backbone.pad_id
         self.order = baas_order(self.encoded, batch_size, self.config.seed)
-
-    def batch(self, idx):
-        return collate([self.encoded[i] for i in idx], self.backbone.pad_id)
 
 
 class BaasTrain(BaasEncoded):
     def __init__(self, examples, backbone_spec, batch_size: int):
         super().__init__(examples, backbone_spec, batch_size)
-        self.module, self.optimizer = make_trainable(self.backbone, self.encoded, self.config)
-        self.pooling = self.config.pooling or self.backbone.default_pooling
-
-    def check(self) -> dict:
-        batch = self.batch(range(self.config.batch_size))
-        with torch.no_grad():
-            logits = score(self.backbone, batch, *self.module(), self.pooling)
-        return {"shape": list(logits.shape), "loss": F.cross_entropy(logits, batch.labels).item()}
-
-    def run(self, steps: int) -> dict:
-        return timed_steps(self, steps, lambda b: train_step(self.backbone, self.module, self.optimizer, b,
-                                                             self.pooling, self.config.clip))
+        module, _ = make_trainable(self.backbone, self.encoded, self.config)
+        self.learner = PairLearner(self.backbone, module, self.config.pooling or self.backbone.default_pooling)
+        self.optimizer = self.learner.optimizer(self.config)
 
 
 class PeftTrainSameBatches(BaasEncoded):
@@ -104,43 +108,37 @@ class PeftTrainSameBatches(BaasEncoded):
 
     def __init__(self, examples, backbone_spec, batch_size: int):
         super().__init__(examples, backbone_spec, batch_size)
-        self.model = PeftMultipleChoice(self.backbone.model, self.virtual)
-        self.optimizer = self.model.optimizer(self.config.lr, self.config.head_lr)
-
-    def check(self) -> dict:
-        return self.model.check(self.batch(range(self.config.batch_size)))
-
-    def run(self, steps: int) -> dict:
-        return timed_steps(self, steps, lambda b: self.model.train_step(self.optimizer, b, self.config.clip))
+        self.learner = peft_learner(self.backbone, self.config)
+        self.optimizer = self.learner.optimizer(self.config)
 
 
-class PeftTrainUser(PeftUserSide):
-    """PEFT prompt tuning as a user would run it: pair tokenisation, random order, DataCollatorWithPadding."""
+class PeftTrainUser(TrainSide, PeftUserSide):
+    """PEFT prompt tuning as a user would run it: pair tokenisation, random order, each batch padded to its longest row."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
         super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1))
-        self.optimizer = self.model.optimizer(self.config.lr, self.config.head_lr)
+        self.questions, self.pad_id = self.data.encoded, self.backbone.pad_id
+        self.optimizer = self.learner.optimizer(self.config)
         self.order = random_batches(len(self.data), batch_size, self.config.seed)
 
-    def check(self) -> dict:
-        return self.model.check(self.batch(range(self.config.batch_size)))
 
-    def run(self, steps: int) -> dict:
-        return timed_steps(self, steps, lambda b: self.model.train_step(self.optimizer, b, self.config.clip))
+def padded_shape(questions) -> tuple[int, int]:
+    """(rows, padded width) of the batch `collate` makes of these questions."""
+    return sum(len(q.options) for q in questions), max(len(o) for q in questions for o in q.options)
 
 
-def timed_steps(side, steps: int, step) -> dict:
-    """`steps` training steps of a side (its `order` of batches, its `batch(idx)`, then `step(batch)`),
-    batch building included in the time."""
-    shapes, questions = [], 0
+def timed_steps(side: TrainSide, steps: int) -> dict:
+    """`steps` library training steps (`loop.train_step`: collate, forward, backward, clipping, AdamW step)
+    of a side, batch building included in the time. Constant learning rates on every side (the schedule
+    of `loop.fit` is left out)."""
+    batches = []
     started = time.perf_counter()
     for _ in range(steps):
         idx = next(side.order)
-        batch = side.batch(idx)
-        step(batch)
-        shapes.append(tuple(batch.input_ids.shape))
-        questions += len(idx)
-    return measured(time.perf_counter() - started, questions, shapes, side.flop_model.train)
+        train_step(side.learner, side.optimizer, [[side.questions[i] for i in idx]], side.pad_id, side.config.clip)
+        batches.append(idx)
+    seconds = time.perf_counter() - started
+    return measured(seconds, sum(map(len, batches)), [side.shape(idx) for idx in batches], side.flop_model.train)
 
 
 def main() -> None:
@@ -155,7 +153,7 @@ def main() -> None:
     specs = [
         SideSpec("baas", "baas", "its trainer's path: encode once, length-bucketed batches, prefix 5 + suffix 5", BaasTrain, common),
         SideSpec("peft_user", "PEFT prompt tuning, as a user runs it",
-                 "pair tokenisation, random order, DataCollatorWithPadding, 10 virtual tokens", PeftTrainUser, common),
+                 "pair tokenisation, random order, padded to each batch's longest row, 10 virtual tokens", PeftTrainUser, common),
         SideSpec("peft_same", "PEFT prompt tuning, baas's batches",
                  "baas's token ids and batches, 10 virtual tokens", PeftTrainSameBatches, common),
     ]
@@ -180,6 +178,7 @@ def main() -> None:
         "questions": len(examples), "batch_size": args.batch_size, "rounds": args.rounds, "steps": args.steps,
     }
     table = results_table(specs, result, "baas", gflops=True)
+    config = TrainConfig(batch_size=args.batch_size, depth=1)  # what every side trains with
     lines = [
         "# Training throughput: baas vs PEFT prompt tuning", "",
         (f"Frozen {args.backbone or 'all-MiniLM-L6-v2 (offline)'}; {len(examples)} training questions "
@@ -199,8 +198,9 @@ def main() -> None:
         ("- GFLOP/s estimate per row and step: 4*P*S + 12*L*S^2*d (forward 2*P*S + 4*L*S^2*d; backward "
          "through the frozen model: input gradients only, attention's backward twice its forward), "
          "P = weights of the blocks' linear layers, L layers, hidden size d, S = padded width + 10 of each batch."),
-        ("- Same step on every side: AdamW (prompts lr 1e-2, no weight decay; head lr 3e-2, weight decay 0.01), "
-         "clipping 1.0, constant learning rates, backbone in eval mode (no dropout)."),
+        (f"- Same step on every side: the library's `loop.train_step` (AdamW: prompts lr {config.lr}, no weight decay; "
+         f"head lr {config.head_lr}, weight decay 0.01; clipping {config.clip}), constant learning rates, backbone in "
+         "eval mode (no dropout)."),
         *environment_lines(args, "train_throughput.py", result),
     ]
     write_report(report_path(args, "train_throughput"), lines)
