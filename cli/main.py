@@ -493,7 +493,7 @@ def eval_forgetting_cmd(
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per task (best epoch on the task's validation split kept).")] = DEFAULTS.epochs,
     seed: SeedOpt = DEFAULTS.seed,
     scoring: ScoringOpt = DEFAULTS.scoring,
-    ewc_lambda: Annotated[float, typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty.")] = 1000.0,
+    ewc_lambda: Annotated[Optional[float], typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty. Default: chosen on validation over the first two tasks from 1e2, 1e3, 1e4 and 1e5 (the mean validation accuracy of tasks 1 and 2 after task 2).")] = None,
     space: Annotated[str, typer.Option("--space", help="Where baas mixes entries: output (each entry's answers, cached per entry and split) or prompt (one fused pass per question and row).")] = "output",
     report_only: Annotated[bool, typer.Option("--report-only", metavar="", help="Train and evaluate nothing: write the report of the cells already in --out (a run still going, or stopped).")] = False,
     as_json: JsonOpt = False,

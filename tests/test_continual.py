@@ -402,3 +402,30 @@ def test_eval_forgetting_keeps_its_bank_in_its_own_store_unless_told(tiny_backbo
     assert again == home  # nothing added to, removed from or changed in the user's bank
     own = last_json(baas("bank", "list", "--store", tmp_path / "run" / "store", "--json", env=cli_env))["entries"]
     assert {r["task"] for r in own} == {"demo_animal_sounds", "demo_categories"}
+
+
+def test_ewc_chooses_its_lambda_on_the_first_two_tasks_validation(tiny_backbone, tmp_path):
+    """Task 2 is trained once per lambda from the state after task 1; the lambda with the best mean validation
+    accuracy over tasks 1 and 2 is kept and recorded, and a resumed run keeps it."""
+    from baas.store import Store
+    from baas.training.config import TrainConfig
+    from baas.training.continual import EWC, Budget, Settings, run_protocol
+
+    def run():
+        settings = Settings(tasks=["demo_animal_sounds", "demo_categories"], budget=Budget(16, 8, 1, 0),
+                            config=TrainConfig(batch_size=4), lr_grid=(1e-2,))
+        return run_protocol(settings, ["ewc"], ["hard"], tiny_backbone("bert"), Store(tmp_path / "store"), tmp_path / "out")
+
+    original = EWC.lambda_grid
+    EWC.lambda_grid = (0.0, 1e9)  # no penalty, against one that pins task 1's parameters
+    try:
+        out = run()
+        assert not out["failed"], out["failed"]
+        ewc = out["methods"]["ewc"]
+        scores = {float(k): v for k, v in ewc["ewc_lambda_scores"].items()}
+        assert set(scores) == {0.0, 1e9} and ewc["ewc_lambda"] == max(scores, key=scores.get)
+        again = run()["methods"]["ewc"]
+        assert again["ewc_lambda"] == ewc["ewc_lambda"] and again["accuracy_matrix"] == ewc["accuracy_matrix"]
+        assert again["reused_steps"] == 0  # every step was recorded before: nothing was run again
+    finally:
+        EWC.lambda_grid = original

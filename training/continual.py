@@ -81,7 +81,7 @@ class Settings:
     rule: str = DEFAULT_RULE
     query: str = str(DEFAULT_QUERY)
     space: str = "output"  # where baas mixes entries: output (cached answers) or prompt (a fused pass per row)
-    ewc_lambda: float = 1000.0
+    ewc_lambda: float | None = None  # None: chosen on validation over the first two tasks (EWC.lambda_grid)
     # None: each method picks its learning rate from its own grid on the first task's validation split; a
     # tuple: every method's grid (`baas demo` gives the config's one rate, so nothing is tried twice)
     lr_grid: tuple[float, ...] | None = None
@@ -140,6 +140,10 @@ class Method:
     def first_step(self) -> int:
         """The step at which the method first trains (and chooses its learning rate)."""
         return 0
+
+    def chosen(self, k: int) -> dict:
+        """What the method chose at step k on validation, for the results (the learning rate at its first step)."""
+        return {"lr": self.lr, "lr_scores": self.lr_scores} if k == self.first_step() and self.lr_scores else {}
 
     def resume(self, first_step: dict | None) -> None:
         """What a stopped run's record of the first step tells the method (states carry the rest)."""
@@ -318,6 +322,7 @@ class SharedPair(Method):
         self.learner.module.load_state_dict({n[len("module."):]: t for n, t in tensors.items() if n.startswith("module.")},
                                             strict=False)
         self.extra = {n: t for n, t in tensors.items() if not n.startswith("module.")}
+        self.loaded_meta = meta
         self.lr = float(meta["lr"]) if meta.get("lr") else None
         self.lr_scores = {float(lr): v for lr, v in json.loads(meta["lr_scores"]).items()} if meta.get("lr_scores") else None
         if meta.get("validation"):
@@ -329,7 +334,7 @@ class SharedPair(Method):
         tensors = {f"module.{n}": t for n, t in self.learner.trainable().items()} | self.extra
         meta = {"method": self.key, "task": self.order[k], "lr": "" if self.lr is None else repr(self.lr),
                 "lr_scores": json.dumps(self.lr_scores) if self.lr_scores else "",
-                "validation": repr(self.validation[k]) if k in self.validation else ""}
+                "validation": repr(self.validation[k]) if k in self.validation else "", **self.state_meta()}
         if self.ctx.processes.main:
             self.ctx.store.save_artifact("state", self.state_name(k), tensors, meta)
         self.ctx.processes.barrier()
@@ -376,6 +381,10 @@ class SharedPair(Method):
     def penalty(self):
         return None
 
+    def state_meta(self) -> dict[str, str]:
+        """What a subclass keeps in a state's metadata beside the learning rate (EWC: its lambda)."""
+        return {}
+
     def evaluate(self, k: int, rows: list[int]) -> dict[str, dict[int, dict]]:
         return {self.key: {i: learner_metrics(self.ctx, self.learner, self.ctx.encoded(self.order[i], "eval"),
                                               f"evaluating {self.order[i]}") for i in rows}}
@@ -396,14 +405,24 @@ class Naive(SharedPair):
 class EWC(SharedPair):
     """Elastic weight consolidation (Kirkpatrick et al., 2017) on the shared pair and head: after each task,
     the diagonal empirical Fisher of its training loss is added to a running sum, and the parameters are
-    kept as the anchor; later tasks pay lambda/2 * sum F * (theta - anchor)^2."""
+    kept as the anchor; later tasks pay lambda/2 * sum F * (theta - anchor)^2.
+
+    lambda is chosen on validation over the first two tasks (unless `Settings.ewc_lambda` fixes it): task 2
+    is trained from the state after task 1 once per value of `lambda_grid`, and the value whose state has the
+    best mean validation accuracy over tasks 1 and 2 is kept for the rest of the sequence."""
 
     key = "ewc"
+    lambda_grid = (1e2, 1e3, 1e4, 1e5)
+
+    def __init__(self, ctx: Context, order: list[str], run: str):
+        super().__init__(ctx, order, run)
+        self.lam: float | None = ctx.settings.ewc_lambda
+        self.lambda_scores: dict[float, float] | None = None
 
     def penalty(self):
         if not self.extra:
             return None
-        lam, params = self.ctx.settings.ewc_lambda, self.learner.trainable()
+        lam, params = self.lam, self.learner.trainable()
 
         def value():
             return lam / 2 * sum((self.extra[f"fisher.{n}"] * (p - self.extra[f"anchor.{n}"]) ** 2).sum()
@@ -411,12 +430,55 @@ class EWC(SharedPair):
 
         return value
 
+    def load(self, k: int) -> bool:
+        found = super().load(k)
+        if found and self.loaded_meta.get("ewc_lambda"):
+            self.lam = float(self.loaded_meta["ewc_lambda"])
+            scores = self.loaded_meta.get("ewc_lambda_scores")
+            self.lambda_scores = {float(v): a for v, a in json.loads(scores).items()} if scores else None
+        return found
+
+    def state_meta(self) -> dict:
+        return {"ewc_lambda": "" if self.lam is None else repr(self.lam),
+                "ewc_lambda_scores": json.dumps(self.lambda_scores) if self.lambda_scores else ""}
+
+    def chosen(self, k: int) -> dict:
+        out = super().chosen(k)
+        if k == 1 and self.lambda_scores:
+            out.update(ewc_lambda=self.lam, ewc_lambda_scores=self.lambda_scores)
+        return out
+
     def train(self, k: int) -> None:
-        super().train(k)
+        if self.lam is None and k == 1:
+            self.choose_lambda()
+            return
+        if self.lam is None and k > 1:
+            raise BaasError(f"ewc: the state after task {k} ({self.order[k - 1]}) records no lambda; rerun with --ewc-lambda")
+        super().train(k)  # (task 1 pays no penalty: nothing to hold it to yet)
+        self.add_fisher(k)
+
+    def add_fisher(self, k: int) -> None:
         fisher = self.fisher(self.ctx.encoded(self.order[k], "train"), self.order[k])
         for n, f in fisher.items():
             self.extra[f"fisher.{n}"] = self.extra.get(f"fisher.{n}", torch.zeros_like(f)) + f
         self.extra |= {f"anchor.{n}": p.detach().clone() for n, p in self.learner.trainable().items()}
+
+    def choose_lambda(self) -> None:
+        """Task 2 from the state after task 1, once per lambda; keep the state best on tasks 1 and 2's validation."""
+        start = ({n: t.detach().clone() for n, t in self.learner.trainable().items()}, dict(self.extra))
+        scores, best = {}, None
+        for lam in self.lambda_grid:
+            self.learner.module.load_state_dict(start[0], strict=False)
+            self.extra, self.lam = dict(start[1]), lam
+            SharedPair.train(self, 1)
+            scores[lam] = sum(learner_metrics(self.ctx, self.learner, self.ctx.encoded(self.order[i], "validation"),
+                                              f"ewc: lambda {lam:g}, {self.order[i]} validation")["accuracy"] for i in (0, 1)) / 2
+            if best is None or scores[lam] > scores[best[0]]:
+                best = (lam, {n: t.detach().clone() for n, t in self.learner.trainable().items()}, self.validation.get(1))
+        self.lam, state, self.validation[1] = best
+        self.learner.module.load_state_dict(state, strict=False)
+        self.extra, self.lambda_scores = dict(start[1]), scores
+        self.add_fisher(1)
 
     def fisher(self, encoded: list[Encoded], task: str) -> dict[str, torch.Tensor]:
         """Diagonal empirical Fisher: per-question squared gradients of the loss, estimated per batch."""
@@ -566,7 +628,7 @@ def _step(method: Method, results: Results, o: int, name: str, k: int, T: int) -
                 if i in missing and not results.has(o, matrix, k, i):
                     results.add_cell(o, matrix, k, i, value)
     if done is None:
-        chosen = {"lr": method.lr, "lr_scores": method.lr_scores} if k == method.first_step() and method.lr_scores else {}
+        chosen = method.chosen(k)
         if k == T - 1:
             chosen["parameters"] = method.parameters()
         validation = method.validation_accuracy(k)
@@ -682,6 +744,9 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
             peak_rss_mb=max((s["peak_rss_mb"] for s in steps), default=None),
             lr=next((s["lr"] for s in steps if s.get("lr") is not None), None),
             lr_scores=next((s["lr_scores"] for s in steps if s.get("lr_scores")), None),
+            **({"ewc_lambda": next((s["ewc_lambda"] for s in steps if s.get("ewc_lambda") is not None), None),
+                "ewc_lambda_scores": next((s["ewc_lambda_scores"] for s in steps if s.get("ewc_lambda_scores")), None)}
+               if method == "ewc" else {}),
             steps_done=len({k for (o, m, k) in results.steps if m == method and o == 0}),
             latest=_latest(first["accuracy_matrix"]),
             orders=per_order if settings.orders > 1 else None,

@@ -55,6 +55,15 @@ def markdown(report: dict, command: str | None = None) -> str:
               "(R[T][i] - R[i][i]); FWT = mean_{i>1} (R[i-1][i] - chance_i); forgetting = mean_{i<T} "
               "max_{i<=k<T} (R[k][i] - R[T][i]). '–': not defined for the method (multitask has no sequence; "
               "the oracle has no entry for a task before it is trained).", ""]
+    chosen = [f"{name} lr {m['lr']:g}" for name, m in methods.items() if m.get("lr") is not None and ":" not in name]
+    ewc = methods.get("ewc") or {}
+    if ewc.get("ewc_lambda") is not None:
+        scores = ", ".join(f"{float(k):g}: {v:.3f}" for k, v in (ewc.get("ewc_lambda_scores") or {}).items())
+        chosen.append(f"ewc lambda {ewc['ewc_lambda']:g}" + (f" (mean validation accuracy of tasks 1-2: {scores})" if scores else ""))
+    elif report.get("ewc_lambda") is not None and "ewc" in methods:
+        chosen.append(f"ewc lambda {report['ewc_lambda']:g} (fixed)")
+    if chosen:
+        lines += ["Chosen on validation (the first task's, and for EWC's lambda the first two tasks'): " + "; ".join(chosen) + ".", ""]
     u = report.get("uncertainty")
     if u:
         lines += [f"Intervals are {100 * u['confidence']:.0f}%. A cell's is Wilson's score interval for its questions. "
