@@ -8,7 +8,7 @@ head. A router is fitted from the entries' query summaries alone and saved as pl
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -29,21 +29,25 @@ class Router:
     query: str  # what the query vectors are made of, `kind:layers` (see training.routing.Query)
     means: torch.Tensor  # [E, d] the entries' mean queries (what `cluster` groups)
     temperature: float = 1.0  # log p(task | query) / temperature, renormalised: above 1 softens the rule's distribution
+    # What it was fitted on, to tell when the bank has moved on (training.routing.router_problems):
+    checksums: list[str] | None = None  # each entry's sha256, in bank order (None: a router saved before they were kept)
+    selection: list[str] | None = None  # the entries asked for (`NAME` or `NAME@vN`); None: the whole bank
+    space: str = "prompt"  # where `predict` mixes the entries: prompt (one fused pair) or output (their answers)
 
     @classmethod
     def fit(cls, tasks: list[str], versions: list[int], summaries: list[QuerySummary], rule: str, strategy: str,
-            query: str, temperature: float = 1.0) -> "Router":
+            query: str, temperature: float = 1.0, checksums: list[str] | None = None) -> "Router":
         if not summaries:
             raise BaasError("the prompt bank is empty: train a task first (`baas train-task NAME`)")
         if not temperature > 0:
             raise BaasError(f"--temperature must be positive, got {temperature}")
         means = torch.stack([s.mean for s in summaries])
-        return cls(tasks, versions, make_rule(rule).fit(summaries), make_strategy(strategy, means), query, means, temperature)
+        return cls(tasks, versions, make_rule(rule).fit(summaries), make_strategy(strategy, means), query, means, temperature,
+                   checksums)
 
     def with_strategy(self, strategy: str) -> "Router":
         """The same fitted rule under another strategy."""
-        return Router(self.tasks, self.versions, self.rule, make_strategy(strategy, self.means), self.query, self.means,
-                      self.temperature)
+        return replace(self, strategy=make_strategy(strategy, self.means))
 
     def log_probs(self, queries: torch.Tensor) -> torch.Tensor:
         """[B, d] -> log p(task | query) [B, E], tempered."""
@@ -60,7 +64,11 @@ class Router:
         tensors["means"] = self.means.contiguous()
         meta = {"format": FORMAT, "rule": self.rule.name, "strategy": self.strategy.name, "query": self.query,
                 "temperature": repr(self.temperature),
-                "tasks": json.dumps(self.tasks), "versions": json.dumps(self.versions)}
+                "tasks": json.dumps(self.tasks), "versions": json.dumps(self.versions), "space": self.space}
+        if self.checksums is not None:
+            meta["checksums"] = json.dumps(self.checksums)
+        if self.selection is not None:
+            meta["selection"] = json.dumps(self.selection)
         return tensors, meta
 
     @classmethod
@@ -69,5 +77,6 @@ class Router:
             raise BaasError(f"not a baas router file (format {meta.get('format')!r}, expected {FORMAT})")
         rule = make_rule(meta["rule"]).load({k[5:]: v for k, v in tensors.items() if k.startswith("rule.")})
         means = tensors["means"]
-        return cls(json.loads(meta["tasks"]), json.loads(meta["versions"]), rule,
-                   make_strategy(meta["strategy"], means), meta["query"], means, float(meta.get("temperature", 1.0)))
+        optional = {k: json.loads(meta[k]) for k in ("checksums", "selection") if k in meta}
+        return cls(json.loads(meta["tasks"]), json.loads(meta["versions"]), rule, make_strategy(meta["strategy"], means),
+                   meta["query"], means, float(meta.get("temperature", 1.0)), space=meta.get("space", "prompt"), **optional)

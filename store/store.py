@@ -551,9 +551,9 @@ class Store:
             raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
 
     def artifacts(self, kind: str) -> list[dict]:
-        """Every artifact of a kind, newest first."""
+        """Every artifact of a kind, newest first (of two saved within the clock's resolution, the one saved last)."""
         with self._db() as db:
-            rows = db.execute("SELECT * FROM artifacts WHERE kind = ? ORDER BY created DESC", (kind,)).fetchall()
+            rows = db.execute("SELECT * FROM artifacts WHERE kind = ? ORDER BY created DESC, rowid DESC", (kind,)).fetchall()
         return [dict(r, meta=json.loads(r["meta"]), path=str(self.root / r["file"])) for r in rows]
 
     # ---- checking the whole store -------------------------------------------------------------

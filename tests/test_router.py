@@ -258,3 +258,60 @@ def test_fused_evaluation_mixes_tasks_with_different_option_counts(tiny_backbone
         assert oracle["per_task"][j]["accuracy"] == alone
     again = evaluate_fused(bank, router, bb, evals, ["hard", "soft"], ["prompt", "output"], store=store)  # from the cache
     assert [r["mean_accuracy"] for r in again] == [r["mean_accuracy"] for r in results]
+    for r in results:  # shares of questions print as they should: 1/6 is 0.16666666666666666, not float32's 0.1666666716
+        assert r["routing_accuracy"] == round(r["routing_accuracy"] * 22) / 22
+        assert r["entries_per_question"] == round(r["entries_per_question"] * 22) / 22
+        for t in r["per_task"]:
+            for key in ("accuracy", "oracle_accuracy", "routing_accuracy"):
+                assert t[key] == round(t[key] * t["n"]) / t["n"], (r["strategy"], key, t[key])
+
+
+def test_a_saved_router_knows_when_the_bank_has_moved_on(tmp_path):
+    """A router records the entries it was fitted on (name, version, checksum): an entry gone or changed since
+    makes it refuse, one it does not know is named; each in one line with the router, the entry and what to do."""
+    from dataclasses import replace
+
+    from baas.training.routing import router_problems, routers_using
+
+    store = Store(tmp_path)
+    for i, t in enumerate("ab"):
+        store.save_entry(entry(t, seed=i), t, {})
+    summaries = [QuerySummary.from_queries(q) for q in clustered_queries(tasks=2, d=8)]
+    fitted = Router.fit(["a", "b"], [1, 1], summaries, "lda", "hard", "context",
+                        checksums=[store.describe(t, 1)["sha256"] for t in "ab"])
+    store.save_artifact("router", "hard", *fitted.state())
+    router = Router.from_state(*store.load_artifact("router", "hard"))
+    assert router.checksums == fitted.checksums and router.selection is None and router.space == "prompt"
+    assert router_problems(router, store, "hard") == []
+
+    store.save_entry(entry("c", seed=3), "c", {})  # a new entry (bank import --name c, train-task c)
+    assert router_problems(router, store, "hard") == [
+        "router 'hard' does not know entry c@v1 (added after it was fitted), so it never routes there; rerun `baas fuse` "
+        "(in Python: Bank.fuse) to include it"]
+    store.save_entry(entry("a", seed=4), "a", {})  # a newer version of an entry it uses
+    [line] = router_problems(router, store, "hard")
+    assert "entries a@v2 (newer than the v1 it uses), c@v1 (added after it was fitted)," in line  # in bank order
+    assert router_problems(replace(router, selection=["a@v1", "b"]), store, "hard") == []  # fitted on what was asked for
+
+    assert routers_using(store, "b") == ["hard"] and routers_using(store, "b", 2) == [] and routers_using(store, "c") == []
+    store.remove("b")
+    with pytest.raises(BaasError, match=r"^router 'hard' is stale: it was fitted on b@v1, which is no longer in the bank; "
+                                        r"rerun `baas fuse`"):
+        router_problems(router, store, "hard")
+    store.save_entry(entry("b", seed=9), "b", {})  # b@v1 again, but another file
+    with pytest.raises(BaasError, match=r"fitted on b@v1, which is another file now \(changed since\); rerun `baas fuse`"):
+        router_problems(router, store, "hard")
+    legacy = replace(router, checksums=None)  # a router saved before checksums were kept: versions only
+    assert "a@v2" in router_problems(legacy, store, "hard")[0]
+
+
+def test_the_newest_of_routers_saved_in_the_same_instant_is_the_last_saved(tmp_path, monkeypatch):
+    summaries = [QuerySummary.from_queries(q) for q in clustered_queries(tasks=2, d=8)]
+    router = Router.fit(["a", "b"], [1, 1], summaries, "lda", "hard", "context")
+    store = Store(tmp_path)
+    monkeypatch.setattr("baas.store.store.time.time", lambda: 1000.0)  # a coarse clock: every save at one time
+    for name in ("soft", "hard", "cluster", "topk2"):
+        store.save_artifact("router", name, *router.with_strategy(name).state())
+    assert [a["name"] for a in store.artifacts("router")] == ["topk2", "cluster", "hard", "soft"]
+    store.save_artifact("router", "hard", *router.state())  # saved again: the newest
+    assert store.artifacts("router")[0]["name"] == "hard"

@@ -132,13 +132,77 @@ def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) 
                         f"the bank holds: {', '.join(listed) or 'nothing yet'}")
     if not refs:
         raise BaasError(f"the prompt bank at {store.root} is empty: train a task first (`baas train-task NAME`)")
-    return PromptBank([store.load_entry(t, v, backbone=backbone.name, hidden_size=backbone.hidden_size) for t, v in refs])
+    return PromptBank([store.load_entry(t, v, backbone=backbone.name, hidden_size=backbone.hidden_size).to(backbone.device)
+                       for t, v in refs])
 
 
 def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "hard",
                query: Query = DEFAULT_QUERY, data_dir=None, temperature: float = 1.0) -> Router:
+    """A router over the bank's entries, from their query summaries; it records each entry's version and checksum,
+    so that a bank that changes after it was fitted is noticed (`router_problems`)."""
     summaries = [entry_summary(e, backbone, store, query, data_dir) for e in bank.entries]
-    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, str(query), temperature)
+    checksums = [store.describe(e.task, e.version)["sha256"] for e in bank.entries]
+    return Router.fit(bank.tasks, [e.version for e in bank.entries], summaries, rule, strategy, str(query), temperature,
+                      checksums)
+
+
+class StaleRouterWarning(UserWarning):
+    """A saved router does not know an entry the bank holds now (added, or a newer version, after it was fitted)."""
+
+
+def router_problems(router: Router, store: Store, name: str) -> list[str]:
+    """Check a router against the bank it will route to. An entry it was fitted on that is gone (or whose file
+    changed) makes it unusable: a BaasError, in one line naming the router and the entries. An entry it does not
+    know (a new one, or a newer version of one of its tasks it was not pinned to) only means it never routes
+    there: one line each, returned for the caller to show."""
+    from baas.store.store import parse_entry_ref
+
+    by_task = {}
+    for r in store.list_entries():
+        by_task[r["task"]] = r
+    gone, changed = [], []
+    for i, (task, version) in enumerate(zip(router.tasks, router.versions)):
+        try:
+            row = store.describe(task, version)
+        except BaasError:
+            gone.append(f"{task}@v{version}")
+            continue
+        if router.checksums is not None and row["sha256"] != router.checksums[i]:
+            changed.append(f"{task}@v{version}")
+    if gone or changed:
+        which = lambda xs: "which is" if len(xs) == 1 else "which are"  # noqa: E731
+        what = "; and on ".join(x for x in (f"{', '.join(gone)}, {which(gone)} no longer in the bank" if gone else "",
+                                            f"{', '.join(changed)}, {which(changed)} another file now (changed since)"
+                                            if changed else "") if x)
+        raise BaasError(f"router '{name}' is stale: it was fitted on {what}; rerun `baas fuse` (in Python: Bank.fuse) "
+                        f"to fit it on the bank as it is")
+    pinned = {t for t, v in map(parse_entry_ref, router.selection or []) if v is not None}
+    unknown = []
+    for task, row in by_task.items():
+        if task not in router.tasks:
+            if router.selection is None:
+                unknown.append(f"{task}@v{row['version']} (added after it was fitted)")
+        elif task not in pinned and row["version"] > router.versions[router.tasks.index(task)]:
+            unknown.append(f"{task}@v{row['version']} (newer than the v{router.versions[router.tasks.index(task)]} it uses)")
+    if not unknown:
+        return []
+    return [f"router '{name}' does not know entr{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown)}, so it never "
+            "routes there; rerun `baas fuse` (in Python: Bank.fuse) to include "
+            f"{'it' if len(unknown) == 1 else 'them'}"]
+
+
+def routers_using(store: Store, task: str, version: int | None = None) -> list[str]:
+    """The saved routers fitted on `task` (any version, or `version`), newest first."""
+    names = []
+    for saved in store.artifacts("router"):
+        meta = saved["meta"]
+        try:
+            used = zip(json.loads(meta.get("tasks", "[]")), json.loads(meta.get("versions", "[]")))
+        except ValueError:
+            continue
+        if any(t == task and (version is None or v == version) for t, v in used):
+            names.append(saved["name"])
+    return names
 
 
 @dataclass
@@ -261,6 +325,11 @@ def evaluate_fused(bank: PromptBank, router: Router, backbone: Backbone, evals: 
     return results
 
 
+def _share(hits: torch.Tensor) -> float:
+    """The share of true values, counted in integers: 1/6 prints as 0.16666666666666666, not float32's 0.1666666716."""
+    return int(hits.sum()) / hits.numel()
+
+
 def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptBank, router: Router, seconds,
             per_question: bool = False) -> dict:
     labels = torch.tensor([x.label for x in evals.encoded])
@@ -273,8 +342,8 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
         m = mcq_metrics(labels[rows].tolist(), pred[rows].tolist())
         per_task.append(dict(task=task, n=int(rows.sum()), eval_split=evals.splits[j], accuracy=m["accuracy"],
                              macro_f1=m["macro_f1"],
-                             oracle_accuracy=None if oracle_pred is None else float((oracle_pred[rows] == labels[rows]).float().mean()),
-                             routing_accuracy=float((routed[rows] == j).float().mean())))
+                             oracle_accuracy=None if oracle_pred is None else _share(oracle_pred[rows] == labels[rows]),
+                             routing_accuracy=_share(routed[rows] == j)))
         if per_question:
             per_task[-1]["correct"] = (pred[rows] == labels[rows]).int().tolist()
     confusion = torch.zeros(len(bank), len(bank), dtype=torch.long)
@@ -283,8 +352,8 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
     return dict(
         strategy=strategy, space=space, rule=router.rule.name, query=router.query, temperature=router.temperature,
         per_task=per_task, mean_accuracy=mean("accuracy"), mean_macro_f1=mean("macro_f1"),
-        mean_oracle_accuracy=mean("oracle_accuracy"), routing_accuracy=float((routed == evals.true).float().mean()),
-        entries_per_question=float((w > 0).sum(-1).float().mean()), seconds_per_question=seconds,
+        mean_oracle_accuracy=mean("oracle_accuracy"), routing_accuracy=_share(routed == evals.true),
+        entries_per_question=int((w > 0).sum()) / len(w), seconds_per_question=seconds,
         # the query pass's cost, when this run made the queries (None when they all came from the cache)
         query_seconds_per_question=evals.query_seconds / evals.queries_computed if evals.queries_computed else None,
         confusion={"tasks": bank.tasks, "counts": confusion.tolist()},
@@ -294,12 +363,22 @@ def _report(strategy, space, w, pred, oracle_pred, evals: EvalSet, bank: PromptB
 def route_questions(router: Router, bank: PromptBank, backbone: Backbone, examples: list[MCQExample],
                     store: Store | None = None, batch_size: int = 32) -> list[dict]:
     """Answer questions with no task id: each one's answer, its option probabilities, and its weights
-    over the bank's entries (prompt-space fusion)."""
+    over the bank's entries, mixed where the router says (`router.space`): prompt (one fused pair and
+    head per question) or output (each weighted entry's answer distribution, mixed)."""
     from baas.training.batching import encode
 
     encoded = encode(examples, backbone.tokenizer, bank.meta["max_length"])
     weights, log_probs = router.route(query_vectors(examples, backbone, Query.parse(router.query), store))
-    out = logits(backbone, encoded, lambda idx: bank.fuse(weights[idx]), bank.meta["pooling"], batch_size)
+    if router.space == "output":
+        out = torch.zeros(len(examples), max(len(x.options) for x in examples))
+        for j in range(len(bank)):
+            rows = (weights[:, j] > 0).nonzero().flatten().tolist()
+            if rows:
+                scores = logits(backbone, [encoded[i] for i in rows], bank.single(j), bank.meta["pooling"], batch_size)
+                out[rows, : scores.shape[1]] += weights[rows, j, None] * torch.nan_to_num(scores.softmax(-1), nan=0.0)
+        out = out.clamp(min=1e-30).log()  # (log-probabilities: the softmax below gives the mixture back)
+    else:
+        out = logits(backbone, encoded, lambda idx: bank.fuse(weights[idx]), bank.meta["pooling"], batch_size)
     rows = []
     for x, w, lp, lg in zip(examples, weights, log_probs, out):
         probs = lg[: len(x.options)].softmax(-1)
@@ -310,5 +389,5 @@ def route_questions(router: Router, bank: PromptBank, backbone: Backbone, exampl
     return rows
 
 
-__all__ = ["DEFAULT_QUERY", "QUERY_KINDS", "Query", "SPACES", "STRATEGIES", "EvalSet", "entry_summary", "eval_set", "evaluate_fused",
-           "fit_router", "load_bank", "query_vectors", "route_questions"]
+__all__ = ["DEFAULT_QUERY", "QUERY_KINDS", "Query", "SPACES", "STRATEGIES", "EvalSet", "StaleRouterWarning", "entry_summary", "eval_set",
+           "evaluate_fused", "fit_router", "load_bank", "query_vectors", "route_questions", "router_problems", "routers_using"]
