@@ -1,16 +1,27 @@
 """baas: continual, parameter-efficient multiple-choice QA on a frozen transformer.
 
-The public Python API (the CLI is built on the same calls)::
+The Python API has the CLI's reach (the CLI is built on the same calls)::
 
     import baas
 
-    result = baas.train_task("arc_easy", data_dir="DIR", max_train=600)   # one entry in the bank
-    bank = baas.Bank()                                                     # the default store
-    bank.entries()                                                         # what it holds
-    bank.fuse("hard", data_dir="DIR")                                      # fit and save a router
-    bank.predict("Which gas do plants take in?", ["oxygen", "carbon dioxide"])
+    baas.train_task("arc_easy", data_dir="DIR", max_train=600)     # baas train-task: one entry in the bank
+    baas.eval_task("arc_easy@v1", data_dir="DIR")                    # baas eval-task: one entry on its questions
+    baas.eval_forgetting(["arc_easy", "qasc"], "baas,naive", out="DIR2", data_dir="DIR")  # baas eval-forgetting
+    bank = baas.Bank()                    # the default store ($BAAS_HOME, else ~/.baas); Bank("path") for another
+    bank.entries()                        # baas bank list
+    bank.load("arc_easy@v1")              # baas bank show: an entry's tensors and metadata
+    bank.export("arc_easy", "SHARED")     # baas bank export
+    bank.import_entry("SHARED", "easy")   # baas bank import
+    bank.remove("easy")                   # baas bank rm (names the routers fitted on it)
+    bank.fuse("hard")                     # fit a router and save it (no evaluation)
+    bank.fuse_and_evaluate("all", data_dir="DIR")  # baas fuse: every strategy scored, the best saved for predict
+    bank.routers()                        # the saved routers, and whether each still fits the bank
+    bank.predict("Which gas do plants take in?", ["oxygen", "carbon dioxide"])   # baas predict
 
-Names are imported on first use, so `import baas` stays light.
+Also: `load_backbone`, `load_task_data`, `TrainConfig` (the settings `train_task` takes as keywords),
+`questions` (questions from plain values), `BaasError` (every user-facing error) and
+`StaleRouterWarning` (a saved router that does not know an entry added since). Results are the dicts
+the CLI prints with `--json`. Names are imported on first use, so `import baas` stays light.
 """
 
 from importlib import import_module
@@ -23,7 +34,11 @@ except PackageNotFoundError:  # pragma: no cover - running from a checkout that 
 
 _EXPORTS = {
     "train_task": "baas.training.api",
+    "eval_task": "baas.training.api",
+    "eval_forgetting": "baas.training.api",
     "Bank": "baas.training.api",
+    "questions": "baas.training.api",
+    "StaleRouterWarning": "baas.training.routing",
     "load_backbone": "baas.training.backbone",
     "load_task_data": "baas.training.data",
     "TrainConfig": "baas.training.config",
@@ -36,3 +51,8 @@ def __getattr__(name: str):
     if name in _EXPORTS:
         return getattr(import_module(_EXPORTS[name]), name)
     raise AttributeError(f"module 'baas' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    """The API (imported on first use, so not yet in the module's globals) and the module's own dunders."""
+    return sorted({*__all__, *(k for k in globals() if k.startswith("__"))})

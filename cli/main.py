@@ -269,23 +269,17 @@ def train_task_cmd(
     (input level only): --depth 1. A data-driven start (--prefix-init topic, --suffix-init autocot) is
     made once per data and settings and kept in the store (see `init-prompts`).
     """
-    from baas.training.backbone import load_backbone
-    from baas.training.data import load_task_data
-    from baas.store.store import validate_task_name
-    from baas.training.trainer import train_task
+    from baas.training.api import train_task
 
-    name = validate_task_name(name or dataset)
-    config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
-                         suffix_len=suffix_len, depth=depth, gate=None if no_gate else gate, prefix_init=prefix_init,
-                         suffix_init=suffix_init, reparam=reparam, reparam_lr=reparam_lr, clusters=clusters, llm_base_url=llm_base_url, llm_model=llm_model,
-                         scoring=scoring, pooling=pooling, max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
-    config.check()
-    st = _store(store)
-    data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
-    bb = load_backbone(backbone)
-    result = train_task(name, data, bb, st, config, _reporter(), force=force)
+    result = train_task(dataset, name=name, data_dir=data_dir, store=store, backbone=backbone, max_train=max_train,
+                        max_eval=max_eval, format=format, skip_invalid=skip_invalid, reporter=_reporter(), force=force,
+                        epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
+                        suffix_len=suffix_len, depth=depth, gate=None if no_gate else gate, prefix_init=prefix_init,
+                        suffix_init=suffix_init, reparam=reparam, reparam_lr=reparam_lr, clusters=clusters,
+                        llm_base_url=llm_base_url, llm_model=llm_model, scoring=scoring, pooling=pooling,
+                        max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
     if not _worker():
-        _emit(result, as_json, f"baas train-task {name}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])
+        _emit(result, as_json, f"baas train-task {result['task']}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])
 
 
 @app.command("init-prompts")
@@ -412,44 +406,24 @@ def fuse_cmd(
     vectors, made once and kept in the store), never from earlier tasks' text. Reports per task the
     task-agnostic accuracy and macro F1, the oracle's accuracy (the true task's entry) and the routing
     accuracy (questions whose largest weight is on their own entry), plus the routing confusion matrix.
-    The router is saved in the store under the strategy's name; `baas predict` uses the latest one.
+    The router is saved in the store under the strategy's name (with `--strategy all`, one per strategy, the
+    best saved last); `baas predict` uses the latest one saved, and this command says which that is.
     """
-    from baas.training.backbone import load_backbone
-    from baas.training.data import load_task_data
-    from baas.training.routing import SPACES, STRATEGIES, Query, eval_set, evaluate_fused, fit_router, load_bank
+    from baas.training.api import Bank
 
-    if space not in (*SPACES, "both"):
-        raise BaasError(f"unknown --space '{space}'; expected prompt, output or both")
-    if split not in ("eval", "validation"):
-        raise BaasError(f"unknown --split '{split}'; expected eval or validation")
-    st = _store(store, create=False)
-    listed = {r["task"]: r for r in st.list_entries()}
-    names = _split_tasks(tasks) or list(listed)
-    first = names[0].partition("@")[0] if names else None
-    bb = load_backbone(backbone or (listed[first]["backbone"] if first in listed else None))
-    bank = load_bank(st, bb, names)
-    strategies = list(STRATEGIES) if strategy == "all" else [strategy]
-    spec = Query.parse(query)
-    router = fit_router(bank, bb, st, rule, "hard" if strategy == "all" else strategy, spec, data_dir, temperature)
-    datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
-                               format=e.meta.get("format")) for e in bank.entries]
-    evals = eval_set(bank, datasets, bb, st, spec, split)
-    results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
-                             reporter=_reporter(), store=st)
+    bank = Bank(_store(store, create=False), backbone)
+    report = bank.fuse_and_evaluate(strategy, tasks=_split_tasks(tasks), rule=rule, query=query, temperature=temperature,
+                                    space=space, split=split, max_eval=max_eval, data_dir=data_dir,
+                                    skip_invalid=skip_invalid, reporter=_reporter())
     if _worker():
         return
-    if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
-        results = [r for r in results if r["strategy"] == strategy]
-    deployable = [r for r in results if r["strategy"] != "oracle"] or results
-    best = max(deployable, key=lambda r: r["mean_accuracy"])
-    for r in sorted(deployable, key=lambda r: r["mean_accuracy"]):  # the best is saved last: `predict` takes it
-        path = st.save_artifact("router", r["strategy"], *router.with_strategy(r["strategy"]).state())
-        r["router_file"] = str(path)
     if as_json:
-        print(json.dumps(best if len(results) == 1 else {"strategies": results, "best": best}, default=str))
+        print(json.dumps(report, default=str))
         return
+    results, best = report.get("strategies", [report]), report.get("best", report)
     if len(results) > 1:
-        table = _table(f"baas fuse: {len(bank)} entries, rule {rule}, query {query}, {len(evals.encoded)} questions "
+        n = sum(map(sum, best["confusion"]["counts"]))
+        table = _table(f"baas fuse: {len(best['confusion']['tasks'])} entries, rule {rule}, query {query}, {n} questions "
                        f"({split} splits), no task ids", ["strategy", "space", "accuracy", "macro F1", "oracle",
                                                           "routing", "entries/q", "ms/q (passes)"])
         for r in results:
@@ -474,7 +448,9 @@ def _print_fuse(r: dict) -> None:
         confusion.add_row(name, *(str(c) for c in row))
     _show(confusion)
     if "router_file" in r:
-        out.print(f"router saved: {r['router_file']}", highlight=False)
+        space = "output" if r["space"] == "output" else "prompt"
+        out.print(f"router '{r['router']}' saved ({r['strategy']}, rule {r['rule']}, {space} space): `baas predict` uses it; "
+                  f"{r['router_file']}", highlight=False)
 
 
 @app.command("eval-forgetting")
@@ -586,7 +562,7 @@ def predict_cmd(
     options: Annotated[Optional[list[str]], typer.Option("--option", help="An answer option (repeat: --option A --option B ...).")] = None,
     context: Annotated[Optional[str], typer.Option("--context", help="A passage the question is about.")] = None,
     file: Annotated[Optional[Path], typer.Option("--file", help="Questions in the baas jsonl format (a label or answer per row is optional; with them, accuracy is reported).")] = None,
-    router: Annotated[Optional[str], typer.Option("--router", help="A router saved by `baas fuse` (its strategy name). Default: the latest one saved.")] = None,
+    router: Annotated[Optional[str], typer.Option("--router", help="A router saved by `baas fuse` (its strategy name). Default: the latest one saved (the one `fuse` last reported).")] = None,
     store: StoreOpt = None,
     top: Annotated[int, typer.Option(min=1, help="Entries shown per question.")] = 3,
     as_json: JsonOpt = False,
@@ -594,8 +570,13 @@ def predict_cmd(
     """Answer questions with the fused bank, with no task id, and show which entries each answer used.
 
     `baas predict --question "Which gas do plants take in?" --option oxygen --option "carbon dioxide"`.
+    Says which router (strategy, rule, space) answered. A router fitted on an entry that has since been
+    removed is refused, and one that does not know an entry added since is used with a warning; both name
+    the router and the entry: rerun `baas fuse`.
     """
-    from baas.training.api import Bank, questions
+    import warnings
+
+    from baas.training.api import Bank, StaleRouterWarning, questions
     from baas.training.data import read_questions
     from baas.training.metrics import mcq_metrics
 
@@ -608,17 +589,26 @@ def predict_cmd(
             raise BaasError("--question needs at least two --option values")
         examples, labelled = questions(question, list(options), context), False
     bank = Bank(_store(store, create=False))
-    rows = bank.predict(examples, router=router)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", StaleRouterWarning)
+        rows = bank.predict(examples, router=router)
+    stale = [str(w.message) for w in caught if issubclass(w.category, StaleRouterWarning)]
+    for line in stale:
+        err.print(f"warning: {line}", highlight=False, soft_wrap=True)
     name, fitted = bank.router_name, bank.router
     for row in rows:
         row["entries"] = row["entries"][:top]
-    result = {"router": name, "strategy": fitted.strategy.name, "predictions": rows}
+    result = {"router": name, "strategy": fitted.strategy.name, "rule": fitted.rule.name, "space": fitted.space,
+              "predictions": rows}
+    if stale:
+        result["warnings"] = stale
     if labelled:
         result["accuracy"] = mcq_metrics([e.label for e in examples], [r["answer"] for r in rows])["accuracy"]
     if as_json:
         print(json.dumps(result, default=str))
         return
-    table = _table(f"baas predict (router '{name}', {fitted.strategy.name}, {len(fitted.tasks)} entries)",
+    table = _table(f"baas predict (router '{name}': {fitted.strategy.name}, rule {fitted.rule.name}, {fitted.space} space, "
+                   f"{len(fitted.tasks)} entries)",
                    ["question", "answer", "p", "entries used (weight)"])
     for r in rows:
         table.add_row(r["question"], r["answer_text"], f"{max(r['probabilities']):.2f}",
@@ -695,23 +685,31 @@ def _accuracy(metrics: dict) -> str:
 def bank_rm(name: Annotated[str, typer.Argument(help="NAME (every version) or NAME@vN (that version only).")], store: StoreOpt = None,
             yes: Annotated[bool, typer.Option("--yes", metavar="", help="Delete without asking (scripts); without it a terminal asks first.")] = False,
             as_json: JsonOpt = False):
-    """Remove one version of an entry (NAME@vN), or every version of it (NAME), from the bank."""
-    from baas.store.store import parse_entry_ref
+    """Remove one version of an entry (NAME@vN), or every version of it (NAME), from the bank.
 
-    st = _store(store, create=False)
+    The saved routers fitted on it are named first: they refuse to answer until `baas fuse` is rerun."""
+    from baas.store.store import parse_entry_ref
+    from baas.training.api import Bank
+
+    bank = Bank(_store(store, create=False))
     task, version = parse_entry_ref(name)
-    doomed = [v["version"] for v in st.versions(task) if version is None or v["version"] == version]
+    doomed = [v["version"] for v in bank.store.versions(task) if version is None or v["version"] == version]
     if not doomed:
-        raise BaasError(f"no bank entry for {name!r} in store {st.root} (see `baas bank list`)")
+        raise BaasError(f"no bank entry for {name!r} in store {bank.store.root} (see `baas bank list`)")
     what = f"{len(doomed)} version(s) of '{task}' (" + ", ".join(f"v{v}" for v in sorted(doomed)) + ")"
+    using = bank.routers_using(name)
+    if using:
+        err.print(f"note: router{'s' if len(using) > 1 else ''} {', '.join(repr(r) for r in using)} {'were' if len(using) > 1 else 'was'} "
+                  f"fitted on {name}; without it {'they refuse' if len(using) > 1 else 'it refuses'} to answer until you "
+                  "rerun `baas fuse`", highlight=False, soft_wrap=True)
     if not yes:
         if not sys.stdin.isatty():
             raise BaasError(f"refusing to delete {what} without confirmation: rerun with --yes")
-        if not typer.confirm(f"delete {what} from {st.root}?", default=False, err=True):
+        if not typer.confirm(f"delete {what} from {bank.store.root}?", default=False, err=True):
             raise BaasError("nothing deleted")
-    removed = st.remove(task, version)
+    result = bank.remove(name)
     if as_json:
-        print(json.dumps({"task": task, "version": version, "removed_versions": removed}))
+        print(json.dumps(result))
     else:
         out.print(f"removed {what}", highlight=False)
 
@@ -724,15 +722,13 @@ def bank_export(name: Annotated[str, typer.Argument(help="A bank entry: NAME (ne
     """Write one entry as a self-contained folder to share, as a PEFT adapter is shared: entry.safetensors,
     baas_entry.json (backbone, shapes, pooling, data fingerprint, metrics, sha256), a README card and the
     router's query summaries. `baas bank import FOLDER` adds it to another store."""
-    from baas.store.store import parse_entry_ref
+    from baas.training.api import Bank
 
-    st = _store(store, create=False)
-    task, version = parse_entry_ref(name)
-    path = st.export_entry(task, version, folder)
+    result = Bank(_store(store, create=False)).export(name, folder)
     if as_json:
-        print(json.dumps({"task": task, "folder": str(path), "files": sorted(str(p.relative_to(path)) for p in path.rglob("*") if p.is_file())}))
+        print(json.dumps(result))
     else:
-        out.print(f"exported {name} to {path}", highlight=False)
+        out.print(f"exported {name} to {result['folder']}", highlight=False)
 
 
 @bank_app.command("import")
@@ -741,12 +737,21 @@ def bank_import(folder: Annotated[Path, typer.Argument(help="A folder written by
                 name: Annotated[Optional[str], typer.Option("--name", help="The entry's name here (default: its exported name).")] = None,
                 store: StoreOpt = None, as_json: JsonOpt = False):
     """Check an exported entry (its sha256 and tensor shapes against its config) and add it to the bank as
-    a new version."""
-    entry = _store(store).import_entry(folder, name)
+    a new version. The saved routers do not know it until `baas fuse` is rerun; this command says so."""
+    from baas.training.api import Bank
+
+    bank = Bank(_store(store), create=True)
+    result = bank.import_entry(folder, name)
+    added = f"{result['task']}@v{result['version']}"
+    blind = [r["name"] for r in bank.routers() if any(added in line for line in r["problems"])]
+    if blind:
+        err.print(f"note: the saved router{'s' if len(blind) > 1 else ''} {', '.join(repr(r) for r in blind)} "
+                  f"{'do' if len(blind) > 1 else 'does'} not know {added}, so predict never routes there; rerun `baas fuse` "
+                  "to include it", highlight=False, soft_wrap=True)
     if as_json:
-        print(json.dumps({"task": entry.task, "version": entry.version}))
+        print(json.dumps(result))
     else:
-        out.print(f"imported {folder} as {entry.task}@v{entry.version}", highlight=False)
+        out.print(f"imported {folder} as {result['task']}@v{result['version']}", highlight=False)
 
 
 @store_app.command("check")

@@ -1,11 +1,15 @@
 """The Python API: the README's example runs as written, and the pieces it stands on."""
 
+import json
+import pydoc
 import re
+import warnings
 from pathlib import Path
 
 import pytest
 
 import baas
+from baas.store import Store
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -31,7 +35,92 @@ def test_unlabelled_questions_and_clear_errors(tmp_path):
         questions(["Which is hot?"], None)
     with pytest.raises(baas.BaasError, match="unknown setting"):
         baas.train_task("demo_categories", store=tmp_path, epoch=1)
+    Store(tmp_path / "empty")
     with pytest.raises(baas.BaasError, match="no router"):
-        baas.Bank(tmp_path).predict("Which is hot?", ["ice", "fire"])
+        baas.Bank(tmp_path / "empty").predict("Which is hot?", ["ice", "fire"])
     with pytest.raises(AttributeError):
         baas.no_such_name  # noqa: B018
+
+
+def test_a_bank_where_there_is_no_store_is_refused_and_nothing_is_made(tmp_path):
+    missing = tmp_path / "nowhere"
+    with pytest.raises(baas.BaasError, match=f"^no store at {re.escape(str(missing))} "):
+        baas.Bank(missing)
+    assert not missing.exists()
+    assert baas.Bank(missing, create=True).entries() == [] and (missing / "catalog.sqlite").is_file()
+
+
+API = ["train_task", "eval_task", "eval_forgetting", "Bank", "questions", "StaleRouterWarning", "BaasError", "TrainConfig",
+       "load_backbone", "load_task_data"]
+
+
+def test_dir_and_help_list_the_api():
+    assert set(API) <= set(dir(baas))
+    text = pydoc.render_doc(baas, renderer=pydoc.plaintext)
+    for name in API:
+        assert name in baas.__doc__ and name in text, name
+    for method in ("entries", "load", "export", "import_entry", "remove", "fuse", "fuse_and_evaluate", "routers", "predict"):
+        assert f"bank.{method}(" in baas.__doc__, method
+
+
+def test_the_api_and_the_cli_give_a_question_the_same_id(tmp_path):
+    from baas.training.api import questions
+    from baas.training.data import read_questions
+
+    rows = [{"question": "Which is hot?", "options": ["ice", "fire"]}, {"question": "Which is cold?", "options": ["ice", "fire"],
+                                                                        "id": "mine"}]
+    path = tmp_path / "q.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    from_file = [q.id for q in read_questions(path)[0]]
+    assert [q.id for q in questions(rows)] == from_file
+    assert questions("Which is hot?", ["ice", "fire"])[0].id == from_file[0] and from_file[1] == "mine"
+
+
+TINY = dict(max_train=40, max_eval=24, epochs=1, prefix_len=2, suffix_len=2, batch_size=4, max_length=48)
+ASK = (["what is the opposite of hot", "what is a cow"], [["cold", "big"], ["animal", "tool"]])
+
+
+def test_the_api_has_the_cli_reach_and_a_stale_router_says_so(tiny_backbone, tmp_path):
+    bb, store = tiny_backbone("bert"), tmp_path / "store"
+    for task in ("demo_categories", "demo_opposites"):
+        baas.train_task(task, store=store, backbone=bb, **TINY)
+    alone = baas.eval_task("demo_opposites@v1", store=store, backbone=bb, max_eval=16)
+    bank = baas.Bank(store, bb)
+    report = bank.fuse_and_evaluate("all", max_eval=16)
+    best = report["best"]
+    assert report["router"] == best["strategy"] == best["router"] and bank.routers()[0]["name"] == best["strategy"]
+    oracle = next(r for r in report["strategies"] if r["strategy"] == "oracle")
+    assert oracle["per_task"][1]["accuracy"] == alone["accuracy"]
+    for r in report["strategies"]:  # shares of questions are counts over n, not float32 means
+        for t in r["per_task"]:
+            for key in ("accuracy", "oracle_accuracy", "routing_accuracy"):
+                assert t[key] == round(t[key] * t["n"]) / t["n"], (key, t[key])
+    fresh = baas.Bank(store, bb)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a router that fits the bank: no warning
+        answers = fresh.predict(*ASK)
+    assert fresh.router_name == best["strategy"] and len(answers) == 2
+
+    shared = bank.export("demo_categories", tmp_path / "shared")
+    assert "entry.safetensors" in shared["files"]
+    assert bank.import_entry(tmp_path / "shared", "cats") == {"task": "cats", "version": 1}
+    line = f"router '{best['strategy']}' does not know entry cats@v1 .*rerun `baas fuse`"
+    with pytest.warns(baas.StaleRouterWarning, match=line):
+        baas.Bank(store, bb).predict(*ASK)
+    assert any(re.search(line, p) for p in baas.Bank(store, bb).routers()[0]["problems"])
+
+    using = bank.routers_using("demo_opposites")
+    assert best["strategy"] in using and "oracle" not in using
+    assert bank.remove("demo_opposites") == {"task": "demo_opposites", "version": None, "removed_versions": 1, "routers": using}
+    with pytest.raises(baas.BaasError, match=f"router '{best['strategy']}' is stale: .*demo_opposites@v1, which is no longer in the bank.*"
+                                             "rerun `baas fuse`"):
+        baas.Bank(store, bb).predict(*ASK)
+    with pytest.raises(baas.BaasError, match="strategy 'all' is chosen by evaluation"):
+        bank.fuse("all")
+    bank.fuse("hard", space="output")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = baas.Bank(store, bb)
+        answers = again.predict(*ASK)
+    assert again.router_name == "hard" and again.router.space == "output" and again.router.tasks == ["demo_categories", "cats"]
+    assert all(abs(sum(a["probabilities"]) - 1) < 1e-3 for a in answers)

@@ -378,3 +378,40 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
     assert len(from_file["predictions"][0]["entries"]) == 2  # soft weighs every entry
     bad = error_line(baas("predict", "--store", store, "--question", "q", "--option", "only one", env=cli_env, check=False))
     assert "two" in bad
+
+
+def test_predict_uses_the_router_fuse_reports_and_stale_routers_say_so(tiny_backbone_dir, cli_env, tmp_path):
+    """fuse --strategy all saves the router it reports as best last, and predict uses it; both say which. After
+    `bank import --name X` predict warns that the router does not know X; `bank rm` names the routers fitted on
+    what it removes, and predict then refuses in one line: which router, which entry, rerun `baas fuse`."""
+    store, bb, wide = tmp_path / "store", tiny_backbone_dir("bert"), dict(cli_env, COLUMNS="250")
+    for task in ("demo_categories", "demo_opposites"):
+        baas("train-task", task, "--backbone", bb, "--store", store, *TINY_TRAIN, env=cli_env)
+    fused = last_json(baas("fuse", "--store", store, "--strategy", "all", "--max-eval", 16, "--json", env=cli_env))
+    best = fused["best"]["strategy"]
+    assert fused["router"] == best
+    ask = ["predict", "--store", store, "--question", "what is the opposite of hot", "--option", "cold", "--option", "big"]
+    answer = last_json(baas(*ask, "--json", env=cli_env))
+    assert answer["router"] == answer["strategy"] == best and answer["space"] in ("prompt", "output")
+    assert "warnings" not in answer
+    human = baas("fuse", "--store", store, "--strategy", "all", "--max-eval", 16, env=wide).stdout  # from the caches
+    assert f"router '{best}' saved ({best}, rule lda, " in human and "`baas predict` uses it" in human
+    assert f"router '{best}': {best}, rule lda, " in baas(*ask, env=wide).stdout
+
+    baas("bank", "export", "demo_categories", tmp_path / "shared", "--store", store, env=cli_env)
+    imported = baas("bank", "import", tmp_path / "shared", "--name", "cats", "--store", store, env=cli_env)
+    assert f"'{best}'" in imported.stderr and "not know cats@v1" in imported.stderr and len(imported.stderr.splitlines()) == 1
+    warned = baas(*ask, "--json", env=cli_env)
+    [line] = [x[len("warning: "):] for x in warned.stderr.splitlines() if x.startswith("warning: ")]
+    assert line.startswith(f"router '{best}' does not know entry cats@v1 (added after it was fitted)") and "rerun `baas fuse`" in line
+    assert last_json(warned)["warnings"] == [line]
+
+    removed = baas("bank", "rm", "demo_opposites", "--yes", "--store", store, "--json", env=cli_env)
+    assert f"'{best}'" in removed.stderr.splitlines()[0] and "rerun `baas fuse`" in removed.stderr
+    assert best in last_json(removed)["routers"] and last_json(removed)["removed_versions"] == 1
+    stale = error_line(baas(*ask, env=cli_env, check=False))
+    assert stale.startswith(f"router '{best}' is stale: it was fitted on demo_opposites@v1, which is no longer in the bank")
+    assert "rerun `baas fuse`" in stale
+    baas("fuse", "--store", store, "--max-eval", 16, env=cli_env)
+    again = baas(*ask, "--json", env=cli_env)
+    assert "warning" not in again.stderr and last_json(again)["router"] == "hard"

@@ -290,6 +290,17 @@ def _jsonl_rows(path: Path) -> Iterator[tuple[str, Any]]:
                 yield f"{path}:{lineno}", RowError("<line>", f"expected one JSON object per line ({exc.msg})")
 
 
+def question_from_row(raw: Any, adapter: "JsonlAdapter | None" = None) -> MCQExample:
+    """One question to answer from a row in the baas jsonl format, its label (or answer) optional: what
+    `predict --file` reads a line into and what the Python API makes of plain values, so that both give a
+    question the same id (its `id`, else a hash of its text and options). Raises a RowError."""
+    if isinstance(raw, RowError):
+        raise raw
+    unlabelled = isinstance(raw, dict) and "label" not in raw and "answer" not in raw
+    example = (adapter or JsonlAdapter("questions")).convert(Row(dict(raw, label=0) if unlabelled else raw))  # 0 passes the checks, then goes
+    return dataclasses.replace(example, label=None) if unlabelled else example
+
+
 def read_questions(path: Path) -> tuple[list[MCQExample], bool]:
     """Questions to answer from a file in the baas jsonl format; a label (or answer) is optional here.
     Returns the questions and whether every row carried its answer (then accuracy can be reported)."""
@@ -298,12 +309,9 @@ def read_questions(path: Path) -> tuple[list[MCQExample], bool]:
         raise DataError(f"{path}: no such file")
     for where, raw in _jsonl_rows(path):
         try:
-            if isinstance(raw, RowError):
-                raise raw
-            unlabelled = isinstance(raw, dict) and "label" not in raw and "answer" not in raw
-            example = adapter.convert(Row(dict(raw, label=0) if unlabelled else raw))  # 0 passes the checks, then goes
-            examples.append(dataclasses.replace(example, label=None) if unlabelled else example)
-            labelled = labelled and not unlabelled
+            example = question_from_row(raw, adapter)
+            examples.append(example)
+            labelled = labelled and example.label is not None
         except RowError as exc:
             raise DataError(f"{where}: {exc}") from None
     if not examples:
