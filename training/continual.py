@@ -756,7 +756,7 @@ def report(settings: Settings, methods: list[str], strategies: list[str], result
         m["versus_baas_learnable"] = _versus(samples, name, m, out.get("baas"), "learnable_average_accuracy")
     return {"tasks": settings.tasks, "orders": [settings.order(o) for o in range(settings.orders)],
             "budget": asdict(settings.budget), "backbone": backbone, "rule": settings.rule, "query": settings.query,
-            "space": settings.space, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
+            "space": settings.space, "scoring": settings.config.scoring, "ewc_lambda": settings.ewc_lambda, "strategies": strategies, "chance": chances,
             "uncertainty": UNCERTAINTY | {"seed": settings.budget.seed}, "learnable": learnable,
             "methods": out, "findings": findings(out),
             "failed": {f"{r['method']}" + (f" (order {o + 1})" if settings.orders > 1 else ""): {"task": r["k"] + 1, "error": r["error"]}

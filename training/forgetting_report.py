@@ -48,7 +48,7 @@ def markdown(report: dict, command: str | None = None) -> str:
         lines += ["```", command, "```", ""]
     lines += [f"Budget: {b['max_train']} training questions per task, {b['epochs']} epochs, up to {b['max_eval']} "
               f"evaluation questions per task (test split, else validation), seed {b['seed']}; "
-              f"{len(report['orders'])} order(s). Router: rule `{report['rule']}`, query `{report['query']}`, "
+              f"{len(report['orders'])} order(s). Every method scored `{report.get('scoring', 'joint')}` (see --scoring). Router: rule `{report['rule']}`, query `{report['query']}`, "
               f"{report['space']}-space fusion. Order: {', '.join(order)}.", "",
               "Metrics (R[k][i]: accuracy on task i after training tasks 1..k; T tasks): average accuracy "
               "= mean_i R[T][i]; average incremental accuracy = mean_k mean_{i<=k} R[k][i]; BWT = mean_{i<T} "
