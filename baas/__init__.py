@@ -21,7 +21,8 @@ The Python API has the CLI's reach (the CLI is built on the same calls)::
 Also: `load_backbone`, `load_task_data`, `TrainConfig` (the settings `train_task` takes as keywords),
 `questions` (questions from plain values), `BaasError` (every user-facing error) and
 `StaleRouterWarning` (a saved router that does not know an entry added since). Results are the dicts
-the CLI prints with `--json`. Names are imported on first use, so `import baas` stays light.
+the CLI prints with `--json`. Training and evaluation show progress bars (tqdm: a widget in a notebook);
+`progress=False` turns them off. Names are imported on first use, so `import baas` stays light.
 """
 
 from importlib import import_module

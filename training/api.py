@@ -5,6 +5,7 @@ commands are built on these calls."""
 
 from __future__ import annotations
 
+import sys
 import warnings
 from dataclasses import fields, replace
 from pathlib import Path
@@ -17,6 +18,7 @@ from baas.store.store import default_store_path, parse_entry_ref, validate_task_
 from baas.training.backbone import Backbone, load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, RowError, load_task_data, question_from_row
+from baas.training.loop import Reporter
 from baas.training.routing import (DEFAULT_QUERY, DEFAULT_RULE, SPACES, STRATEGIES, Query, StaleRouterWarning, eval_set,
                                    evaluate_fused, fit_router, load_bank, route_questions, router_problems, routers_using)
 
@@ -33,17 +35,75 @@ def open_store(store: str | Path | Store | None = None, *, create: bool = True) 
     return Store(root)
 
 
+class ProgressBars(Reporter):
+    """Progress for the Python API: a tqdm bar per stage (`tqdm.auto`: a widget in a notebook, a text bar on
+    stderr elsewhere), one over a whole multi-step run, and messages on stderr. Silent on all but the main
+    process under a launcher. Every call that trains or evaluates takes `progress=False` to turn it off."""
+
+    def __init__(self):
+        from baas.training.parallel import Processes
+
+        self.quiet = not Processes().main
+        self.bar = None
+        self.whole = None
+
+    def _tqdm(self, **kwargs):
+        from tqdm.auto import tqdm
+
+        return tqdm(file=sys.stderr, dynamic_ncols=True, **kwargs)
+
+    def message(self, text: str) -> None:
+        if not self.quiet:
+            from tqdm.auto import tqdm
+
+            tqdm.write(text, file=sys.stderr)
+
+    def start(self, label: str, total: int, completed: int = 0) -> None:
+        self.stop()
+        if not self.quiet:
+            self.bar = self._tqdm(desc=label, total=total, initial=completed, leave=False)
+
+    def advance(self, n: int = 1, **fields) -> None:
+        if self.bar is not None:
+            if fields:
+                self.bar.set_postfix({k: f"{v:.3f}" for k, v in fields.items()}, refresh=False)
+            self.bar.update(n)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+    def overall(self, total: int) -> None:
+        if self.whole is not None:
+            self.whole.close()
+            self.whole = None
+        if total and not self.quiet:
+            self.whole = self._tqdm(desc="starting", total=total)
+
+    def step(self, label: str, done: int) -> None:
+        if self.whole is not None:
+            self.whole.set_description(label, refresh=False)
+            self.whole.update(done - self.whole.n)
+
+
+def _reporter(reporter, progress: bool):
+    """The reporter given, else bars (progress) or silence."""
+    return reporter if reporter is not None else ProgressBars() if progress else Reporter()
+
+
 def _backbone(backbone: str | Backbone | None) -> Backbone:
     return backbone if isinstance(backbone, Backbone) else load_backbone(backbone)
 
 
 def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | None = None, store: str | Path | Store | None = None,
                backbone: str | Backbone | None = None, max_train: int | None = None, max_eval: int | None = None,
-               format: str | None = None, skip_invalid: bool = False, reporter=None, force: bool = False, **settings) -> dict:
+               format: str | None = None, skip_invalid: bool = False, progress: bool = True, reporter=None, force: bool = False,
+               **settings) -> dict:
     """Train `dataset`'s prompt pair and head and save it to the bank as entry `name` (default: the dataset's
     name). `settings` are `TrainConfig` fields (epochs, lr, depth, prefix_len, ...). Returns the result
     record `baas train-task --json` prints; an entry already made with the same data and settings is
-    returned as it is (`reused`), unless `force`."""
+    returned as it is (`reused`), unless `force`. Progress bars unless `progress=False` (or another `reporter`)."""
     from baas.training.trainer import train_task as train
 
     name = validate_task_name(name or dataset)
@@ -55,12 +115,12 @@ def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | 
     config.check()
     st = open_store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
-    return train(name, data, _backbone(backbone), st, config, reporter, force=force)
+    return train(name, data, _backbone(backbone), st, config, _reporter(reporter, progress), force=force)
 
 
 def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | None = None, store: str | Path | Store | None = None,
               backbone: str | Backbone | None = None, max_eval: int | None = None, skip_invalid: bool = False,
-              reporter=None) -> dict:
+              progress: bool = True, reporter=None) -> dict:
     """Evaluate a bank entry (`NAME`, `NAME@vN`, or `version=`) on its dataset's evaluation split, as `baas eval-task`
     does: with `backbone`, the newest version trained on that backbone. Returns the record `--json` prints."""
     from baas.training.trainer import evaluate_entry
@@ -75,7 +135,7 @@ def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | N
         info = st.describe(task, version)
     data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
                           format=info["meta"].get("format"))
-    return evaluate_entry(task, data, bb, st, reporter, version=version)
+    return evaluate_entry(task, data, bb, st, _reporter(reporter, progress), version=version)
 
 
 def _names(value: str | list[str] | tuple[str, ...] | None) -> list[str] | None:
@@ -90,7 +150,7 @@ def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[st
                     data_dir: str | Path | None = None, backbone: str | Backbone | None = None, store: str | Path | Store | None = None,
                     max_train: int = 600, max_eval: int = 200, epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
                     scoring: str = TrainConfig.scoring, ewc_lambda: float | None = None, space: str = "output",
-                    report_only: bool = False, reporter=None, command: str | None = None) -> dict:
+                    report_only: bool = False, progress: bool = True, reporter=None, command: str | None = None) -> dict:
     """Learn `tasks` one after another with each of `methods` and measure what each keeps, as
     `baas eval-forgetting` does (see its help for every argument): the report is written to `out`
     (report.json, report.md, plots; cells.jsonl as results come, so a rerun resumes) and returned. The
@@ -107,7 +167,8 @@ def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[st
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
                         space=space, ewc_lambda=ewc_lambda, config=TrainConfig(scoring=scoring))
     report = run_protocol(settings, names, _names(strategies) or [], _backbone(backbone),
-                          open_store(store or out / "store"), out, data_dir, reporter, report_only=report_only)
+                          open_store(store or out / "store"), out, data_dir, _reporter(reporter, progress),
+                          report_only=report_only)
     if Processes().main:
         write_report(report, out, command)
     return report
@@ -240,7 +301,7 @@ class Bank:
     def fuse_and_evaluate(self, strategy: str = "hard", *, tasks: list[str] | None = None, rule: str = DEFAULT_RULE,
                           query: str = str(DEFAULT_QUERY), temperature: float = 1.0, space: str = "prompt",
                           split: str = "eval", max_eval: int | None = 200, data_dir=None, skip_invalid: bool = False,
-                          reporter=None, save: bool = True) -> dict:
+                          progress: bool = True, reporter=None, save: bool = True) -> dict:
         """What `baas fuse` does: fit a router, answer every entry's evaluation questions (`split`: eval or
         validation) with no task id under `strategy` (or every strategy: `all`) in `space` (prompt, output or
         both), and save one router per strategy, in the space where it did best, the best one last: the one
@@ -260,7 +321,7 @@ class Bank:
         evals = eval_set(bank, datasets, bb, self.store, spec, split)
         strategies = list(STRATEGIES) if strategy == "all" else [strategy]
         results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
-                                 reporter=reporter, store=self.store)
+                                 reporter=_reporter(reporter, progress), store=self.store)
         if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
             results = [r for r in results if r["strategy"] == strategy]
         deployable = [r for r in results if r["strategy"] != "oracle"] or results
@@ -332,4 +393,4 @@ class Bank:
         return route_questions(fitted, bank, self.backbone(), examples, self.store)
 
 
-__all__ = ["Bank", "StaleRouterWarning", "eval_forgetting", "eval_task", "open_store", "questions", "train_task"]
+__all__ = ["Bank", "ProgressBars", "StaleRouterWarning", "eval_forgetting", "eval_task", "open_store", "questions", "train_task"]
