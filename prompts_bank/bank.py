@@ -52,6 +52,15 @@ class BankEntry:
                 head[f] = head[f].reshape(())
         return cls(task, prefix, suffix, key=tensors["key"], meta=meta, version=version, gate=gate, **head)
 
+    def to(self, device: torch.device | str) -> "BankEntry":
+        """This entry with its pair, gate and head on `device` (in place; the routing key stays where it is,
+        beside the router's statistics). Entries are saved device-free and moved where they are used."""
+        for name in ("prefix", "suffix", "gate", *(f"head_{f}" for f in HEAD_FIELDS)):
+            t = getattr(self, name)
+            if t is not None:
+                setattr(self, name, t.to(device))
+        return self
+
     def prompt(self) -> tuple[PromptPair, ScoringHead]:
         """This entry broadcast to every question (single-task inference)."""
         gate = None if self.gate is None else self.gate.reshape(1)
@@ -116,7 +125,7 @@ class PromptBank:
         """Prompt-space fusion: weights [B, E] (rows sum to one) -> each question's weighted pair and head.
 
         Sparse weights (hard, top-k) gather only the entries used, so the cost does not grow with the bank."""
-        w = weights.to(self.prefix.dtype)
+        w = weights.to(self.prefix.device, self.prefix.dtype)  # (the router's weights may be on the CPU)
         k = int((w > 0).sum(-1).max())
         if 2 * k < len(self):
             top = w.topk(k, dim=-1)

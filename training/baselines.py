@@ -23,11 +23,13 @@ import copy
 import inspect
 import math
 import warnings
+from contextlib import nullcontext
 
 import torch
 from torch import nn
 
 from baas.prompts_bank.errors import BaasError
+from baas.training.backbone import AUTOCAST_DTYPES, resolve_precision
 from baas.training.config import TrainConfig
 from baas.prompts_bank.trainable import TrainableHead
 from baas.training.continual import METHODS, PROMPT_GRID, SharedPair
@@ -68,13 +70,17 @@ class PeftLearner(Learner):
                 net = get_peft_model(base, peft_config)
             # Prompt-type methods put their virtual tokens in front of the outputs; prefix tuning adds keys only.
             self.skip = peft_config.num_virtual_tokens if type(peft_config).__name__ in ("PromptTuningConfig", "PromptEncoderConfig") else 0
-        head = TrainableHead(ctx.backbone.hidden_size, ctx.config.scoring)  # as baas's pair has
+        head = TrainableHead(ctx.backbone.hidden_size, ctx.config.scoring).to(ctx.backbone.device)  # as baas's pair has
         self.net, self.head = net, head
+        # The adapted copy's forward runs in the run's precision (autocast; its trained weights stay fp32).
+        self.precision = resolve_precision(ctx.config.precision, ctx.backbone.device)
         self.module = nn.ModuleDict({"net": net, "head": head}).eval()  # no dropout: the backbone is used as baas uses it
         self.steps = 0
 
     def pooled(self, ids: torch.Tensor, mask: torch.Tensor, per_option: bool = True) -> torch.Tensor:
-        hidden = self.net(input_ids=ids, attention_mask=mask).last_hidden_state[:, self.skip:]
+        dtype = AUTOCAST_DTYPES.get(self.precision)
+        with nullcontext() if dtype is None else torch.autocast(ids.device.type, dtype=dtype):
+            hidden = self.net(input_ids=ids, attention_mask=mask).last_hidden_state[:, self.skip:].float()
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import gc
 import random
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Callable
 
 import torch
@@ -51,6 +51,15 @@ class Batch:
     @property
     def options_per_question(self) -> torch.Tensor:
         return self.option_mask.sum(dim=1)
+
+    def to(self, device: torch.device, non_blocking: bool = True) -> "Batch":
+        """This batch on `device` (itself when it is there already). To CUDA the tensors go through pinned
+        memory, so the copies are asynchronous and overlap the work queued before them."""
+        if self.input_ids.device == device:
+            return self
+        pin = device.type == "cuda" and non_blocking
+        return Batch(*(None if t is None else (t.pin_memory() if pin else t).to(device, non_blocking=non_blocking)
+                       for t in (getattr(self, f.name) for f in fields(self))))
 
 
 def encode(examples: list[MCQExample], tokenizer, max_length: int) -> list[Encoded]:

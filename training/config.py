@@ -10,6 +10,8 @@ POOLINGS = ("mean_input", "mean_all", "suffix", "last")
 PREFIX_INITS = ("topic", "vocab", "random")
 SUFFIX_INITS = ("autocot", "vocab", "random")
 SCORINGS = ("joint", "dual", "both")  # prompts_bank.trainable.TrainableHead's modes (see ScoringHead)
+DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda:N: the N-th GPU (see backbone.resolve_device)
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 on a GPU that supports it, else fp32
 REPARAMS = ("none", "mlp", "bap")  # prompts_bank.reparam.REPARAMETERISERS (kept here torch-free; a test ties them)
 
 
@@ -38,6 +40,8 @@ class TrainConfig:
     seed: int = 0
     eval_batch_size: int = 32
     checkpoint_every: int = 50
+    device: str = "auto"  # auto: CUDA, then MPS, then the CPU (backbone.resolve_device); cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # the frozen backbone's forward: fp32 | bf16 | fp16 (autocast); auto: bf16 on a GPU with bf16, else fp32
 
     def check(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "max_length"):
@@ -58,5 +62,17 @@ class TrainConfig:
                 raise BaasError(f"unknown --{name.replace('_', '-')} '{getattr(self, name)}'; expected one of {', '.join(allowed)}")
         if self.clusters < 1:
             raise BaasError(f"--clusters must be at least 1, got {self.clusters}")
+        check_device(self.device)
+        if self.precision not in PRECISIONS:
+            raise BaasError(f"unknown --precision '{self.precision}'; expected one of {', '.join(PRECISIONS)}")
         if self.pooling is not None and self.pooling not in POOLINGS:
             raise BaasError(f"unknown pooling '{self.pooling}'; expected one of {', '.join(POOLINGS)}")
+
+
+def check_device(spec: str) -> None:
+    """A device string's form (auto, cpu, cuda, cuda:N, mps); whether that device is present is
+    `backbone.resolve_device`'s question."""
+    head, _, index = str(spec).partition(":")
+    if head not in ("auto", "cpu", "cuda", "mps") or (index and (head != "cuda" or not index.isdigit())) \
+            or (":" in str(spec) and not index):
+        raise BaasError(f"unknown --device '{spec}'; expected one of auto, cpu, cuda, cuda:N (N a GPU number), mps")

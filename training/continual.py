@@ -311,7 +311,7 @@ class SharedPair(Method):
     def new_learner(self) -> Learner:
         torch.manual_seed(self.ctx.config.seed)
         module, _ = make_trainable(self.ctx.backbone, self.ctx.encoded(self.order[0], "train"), self.ctx.config)
-        return PairLearner(self.ctx.backbone, module, self.ctx.pooling)
+        return PairLearner(self.ctx.backbone, module, self.ctx.pooling, self.ctx.config.precision)
 
     def load(self, k: int) -> bool:
         stored = self.ctx.store.load_artifact("state", self.state_name(k))

@@ -54,6 +54,12 @@ class Learner:
     """What trains: a module, the optimiser of its trainable parameters and its logits on a batch."""
 
     module: torch.nn.Module
+    precision: str = "fp32"  # the frozen part's forward (fp16 trains with a gradient scaler: see `fit`)
+
+    @property
+    def device(self) -> torch.device:
+        """Where the learner computes: its batches are sent here (by default, where its parameters are)."""
+        return next(self.module.parameters()).device
 
     def logits(self, batch: Batch) -> torch.Tensor:
         raise NotImplementedError
@@ -79,12 +85,20 @@ CLOSED_GATE = -1e4  # a gate this low hides the pair from the input entirely (ex
 class PairLearner(Learner):
     """baas's own learner: a `TrainablePromptPair` (pair and head) on the frozen backbone."""
 
-    def __init__(self, backbone, module, pooling: str):
+    def __init__(self, backbone, module, pooling: str, precision: str | None = None):
+        """`precision`: the backbone's forward (auto, fp32, bf16, fp16; None: the backbone's own)."""
+        from baas.training.backbone import resolve_precision
+
         self.backbone, self.module, self.pooling = backbone, module, pooling
+        self.precision = backbone.precision if precision is None else resolve_precision(precision, backbone.device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.backbone.device
 
     def logits(self, batch: Batch) -> torch.Tensor:
         pair, head = self.module()
-        return score(self.backbone, batch, pair, head, self.pooling)
+        return score(self.backbone, batch, pair, head, self.pooling, self.precision)
 
     def optimizer(self, config: TrainConfig, lr: float | None = None) -> torch.optim.Optimizer:
         return make_optimizer(self.module, config if lr is None else replace(config, lr=lr))
@@ -122,14 +136,16 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 
 
 def evaluate(scorer: Callable[[Batch, list[int]], torch.Tensor], encoded: list[Encoded], pad_id: int, batch_size: int,
-             reporter: Reporter | None = None, label: str = "evaluating", backoff: MemoryBackOff | None = None) -> dict:
+             reporter: Reporter | None = None, label: str = "evaluating", backoff: MemoryBackOff | None = None,
+             device: torch.device | None = None) -> dict:
     """Accuracy, macro P/R/F1, chance, n and each question's predicted option (`predictions`, in the order
     of `encoded`) of `scorer(batch, question indices) -> logits`. `backoff`: kept across calls, so a batch
-    size that did not fit is not tried again at every evaluation."""
+    size that did not fit is not tried again at every evaluation. `device` (None: the CPU): where batches
+    go and the logits stay until the predictions are read, once, at the end."""
     reporter = reporter or Reporter()
     reporter.start(label, len(Processes().share(list(range(len(encoded))))))
     preds = score_questions(encoded, scorer, pad_id, batch_size, reporter.advance,
-                            backoff or MemoryBackOff(reporter.message)).argmax(-1).tolist()
+                            backoff or MemoryBackOff(reporter.message), device).argmax(-1).tolist()
     reporter.stop()
     labels = [e.label for e in encoded]
     return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded),
@@ -137,33 +153,46 @@ def evaluate(scorer: Callable[[Batch, list[int]], torch.Tensor], encoded: list[E
 
 
 def learner_scorer(learner: Learner) -> Callable[[Batch, list[int]], torch.Tensor]:
-    return lambda batch, idx: learner.logits(batch)
+    return lambda batch, idx: learner.logits(batch.to(learner.device))
 
 
 def train_step(learner: Learner, optimizer: torch.optim.Optimizer, pieces: list[list[Encoded]], pad_id: int,
-               clip: float, size: int | None = None, penalty=None, processes: Processes | None = None) -> float:
+               clip: float, size: int | None = None, penalty=None, processes: Processes | None = None,
+               scaler: torch.amp.GradScaler | None = None) -> torch.Tensor:
     """One optimiser step on one batch of `size` questions, given in pieces (one unless memory ran out, see
     `MemoryBackOff`; under a launch, this process's share): each piece's gradient is added up (and, under a
     launch, summed across processes) before the step, so the step is the one the whole batch gives.
-    Returns the loss."""
+    Batches go to the learner's device (pinned, non-blocking to CUDA). `scaler`: fp16's gradient scaler.
+    Returns the loss as a 0-dim tensor on the learner's device (reading it is the caller's host sync)."""
     processes = processes or Processes()
     params = [p for g in optimizer.param_groups for p in g["params"]]
     size = size or sum(len(p) for p in pieces)
+    device = learner.device
     optimizer.zero_grad(set_to_none=True)
-    loss = torch.zeros(())
+    loss = torch.zeros((), device=device)
+    backward = (lambda t: scaler.scale(t).backward()) if scaler is not None else (lambda t: t.backward())
     for piece in filter(None, pieces):  # (a process's share of a batch smaller than the launch is empty)
-        batch = collate(piece, pad_id)
+        batch = collate(piece, pad_id).to(device)
         part = F.cross_entropy(learner.logits(batch), batch.labels, reduction="sum") / size
-        part.backward()
+        backward(part)
         loss += part.detach()
     if penalty is not None and processes.main:
         part = penalty()
-        part.backward()
+        backward(part)
         loss += part.detach()
     processes.sum_gradients(params, loss)
+    if scaler is not None:
+        scaler.unscale_(optimizer)
     torch.nn.utils.clip_grad_norm_(params, clip)
-    optimizer.step()
-    return loss.item()
+    if scaler is not None:
+        scaler.step(optimizer)  # skipped when a gradient overflowed; the scale then shrinks
+        scaler.update()
+    else:
+        optimizer.step()
+    return loss
+
+
+SHOW_LOSS_EVERY = 20  # on a GPU, the progress bar's loss is read (a host sync) every this many steps
 
 
 def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: TrainConfig, pad_id: int, *,
@@ -179,7 +208,9 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
     every `config.checkpoint_every` steps and after each epoch's validation with a dict that `resume` takes
     back (trainable state, optimiser, best state, progress, RNG)."""
     reporter, processes = reporter or Reporter(), Processes()
+    device = learner.device
     optimizer = learner.optimizer(config, lr)
+    scaler = torch.amp.GradScaler(device.type) if learner.precision == "fp16" else None
     base_lrs = [g["lr"] for g in optimizer.param_groups]
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     total = steps_per_epoch * config.epochs
@@ -193,11 +224,18 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
         torch.set_rng_state(resume["rng"])
         reporter.message(f"resuming {label} from step {state['step']} of {total}")
     eval_backoff = MemoryBackOff(reporter.message)
+    # The epoch's loss is added up where it is computed and read once per epoch (and at checkpoints); the bar
+    # shows each step's loss on the CPU, and on a GPU the one read every SHOW_LOSS_EVERY steps (a host sync).
+    epoch_loss = torch.tensor(state["epoch_loss"], dtype=torch.float32 if device.type == "mps" else torch.float64,
+                              device=device)
+    shown = None
 
     def validate(what: str) -> dict:
-        return evaluate(learner_scorer(learner), val, pad_id, config.eval_batch_size, reporter, f"{label} {what}", eval_backoff)
+        return evaluate(learner_scorer(learner), val, pad_id, config.eval_batch_size, reporter, f"{label} {what}", eval_backoff,
+                        device)
 
     def checkpoint() -> None:
+        state["epoch_loss"] = float(epoch_loss)
         if save is not None and processes.main:
             save({"module": learner.trainable(), "optimizer": optimizer.state_dict(), "best_module": best,
                   "progress": json.dumps(state), "rng": torch.get_rng_state()})
@@ -221,11 +259,13 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
             for group, base in zip(optimizer.param_groups, base_lrs):
                 group["lr"] = base * lr_factor(state["step"], total, warmup)
             loss = backoff.run([train[i] for i in processes.share(idx)], lambda pieces: train_step(
-                learner, optimizer, pieces, pad_id, config.clip, len(idx), penalty, processes))
+                learner, optimizer, pieces, pad_id, config.clip, len(idx), penalty, processes, scaler))
             learner.after_step(state["step"])
             state["step"] += 1
-            state["epoch_loss"] += loss
-            reporter.advance(1, loss=loss)
+            epoch_loss += loss
+            if device.type == "cpu" or shown is None or state["step"] % SHOW_LOSS_EVERY == 0:
+                shown = float(loss)
+            reporter.advance(1, loss=shown)
             if stop_after_steps is not None and state["step"] >= stop_after_steps:
                 checkpoint()
                 reporter.stop()
@@ -236,9 +276,11 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
                 checkpoint()
         reporter.stop()
         val_metrics = validate("validation")
+        state["epoch_loss"] = float(epoch_loss)
         state["history"].append({"epoch": epoch + 1, "train_loss": round(state["epoch_loss"] / len(batches), 4),
                                  "validation_accuracy": val_metrics["accuracy"], "validation_macro_f1": val_metrics["macro_f1"]})
         state["epoch_loss"] = 0.0
+        epoch_loss.zero_()
         reporter.message(f"{label} epoch {epoch + 1}: validation accuracy {val_metrics['accuracy']:.3f}")
         if val_metrics["accuracy"] > state["best_accuracy"]:
             state["best_accuracy"], state["best_epoch"] = val_metrics["accuracy"], epoch + 1

@@ -7,7 +7,7 @@ from typing import Callable, Union
 import torch
 
 from baas.prompts_bank.errors import BaasError
-from baas.prompts_bank.pair import PromptPair, ScoringHead
+from baas.prompts_bank.pair import HEAD_FIELDS, PromptPair, ScoringHead
 from baas.training.backbone import Backbone
 from baas.training.batching import Batch, Encoded, MemoryBackOff, batch_indices, collate
 from baas.training.parallel import Processes
@@ -15,16 +15,32 @@ from baas.training.parallel import Processes
 PromptSource = Union[tuple[PromptPair, ScoringHead], Callable[[list[int]], tuple[PromptPair, ScoringHead]]]
 
 
-def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead, pooling: str) -> torch.Tensor:
+def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead, pooling: str,
+          precision: str | None = None) -> torch.Tensor:
     """logits [B, K_max]; slots of options a question does not have are -inf. The head's mode says which
-    passes are made (see `head_logits`); every pass goes through the one injection path with the pair."""
+    passes are made (see `head_logits`); every pass goes through the one injection path with the pair.
+    Everything runs on the backbone's device: a batch or a prompt found elsewhere is moved there (callers
+    keep theirs there, so these are no-ops in the hot path). `precision`: the backbone's forward (its own
+    by default)."""
+    device = backbone.device
+    batch = batch.to(device)
+    pair, head = on_device(pair, head, device)
     counts = batch.options_per_question
 
     def encode(ids: torch.Tensor, mask: torch.Tensor, per_option: bool) -> torch.Tensor:
         rows = pair.per_row(counts if per_option else torch.ones_like(counts))
-        return backbone.forward(ids, mask, rows.prefix, rows.suffix, pooling, rows.gate)
+        return backbone.forward(ids, mask, rows.prefix, rows.suffix, pooling, rows.gate, precision)
 
     return head_logits(batch, head, encode)
+
+
+def on_device(pair: PromptPair, head: ScoringHead, device: torch.device) -> tuple[PromptPair, ScoringHead]:
+    """`pair` and `head` with every tensor on `device` (the same objects when they are there already)."""
+    if pair.prefix.device == device:
+        return pair, head
+    move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
+    return (PromptPair(move(pair.prefix), move(pair.suffix), move(pair.gate)),
+            ScoringHead(*(move(getattr(head, f)) for f in HEAD_FIELDS)))
 
 
 def head_logits(batch: Batch, head: ScoringHead, encode: Callable[[torch.Tensor, torch.Tensor, bool], torch.Tensor]
@@ -59,9 +75,11 @@ def logits(
     """[N, K_max] logits of every question in the order of `encoded` (-inf where a question has fewer options).
 
     `prompt` is one (pair, head) for every question, or a function from a batch's question indices to
-    that batch's per-question (pair, head): how a router gives each question its own fused prompt."""
+    that batch's per-question (pair, head): how a router gives each question its own fused prompt. The
+    logits come back on the CPU (one copy at the end)."""
 
-    return score_questions(encoded, prompt_scorer(backbone, prompt, pooling), backbone.pad_id, batch_size, on_batch, backoff)
+    return score_questions(encoded, prompt_scorer(backbone, prompt, pooling), backbone.pad_id, batch_size, on_batch, backoff,
+                           backbone.device).cpu()
 
 
 def prompt_scorer(backbone: Backbone, prompt: PromptSource, pooling: str) -> Callable[[Batch, list[int]], torch.Tensor]:
@@ -75,19 +93,24 @@ def prompt_scorer(backbone: Backbone, prompt: PromptSource, pooling: str) -> Cal
 
 @torch.inference_mode()
 def score_questions(encoded: list[Encoded], scorer: Callable[[Batch, list[int]], torch.Tensor], pad_id: int,
-                    batch_size: int = 32, on_batch=None, backoff: MemoryBackOff | None = None) -> torch.Tensor:
+                    batch_size: int = 32, on_batch=None, backoff: MemoryBackOff | None = None,
+                    device: torch.device | None = None) -> torch.Tensor:
     """[N, K_max] `scorer(batch, question indices)` over every question, in length-bucketed batches (a batch that
     does not fit is scored in pieces). Under a launch of several processes (`Processes`), each scores its share
-    of the questions and every process gets all the logits back, so every process must make the same call."""
+    of the questions and every process gets all the logits back, so every process must make the same call.
+
+    `device` (None: the CPU): where the batches are sent (pinned, non-blocking copies to CUDA) and the logits
+    gathered, so nothing waits on the host between batches."""
+    device = device or torch.device("cpu")
     processes = Processes()
     share = processes.share(list(range(len(encoded))))
     mine = [encoded[i] for i in share]
-    out = torch.full((len(mine), max(len(e.options) for e in encoded)), float("-inf"))
+    out = torch.full((len(mine), max(len(e.options) for e in encoded)), float("-inf"), device=device)
 
     def attempt(pieces: list[list[int]]) -> None:
         for idx in pieces:
-            scores = scorer(collate([mine[i] for i in idx], pad_id), [share[i] for i in idx])
-            out[torch.tensor(idx), : scores.shape[1]] = scores
+            scores = scorer(collate([mine[i] for i in idx], pad_id).to(device), [share[i] for i in idx])
+            out[torch.tensor(idx, device=device), : scores.shape[1]] = scores.to(device)
 
     backoff = backoff or MemoryBackOff()
     for idx in batch_indices(mine, batch_size, shuffle=False):
@@ -120,7 +143,8 @@ def query_embeddings(backbone: Backbone, texts: list[str], seconds: list[str] | 
         pair = [seconds[i] for i in idx] if seconds else None
         enc = tok([texts[i] for i in idx], pair, truncation="longest_first", max_length=max_length, padding=True,
                   return_tensors="pt")
-        out.append(backbone.layer_means(enc["input_ids"], enc["attention_mask"], layers))
+        out.append(backbone.layer_means(enc["input_ids"].to(backbone.device, non_blocking=True),
+                                        enc["attention_mask"].to(backbone.device, non_blocking=True), layers))
     result = torch.empty(len(texts), len(layers) * backbone.hidden_size)
-    result[torch.tensor(order)] = torch.cat(out)
+    result[torch.tensor(order)] = torch.cat(out).cpu()  # keys and queries are kept (and routed) on the CPU
     return result

@@ -1,7 +1,9 @@
 """Data parallelism over the processes of a launcher that sets torch.distributed's environment (RANK,
 WORLD_SIZE, MASTER_ADDR, MASTER_PORT): `torchrun --nproc_per_node N`, or `accelerate launch --multi_gpu
 --num_processes N` (accelerate's multi-process launcher runs torchrun underneath; it works without GPUs too,
-where `accelerate launch --cpu` would start one process unless MPI is set up). gloo on CPUs, NCCL on GPUs.
+where `accelerate launch --cpu` would start one process unless MPI is set up). gloo carries CPU tensors and
+NCCL CUDA tensors (one process group with both backends where torch sees a GPU); each process uses its local
+rank's GPU (`local_rank`, taken by `backbone.resolve_device` under --device auto or cuda).
 
 One process is the default and costs nothing. Under N processes every process runs the same command: each
 takes every N-th question of each training batch, and the gradients of their summed losses are added up
@@ -19,6 +21,18 @@ import os
 import torch
 
 
+def local_rank() -> int:
+    """This process's rank on its machine (LOCAL_RANK, set by torchrun and accelerate); 0 alone."""
+    return int(os.environ.get("LOCAL_RANK", "0") or 0)
+
+
+def backend() -> str:
+    """The process group's backend: gloo for CPU tensors, plus NCCL for CUDA tensors where torch sees a GPU
+    (torch sends each collective to the backend of its tensors' device), so a CPU run never hands NCCL a CPU
+    tensor and a GPU run never sends its tensors through gloo."""
+    return "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+
+
 class Processes:
     """Where this process stands among the processes of a launch."""
 
@@ -28,7 +42,9 @@ class Processes:
             import torch.distributed as dist
 
             if not dist.is_initialized():
-                dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+                if torch.cuda.is_available():  # NCCL's communicator belongs to this process's GPU
+                    torch.cuda.set_device(local_rank() % torch.cuda.device_count())
+                dist.init_process_group(backend())
             self.rank, self.world = dist.get_rank(), dist.get_world_size()
 
     @property

@@ -68,7 +68,7 @@ class ZeroShot(Method):
         d = self.ctx.backbone.hidden_size
         empty = torch.zeros(0, d)
         module, _ = make_trainable(self.ctx.backbone, [], self.config(), init=PromptInit(empty, empty, {}))
-        return PairLearner(self.ctx.backbone, module, self.ctx.pooling)
+        return PairLearner(self.ctx.backbone, module, self.ctx.pooling, self.ctx.config.precision)
 
     def learn(self, k: int) -> None:
         self.reused = False  # nothing to learn, nothing to keep

@@ -17,13 +17,13 @@ import torch
 from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
-from baas.training.backbone import Backbone
+from baas.training.backbone import Backbone, resolve_precision
 from baas.training.batching import ENCODING_VERSION, Encoded, encode, pack, unpack
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
 from baas.training.initialise import PromptInit, initialise
 from baas.training.loop import PairLearner, Reporter, evaluate, fit, learner_scorer, make_optimizer
-from baas.training.model import prompt_scorer, query_embeddings
+from baas.training.model import on_device, prompt_scorer, query_embeddings
 from baas.training.parallel import Processes
 from baas.training.routing import DEFAULT_QUERY, entry_summary
 
@@ -32,12 +32,13 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
                    ) -> tuple[TrainablePromptPair, torch.optim.Optimizer]:
     """The task's trainable pair and head, started from `init` (by default the token-based start
     `config` names), and their optimiser: one learning rate for the vectors, one for the
-    reparameterisation, one for the head."""
+    reparameterisation, one for the head. Made on the backbone's device (fp32, whatever the precision)."""
     if init is None:
         init = initialise(config, backbone.tokenizer, backbone.model.get_input_embeddings().weight, train_enc)
     depth = config.depth or backbone.num_layers
     if depth > backbone.num_layers:
         raise BaasError(f"--depth {depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
+    init = PromptInit(init.prefix.to(backbone.device), init.suffix.to(backbone.device), init.info)
     if backbone.deep_mode == "add":  # zero offsets, so step 0 is the shallow pair (benchmarks/deep_start.py)
         prefix = torch.cat([init.prefix.unsqueeze(0), init.prefix.new_zeros(depth - 1, *init.prefix.shape)])
         suffix = torch.cat([init.suffix.unsqueeze(0), init.suffix.new_zeros(depth - 1, *init.suffix.shape)])
@@ -45,6 +46,7 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
         prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
     gate = config.gate if config.prefix_len + config.suffix_len else None  # head-only has nothing to gate
     module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam, gate, config.scoring)
+    module.to(backbone.device)
     return module, make_optimizer(module, config)
 
 
@@ -63,8 +65,12 @@ def encode_cached(examples: list, backbone: Backbone, max_length: int, store: St
 
 def run_key(task: str, backbone: Backbone, data: TaskData, config: TrainConfig) -> str:
     """Identifies a run for resuming: same task, backbone, data and settings."""
+    settings = asdict(config)
+    settings.pop("device")  # where it ran does not change what it makes: an entry trained on a GPU is found on a CPU
+    if settings.pop("precision") != "fp32":  # (so keys made before these settings existed stay valid)
+        settings["precision"] = resolve_precision(config.precision, backbone.device)
     blob = json.dumps([task, backbone.name, fingerprint(data.train.examples),
-                       fingerprint(data.validation.examples), asdict(config)], sort_keys=True)
+                       fingerprint(data.validation.examples), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -121,7 +127,7 @@ def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, confi
     if llm is not None:
         llm.close()
         init.info["llm"] = {"calls": llm.calls, "cache_hits": llm.cache_hits}
-    store.save_init(task, key, {"prefix": init.prefix, "suffix": init.suffix}, init.info)
+    store.save_init(task, key, {"prefix": init.prefix.cpu(), "suffix": init.suffix.cpu()}, init.info)
     return init
 
 
@@ -144,6 +150,8 @@ def train_task(
     config.check()
     reporter = reporter or Reporter()
     started = time.time()
+    device = backbone.device  # the backbone's: load_backbone(..., device=config.device) put it there
+    precision = resolve_precision(config.precision, device)
     key = run_key(task, backbone, data, config)
     version = None if force else store.find_version(task, key)
     if version is not None:
@@ -164,12 +172,13 @@ def train_task(
     if not processes.main:
         init = task_init(task, data, backbone, store, config, train_enc, questions, Reporter())
     module, _ = make_trainable(backbone, train_enc, config, init)
-    learner = PairLearner(backbone, module, pooling)
+    learner = PairLearner(backbone, module, pooling, precision)
     checkpoint = store.load_checkpoint(task, key)
     if checkpoint is not None:
         reporter.message(f"resuming '{task}' from its checkpoint ({store.checkpoint_path(task, key)})")
     resumed_at = json.loads(checkpoint["progress"])["step"] if checkpoint is not None else 0
-    config_record = dict(asdict(config), backbone=backbone.name, resumed_at=resumed_at, processes=processes.world)
+    config_record = dict(asdict(config), backbone=backbone.name, resumed_at=resumed_at, processes=processes.world,
+                         device=str(device), precision=precision)
     run_id = store.start_run(task, "train", config_record) if processes.main else None
 
     def finish_run(status: str, metrics: dict | None = None) -> None:
@@ -187,7 +196,7 @@ def train_task(
         return {"task": task, "interrupted_at_step": state["step"]}
 
     result_metrics = evaluate(learner_scorer(learner), eval_enc, backbone.pad_id, config.eval_batch_size, reporter,
-                              f"{task} {data.eval_split}")
+                              f"{task} {data.eval_split}", device=device)
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
@@ -196,6 +205,7 @@ def train_task(
         data_fingerprint=fingerprint(data.train.examples), dataset=data.name, format=data.format, n_train=len(train_enc),
         best_epoch=state["best_epoch"], history=state["history"], start_accuracy=state.get("start_accuracy"), run_key=key,
         trainable_parameters=sum(p.numel() for p in module.parameters() if p.requires_grad),
+        device=str(device), precision=precision,
     )
     entry = module.to_entry(task, task_key, meta)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
@@ -203,7 +213,8 @@ def train_task(
     if not processes.main:  # the main process saves; the others have trained the same pair
         processes.barrier()
         return dict(task=task, **metrics, n_train=len(train_enc), history=state["history"], rank=processes.rank,
-                    version=store.find_version(task, key), reused=False, processes=processes.world)
+                    version=store.find_version(task, key), reused=False, processes=processes.world, device=str(device),
+                    precision=precision)
     entry = store.save_entry(entry, data.name, metrics)
     # The router's summary of this task, made while its questions are at hand (a router never rereads them).
     entry_summary(entry, backbone, store, DEFAULT_QUERY, train_examples=data.train.examples)
@@ -217,7 +228,7 @@ def train_task(
         predictions=result_metrics["predictions"], seconds=round(time.time() - started, 2),
         bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
         backbone=backbone.name, resumed=checkpoint is not None, config=asdict(config), pooling=pooling, reused=False,
-        processes=processes.world,
+        processes=processes.world, device=str(device), precision=precision,
     )
 
 
@@ -232,7 +243,7 @@ def _existing_result(task: str, version: int, data: TaskData, backbone: Backbone
         n_train=meta.get("n_train"), trainable_parameters=meta.get("trainable_parameters"),
         best_epoch=meta.get("best_epoch"), history=meta.get("history"), seconds=0.0, bank_file=info["path"],
         version=version, notes=data.notes, backbone=backbone.name, resumed=False, config=meta.get("config"),
-        pooling=meta.get("pooling"), reused=True,
+        pooling=meta.get("pooling"), reused=True, device=meta.get("device", "cpu"), precision=meta.get("precision", "fp32"),
     )
 
 
@@ -243,12 +254,12 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     started = time.time()
     entry = store.load_entry(task, version, backbone=backbone.name, hidden_size=backbone.hidden_size)
     encoded = encode_cached(data.eval.examples, backbone, entry.meta["max_length"], store)
-    metrics = evaluate(prompt_scorer(backbone, entry.prompt(), entry.meta["pooling"]), encoded, backbone.pad_id, batch_size,
-                       reporter, f"{task} {data.eval_split}")
+    metrics = evaluate(prompt_scorer(backbone, on_device(*entry.prompt(), backbone.device), entry.meta["pooling"]), encoded,
+                       backbone.pad_id, batch_size, reporter, f"{task} {data.eval_split}", device=backbone.device)
     metrics.pop("n")
     predictions = metrics.pop("predictions")
     run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})
     store.finish_run(run_id, "done", metrics)
     return dict(task=task, **metrics, predictions=predictions, n_train=entry.meta.get("n_train"), n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
                 bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
-                backbone=backbone.name)
+                backbone=backbone.name, device=str(backbone.device))
