@@ -67,6 +67,8 @@ FormatOpt = Annotated[Optional[str], typer.Option("--format", help="The adapter 
 VersionOpt = Annotated[Optional[int], typer.Option("--version", min=1, help="A specific version of the entry (also written NAME@vN). Default: the newest.")]
 ScoringOpt = Annotated[str, typer.Option("--scoring", help="How options are scored. joint: a linear head on the pooled [context question; option] sequence; dual: each question read once and each option alone, scored by a learned scale times the cosine of the two (it starts as the encoder's own zero-shot answer); both: the sum of the two, the joint part starting at zero. Stored with the entry; a bank fuses entries of one mode.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for initialisation, clustering and batch order.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="Where the model runs: auto (a CUDA GPU, then Apple's MPS, then the CPU; the record says which), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch each process takes its local rank's GPU.")]
+PrecisionOpt = Annotated[str, typer.Option("--precision", help="The frozen backbone's forward: fp32, bf16 or fp16 (autocast; the trained vectors, heads and optimiser states stay fp32; fp16 trains with a gradient scaler), or auto: bf16 on a GPU that supports it, else fp32.")]
 
 
 def cli_errors(fn):
@@ -257,6 +259,8 @@ def train_task_cmd(
     reparam_lr: Annotated[float, typer.Option(help="Learning rate of the reparameterisation (mlp, bap).")] = DEFAULTS.reparam_lr,
     seed: SeedOpt = DEFAULTS.seed,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = DEFAULTS.checkpoint_every,
+    device: DeviceOpt = DEFAULTS.device,
+    precision: PrecisionOpt = DEFAULTS.precision,
     skip_invalid: SkipOpt = False,
     force: Annotated[bool, typer.Option("--force", metavar="", help="Train a new version even if the store holds an entry made with the same data and settings (by default that entry is reported).")] = False,
     as_json: JsonOpt = False,
@@ -277,7 +281,8 @@ def train_task_cmd(
                         suffix_len=suffix_len, depth=depth, gate=None if no_gate else gate, prefix_init=prefix_init,
                         suffix_init=suffix_init, reparam=reparam, reparam_lr=reparam_lr, clusters=clusters,
                         llm_base_url=llm_base_url, llm_model=llm_model, scoring=scoring, pooling=pooling,
-                        max_length=max_length, seed=seed, checkpoint_every=checkpoint_every)
+                        max_length=max_length, seed=seed, checkpoint_every=checkpoint_every, device=device,
+                        precision=precision)
     if not _worker():
         _emit(result, as_json, f"baas train-task {result['task']}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])
 
@@ -472,6 +477,8 @@ def eval_forgetting_cmd(
     ewc_lambda: Annotated[Optional[float], typer.Option("--ewc-lambda", min=0.0, help="Strength of the EWC penalty. Default: chosen on validation over the first two tasks from 1e2, 1e3, 1e4 and 1e5 (the mean validation accuracy of tasks 1 and 2 after task 2).")] = None,
     space: Annotated[str, typer.Option("--space", help="Where baas mixes entries: output (each entry's answers, cached per entry and split) or prompt (one fused pass per question and row).")] = "output",
     report_only: Annotated[bool, typer.Option("--report-only", metavar="", help="Train and evaluate nothing: write the report of the cells already in --out (a run still going, or stopped).")] = False,
+    device: DeviceOpt = DEFAULTS.device,
+    precision: PrecisionOpt = DEFAULTS.precision,
     as_json: JsonOpt = False,
 ):
     """Learn the tasks one after another with each method and measure what it keeps: the accuracy matrix
@@ -494,8 +501,9 @@ def eval_forgetting_cmd(
         raise BaasError(f"unknown --space '{space}'; expected output or prompt")
     settings = Settings(tasks=_split_tasks(tasks) or list(DEFAULT_ORDER), orders=orders,
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
-                        space=space, ewc_lambda=ewc_lambda, config=TrainConfig(scoring=scoring))
-    report = run_protocol(settings, names, chosen, load_backbone(backbone), _store(store or out_dir / "store"), out_dir, data_dir,
+                        space=space, ewc_lambda=ewc_lambda, config=TrainConfig(scoring=scoring, device=device, precision=precision))
+    settings.config.check()
+    report = run_protocol(settings, names, chosen, load_backbone(backbone, device, precision), _store(store or out_dir / "store"), out_dir, data_dir,
                           _reporter(), report_only=report_only)
     if _worker():
         return

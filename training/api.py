@@ -92,8 +92,9 @@ def _reporter(reporter, progress: bool):
     return reporter if reporter is not None else ProgressBars() if progress else Reporter()
 
 
-def _backbone(backbone: str | Backbone | None) -> Backbone:
-    return backbone if isinstance(backbone, Backbone) else load_backbone(backbone)
+def _backbone(backbone: str | Backbone | None, device: str | None = None, precision: str | None = None) -> Backbone:
+    """A Backbone as given (it stays where it is), or loaded onto `device` (None: auto) in `precision`."""
+    return backbone if isinstance(backbone, Backbone) else load_backbone(backbone, device, precision)
 
 
 def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | None = None, store: str | Path | Store | None = None,
@@ -115,7 +116,8 @@ def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | 
     config.check()
     st = open_store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
-    return train(name, data, _backbone(backbone), st, config, _reporter(reporter, progress), force=force)
+    return train(name, data, _backbone(backbone, config.device, config.precision), st, config, _reporter(reporter, progress),
+                 force=force)
 
 
 def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | None = None, store: str | Path | Store | None = None,
@@ -150,7 +152,8 @@ def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[st
                     data_dir: str | Path | None = None, backbone: str | Backbone | None = None, store: str | Path | Store | None = None,
                     max_train: int = 600, max_eval: int = 200, epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
                     scoring: str = TrainConfig.scoring, ewc_lambda: float | None = None, space: str = "output",
-                    report_only: bool = False, progress: bool = True, reporter=None, command: str | None = None) -> dict:
+                    report_only: bool = False, progress: bool = True, reporter=None, command: str | None = None,
+                    device: str = TrainConfig.device, precision: str = TrainConfig.precision) -> dict:
     """Learn `tasks` one after another with each of `methods` and measure what each keeps, as
     `baas eval-forgetting` does (see its help for every argument): the report is written to `out`
     (report.json, report.md, plots; cells.jsonl as results come, so a rerun resumes) and returned. The
@@ -165,8 +168,10 @@ def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[st
     out = Path(out)
     settings = Settings(tasks=_names(tasks) or list(DEFAULT_ORDER), orders=orders,
                         budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
-                        space=space, ewc_lambda=ewc_lambda, config=TrainConfig(scoring=scoring))
-    report = run_protocol(settings, names, _names(strategies) or [], _backbone(backbone),
+                        space=space, ewc_lambda=ewc_lambda,
+                        config=TrainConfig(scoring=scoring, device=device, precision=precision))
+    settings.config.check()  # a wrong --device or --precision is one line, before any model is loaded
+    report = run_protocol(settings, names, _names(strategies) or [], _backbone(backbone, device, precision),
                           open_store(store or out / "store"), out, data_dir, _reporter(reporter, progress),
                           report_only=report_only)
     if Processes().main:

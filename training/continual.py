@@ -86,10 +86,15 @@ class Settings:
     # tuple: every method's grid (`baas demo` gives the config's one rate, so nothing is tried twice)
     lr_grid: tuple[float, ...] | None = None
 
-    def identity(self, backbone: str) -> dict:
+    def identity(self, backbone: str, precision: str = "fp32") -> dict:
+        """What a results folder was made with. `precision`: the resolved one (resolve_precision); the device is
+        not part of it (a run stopped on one device resumes on another)."""
         identity = dict(asdict(self), backbone=backbone, data_dir=None)
         if self.lr_grid is None:  # the default: results folders made before this setting existed stay resumable
             del identity["lr_grid"]
+        identity["config"].pop("device", None)
+        if identity["config"].pop("precision", None) is not None and precision != "fp32":  # (fp32: as before)
+            identity["config"]["precision"] = precision
         return identity
 
     def order(self, o: int) -> list[str]:
@@ -660,7 +665,9 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     settings.config.epochs, settings.config.seed = settings.budget.epochs, settings.budget.seed
     settings.config.check()
     reporter = reporter or Reporter()
-    identity = settings.identity(backbone.name)
+    from baas.training.backbone import resolve_precision
+
+    identity = settings.identity(backbone.name, resolve_precision(settings.config.precision, backbone.device))
     ctx = Context(settings, backbone, store, data_dir, reporter)
     results = Results(out, identity, writer=ctx.processes.main)
     for task in settings.tasks:
