@@ -220,7 +220,9 @@ class MemoryBackOff:
                 if size == 1:
                     raise BaasError("out of memory on a single question: lower --max-length (or --batch-size "
                                     "for other jobs on this machine), or use a smaller backbone") from None
-            gc.collect()
+            gc.collect()  # the failed attempt's tensors go (the exception's frames held them) ...
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()  # ... and their blocks go back to the GPU, so the halved batch has the room
             self.size = -(-size // 2)
             self.warn(f"{size} questions at once did not fit in memory: going on {self.size} at a time "
                       "(the result is the same, only slower)")

@@ -285,7 +285,8 @@ class Baas(Method):
 
 def learner_metrics(ctx: Context, learner: Learner, encoded: list[Encoded], label: str) -> dict:
     """A cell: accuracy, macro F1, n and per-question correctness of a learner (`loop.evaluate`)."""
-    m = evaluate(learner_scorer(learner), encoded, ctx.backbone.pad_id, ctx.config.eval_batch_size, ctx.reporter, label)
+    m = evaluate(learner_scorer(learner), encoded, ctx.backbone.pad_id, ctx.config.eval_batch_size, ctx.reporter, label,
+                 device=learner.device)
     return _cell({**m, "correct": [p == e.label for p, e in zip(m["predictions"], encoded)]})
 
 

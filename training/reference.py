@@ -253,8 +253,8 @@ class STFineTuning(SharedPair):
                 self.primary_metric = "accuracy"
 
             def __call__(self, model, output_path=None, epoch=-1, steps=-1):
-                m = evaluate(lambda batch, idx: learner.logits(batch), validation, ctx.backbone.pad_id,
-                             config.eval_batch_size, ctx.reporter, f"{label}: validation")
+                m = evaluate(lambda batch, idx: learner.logits(batch.to(learner.device)), validation, ctx.backbone.pad_id,
+                             config.eval_batch_size, ctx.reporter, f"{label}: validation", device=learner.device)
                 ctx.reporter.message(f"{label}: epoch {epoch:g}: validation accuracy {m['accuracy']:.3f}")
                 return {"accuracy": m["accuracy"]}
 
