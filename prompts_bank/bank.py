@@ -125,8 +125,8 @@ class PromptBank:
         """Prompt-space fusion: weights [B, E] (rows sum to one) -> each question's weighted pair and head.
 
         Sparse weights (hard, top-k) gather only the entries used, so the cost does not grow with the bank."""
-        w = weights.to(self.prefix.device, self.prefix.dtype)  # (the router's weights may be on the CPU)
-        k = int((w > 0).sum(-1).max())
+        k = int((weights > 0).sum(-1).max())  # (read where the router made the weights: on the CPU, no GPU sync)
+        w = weights.to(self.prefix.device, self.prefix.dtype)
         if 2 * k < len(self):
             top = w.topk(k, dim=-1)
             mix = lambda t: torch.einsum("bk,bk...->b...", top.values, t[top.indices])  # noqa: E731

@@ -18,9 +18,10 @@ class PromptPair:
     suffix: torch.Tensor  # [B or 1, D, Ls, d]
     gate: torch.Tensor | None = None  # [B or 1]: the input's attention-score shift for the pair; None: no gate
 
-    def per_row(self, counts: torch.Tensor) -> "PromptPair":
-        """Repeat each question's pair for its options (counts [B]); a shared pair is broadcast."""
-        n = int(counts.sum())
+    def per_row(self, counts: torch.Tensor, n: int | None = None) -> "PromptPair":
+        """Repeat each question's pair for its options (counts [B]); a shared pair is broadcast. `n`: counts'
+        sum when the caller knows it (then nothing is read back from a GPU)."""
+        n = int(counts.sum()) if n is None else n
         gate = None if self.gate is None else _rows(self.gate, counts, n)
         return PromptPair(_rows(self.prefix, counts, n), _rows(self.suffix, counts, n), gate)
 
@@ -49,8 +50,8 @@ class ScoringHead:
             return "joint"
         return "dual" if self.weight is None else "both"
 
-    def per_row(self, counts: torch.Tensor) -> "ScoringHead":
-        n = int(counts.sum())
+    def per_row(self, counts: torch.Tensor, n: int | None = None) -> "ScoringHead":
+        n = int(counts.sum()) if n is None else n
         return ScoringHead(*(None if t is None else _rows(t, counts, n) for t in (getattr(self, f) for f in HEAD_FIELDS)))
 
     def __call__(self, pooled: torch.Tensor) -> torch.Tensor:
@@ -69,4 +70,4 @@ class ScoringHead:
 def _rows(t: torch.Tensor, counts: torch.Tensor, n: int) -> torch.Tensor:
     if t.shape[0] == 1:
         return t.expand(n, *t.shape[1:])
-    return t.repeat_interleave(counts.to(t.device), dim=0)
+    return t.repeat_interleave(counts.to(t.device), dim=0, output_size=n)

@@ -28,7 +28,7 @@ def score(backbone: Backbone, batch: Batch, pair: PromptPair, head: ScoringHead,
     counts = batch.options_per_question
 
     def encode(ids: torch.Tensor, mask: torch.Tensor, per_option: bool) -> torch.Tensor:
-        rows = pair.per_row(counts if per_option else torch.ones_like(counts))
+        rows = pair.per_row(counts if per_option else torch.ones_like(counts), ids.shape[0])
         return backbone.forward(ids, mask, rows.prefix, rows.suffix, pooling, rows.gate, precision)
 
     return head_logits(batch, head, encode)
@@ -53,7 +53,7 @@ def head_logits(batch: Batch, head: ScoringHead, encode: Callable[[torch.Tensor,
     their cosine (through the head's projection); `both` adds the two. Used by baas's pairs and by the
     baselines' own networks alike, so every method is scored the same way."""
     counts = batch.options_per_question
-    rows = head.per_row(counts)
+    rows = head.per_row(counts, batch.input_ids.shape[0])  # (one row per real option: no count read back)
     scores = 0
     if rows.weight is not None:
         scores = rows(encode(batch.input_ids, batch.attention_mask, True))
