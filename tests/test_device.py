@@ -167,3 +167,21 @@ def test_the_cli_says_one_line_for_a_missing_or_unknown_device(monkeypatch, cli_
     for flag, says in (("cuda", "no CUDA GPU"), ("gpu", "unknown --device 'gpu'")):
         ran = baas("train-task", "demo_categories", "--device", flag, "--max-train", "8", env=cli_env, check=False)
         assert says in error_line(ran)
+
+
+def test_gpu_check_runs_on_the_cpu(tmp_path, monkeypatch):
+    """benchmarks/gpu_check.py --device cpu --quick: the prepared GPU run, end to end on a tiny config."""
+    import json
+    import runpy
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    monkeypatch.setattr(sys, "argv", [str(script), "--device", "cpu", "--quick", "--precisions", "fp32",
+                                      "--out", str(tmp_path)])
+    runpy.run_path(str(script), run_name="__main__")
+    report = json.loads((tmp_path / "gpu_check_cpu_quick.json").read_text())
+    assert report["environment"]["device"] == "cpu"
+    assert {r["side"] for r in report["runs"]} == {"deep_pair", "prefix_tuning", "full_ft"}
+    assert all(r["train_qps"] > 0 for r in report["runs"]) and report["cpu_agreement"]["max_abs_diff"] == 0.0
+    assert "| tiny | deep_pair | fp32 |" in (tmp_path / "gpu_check_cpu_quick.md").read_text()
