@@ -284,7 +284,7 @@ def train_task_cmd(
                         max_length=max_length, seed=seed, checkpoint_every=checkpoint_every, device=device,
                         precision=precision)
     if not _worker():
-        _emit(result, as_json, f"baas train-task {result['task']}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes"])
+        _emit(result, as_json, f"baas train-task {result['task']}", RESULT_KEYS + ["version", "best_epoch", "reused", "processes", "device", "precision"])
 
 
 @app.command("init-prompts")
