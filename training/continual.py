@@ -493,7 +493,7 @@ class EWC(SharedPair):
         batches = batch_indices(encoded, ctx.config.batch_size, shuffle=False)
         ctx.reporter.start(f"ewc: Fisher of {task}", len(batches))
         for idx in batches:
-            batch = collate([encoded[i] for i in idx], ctx.backbone.pad_id)
+            batch = collate([encoded[i] for i in idx], ctx.backbone.pad_id).to(self.learner.device)
             loss = F.cross_entropy(self.learner.logits(batch), batch.labels)
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
             for (n, _), g in zip(params.items(), grads):

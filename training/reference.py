@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from baas.prompts_bank.errors import BaasError
-from baas.prompts_bank.pair import ScoringHead
+from baas.prompts_bank.pair import HEAD_FIELDS, ScoringHead
 from baas.training.backbone import DEFAULT_BACKBONE, MPNET, offline_minilm_path, offline_mpnet_path
 from baas.training.baselines import FULL_GRID
 from baas.training.batching import Batch
@@ -135,10 +135,11 @@ def sentence_model(backbone, max_length: int):
         path = backbone.name
     with _quiet():
         if (Path(path) / "modules.json").is_file():
-            model = st.SentenceTransformer(path, device="cpu", local_files_only=True)
+            model = st.SentenceTransformer(path, device=str(backbone.device), local_files_only=True)
         else:
             word = Transformer(path)
-            model = st.SentenceTransformer(modules=[word, Pooling(word.get_embedding_dimension(), "mean")], device="cpu")
+            model = st.SentenceTransformer(modules=[word, Pooling(word.get_embedding_dimension(), "mean")],
+                                           device=str(backbone.device))
     tokenizer = model.tokenizer
     if getattr(tokenizer, "pad_token", "") is None:  # decoders (GPT-2): pad with the end token, as load_backbone does
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
@@ -163,11 +164,14 @@ class SentenceLearner(Learner):
 
     def logits(self, batch: Batch) -> torch.Tensor:
         self.module.eval()
-        device = self.module.device
+        device = self.module.device  # (the sentence-transformers trainer may have moved it)
+        batch = batch.to(device)
+        if self.head.scale.device != device:
+            self.head = ScoringHead(*(None if t is None else t.to(device) for t in (getattr(self.head, f) for f in HEAD_FIELDS)))
 
         def encode(ids: torch.Tensor, mask: torch.Tensor, per_option: bool) -> torch.Tensor:
-            out = self.module({"input_ids": ids.to(device), "attention_mask": mask.to(device)})
-            return out["sentence_embedding"].float().cpu()
+            out = self.module({"input_ids": ids, "attention_mask": mask})
+            return out["sentence_embedding"].float()
 
         return head_logits(batch, self.head, encode)
 
