@@ -357,6 +357,8 @@ def eval_task_cmd(
     store: StoreOpt = None,
     max_eval: MaxEvalOpt = None,
     skip_invalid: SkipOpt = False,
+    device: DeviceOpt = DEFAULTS.device,
+    precision: PrecisionOpt = DEFAULTS.precision,
     as_json: JsonOpt = False,
 ):
     """Evaluate a bank entry on its dataset's evaluation split (single-task inference)."""
@@ -369,7 +371,8 @@ def eval_task_cmd(
     task, at = parse_entry_ref(name)
     version = at or version
     info = st.describe(task, version)
-    bb = load_backbone(backbone or info["backbone"])
+    TrainConfig(device=device, precision=precision).check()
+    bb = load_backbone(backbone or info["backbone"], device, precision)
     if version is None:  # the newest version made for this backbone, when the newest overall is not
         version = next((v["version"] for v in st.versions(task) if v["backbone"] == bb.name), info["version"])
         info = st.describe(task, version)

@@ -122,16 +122,19 @@ def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | 
 
 def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | None = None, store: str | Path | Store | None = None,
               backbone: str | Backbone | None = None, max_eval: int | None = None, skip_invalid: bool = False,
-              progress: bool = True, reporter=None) -> dict:
+              progress: bool = True, reporter=None, device: str = TrainConfig.device,
+              precision: str = TrainConfig.precision) -> dict:
     """Evaluate a bank entry (`NAME`, `NAME@vN`, or `version=`) on its dataset's evaluation split, as `baas eval-task`
-    does: with `backbone`, the newest version trained on that backbone. Returns the record `--json` prints."""
+    does: with `backbone`, the newest version trained on that backbone, loaded onto `device` in `precision`
+    (see TrainConfig). Returns the record `--json` prints."""
     from baas.training.trainer import evaluate_entry
 
     st = open_store(store, create=False)
     task, at = parse_entry_ref(name)
     version = at or version
     info = st.describe(task, version)
-    bb = backbone if isinstance(backbone, Backbone) else load_backbone(backbone or info["backbone"])
+    TrainConfig(device=device, precision=precision).check()
+    bb = _backbone(backbone or info["backbone"], device, precision)
     if version is None:  # the newest version made for this backbone, when the newest overall is not
         version = next((v["version"] for v in st.versions(task) if v["backbone"] == bb.name), info["version"])
         info = st.describe(task, version)
