@@ -406,6 +406,8 @@ def fuse_cmd(
     max_eval: MaxEvalSomeOpt = 200,
     split: Annotated[str, typer.Option("--split", help="eval (each task's test split, else validation) or validation (for making choices).")] = "eval",
     skip_invalid: SkipOpt = False,
+    device: DeviceOpt = DEFAULTS.device,
+    precision: PrecisionOpt = DEFAULTS.precision,
     as_json: JsonOpt = False,
 ):
     """Fit the Attention Router over the bank and answer every task's evaluation questions with no task id.
@@ -419,7 +421,7 @@ def fuse_cmd(
     """
     from baas.training.api import Bank
 
-    bank = Bank(_store(store, create=False), backbone)
+    bank = Bank(_store(store, create=False), backbone, device=device, precision=precision)
     report = bank.fuse_and_evaluate(strategy, tasks=_split_tasks(tasks), rule=rule, query=query, temperature=temperature,
                                     space=space, split=split, max_eval=max_eval, data_dir=data_dir,
                                     skip_invalid=skip_invalid, reporter=_reporter())
@@ -576,6 +578,8 @@ def predict_cmd(
     router: Annotated[Optional[str], typer.Option("--router", help="A router saved by `baas fuse` (its strategy name). Default: the latest one saved (the one `fuse` last reported).")] = None,
     store: StoreOpt = None,
     top: Annotated[int, typer.Option(min=1, help="Entries shown per question.")] = 3,
+    device: DeviceOpt = DEFAULTS.device,
+    precision: PrecisionOpt = DEFAULTS.precision,
     as_json: JsonOpt = False,
 ):
     """Answer questions with the fused bank, with no task id, and show which entries each answer used.
@@ -599,7 +603,7 @@ def predict_cmd(
         if not options or len(options) < 2:
             raise BaasError("--question needs at least two --option values")
         examples, labelled = questions(question, list(options), context), False
-    bank = Bank(_store(store, create=False))
+    bank = Bank(_store(store, create=False), device=device, precision=precision)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StaleRouterWarning)
         rows = bank.predict(examples, router=router)

@@ -209,11 +209,14 @@ class Bank:
     """The prompt bank in one store: its entries, routers over them, and answers with no task id.
 
     `Bank(path)` opens the store at `path` (default: $BAAS_HOME, else ~/.baas) and refuses a folder that holds
-    no store, as the CLI does; `create=True` makes one there (to import entries into)."""
+    no store, as the CLI does; `create=True` makes one there (to import entries into). A backbone it loads goes
+    on `device` in `precision` (see TrainConfig; a Backbone given stays where it is)."""
 
-    def __init__(self, store: str | Path | Store | None = None, backbone: str | Backbone | None = None, *, create: bool = False):
+    def __init__(self, store: str | Path | Store | None = None, backbone: str | Backbone | None = None, *, create: bool = False,
+                 device: str = TrainConfig.device, precision: str = TrainConfig.precision):
+        TrainConfig(device=device, precision=precision).check()
         self.store = open_store(store, create=create)
-        self._backbone = backbone
+        self._backbone, self._device, self._precision = backbone, device, precision
         self.router: Router | None = None
         self.router_name: str | None = None
 
@@ -222,7 +225,7 @@ class Bank:
 
     def backbone(self, like: str | None = None) -> Backbone:
         if not isinstance(self._backbone, Backbone):
-            self._backbone = load_backbone(self._backbone or like)
+            self._backbone = load_backbone(self._backbone or like, self._device, self._precision)
         return self._backbone
 
     # ---- the entries ------------------------------------------------------------------------------
