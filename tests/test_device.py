@@ -185,3 +185,23 @@ def test_gpu_check_runs_on_the_cpu(tmp_path, monkeypatch):
     assert {r["side"] for r in report["runs"]} == {"deep_pair", "prefix_tuning", "full_ft"}
     assert all(r["train_qps"] > 0 for r in report["runs"]) and report["cpu_agreement"]["max_abs_diff"] == 0.0
     assert "| tiny | deep_pair | fp32 |" in (tmp_path / "gpu_check_cpu_quick.md").read_text()
+
+
+def test_run_keys_of_fp32_runs_are_the_keys_made_before_device_and_precision(cpu_backbone):
+    """A store trained before --device and --precision existed still finds its fp32 runs; bf16 is another run."""
+    import hashlib
+    import json
+    from dataclasses import asdict
+
+    from baas.training.data import fingerprint
+    from baas.training.trainer import run_key
+
+    data = load_task_data("demo_categories", max_train=8, max_eval=8)
+    config = TrainConfig(**SMALL)
+    before = {k: v for k, v in asdict(config).items() if k not in ("device", "precision")}
+    blob = json.dumps(["cats", cpu_backbone.name, fingerprint(data.train.examples), fingerprint(data.validation.examples),
+                       before], sort_keys=True)
+    old = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    for device, precision in (("auto", "auto"), ("cpu", "fp32"), ("cuda", "auto")):
+        assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, device=device, precision=precision)) == old
+    assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, precision="bf16")) != old

@@ -67,8 +67,9 @@ def run_key(task: str, backbone: Backbone, data: TaskData, config: TrainConfig) 
     """Identifies a run for resuming: same task, backbone, data and settings."""
     settings = asdict(config)
     settings.pop("device")  # where it ran does not change what it makes: an entry trained on a GPU is found on a CPU
-    if settings.pop("precision") != "fp32":  # (so keys made before these settings existed stay valid)
-        settings["precision"] = resolve_precision(config.precision, backbone.device)
+    precision = resolve_precision(settings.pop("precision"), backbone.device)
+    if precision != "fp32":  # (fp32 runs keep the keys they had before these settings existed)
+        settings["precision"] = precision
     blob = json.dumps([task, backbone.name, fingerprint(data.train.examples),
                        fingerprint(data.validation.examples), settings], sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
