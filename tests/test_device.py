@@ -205,3 +205,11 @@ def test_run_keys_of_fp32_runs_are_the_keys_made_before_device_and_precision(cpu
     for device, precision in (("auto", "auto"), ("cpu", "fp32"), ("cuda", "auto")):
         assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, device=device, precision=precision)) == old
     assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, precision="bf16")) != old
+
+
+def test_eval_forgetting_results_folders_keep_their_identity():
+    from baas.training.continual import Settings
+
+    settings = Settings(tasks=["a", "b"], config=TrainConfig(device="cuda", precision="auto"))
+    assert not {"device", "precision"} & set(settings.identity("bb")["config"])
+    assert settings.identity("bb", "bf16")["config"]["precision"] == "bf16"
