@@ -222,7 +222,7 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
         optimizer.load_state_dict(resume["optimizer"])
         best, state = resume["best_module"], dict(state, **json.loads(resume["progress"]))
         torch.set_rng_state(resume["rng"])
-        reporter.message(f"resuming {label} from step {state['step']} of {total}")
+        reporter.message(f"resuming '{label}' from step {state['step']} of {total}")
     eval_backoff = MemoryBackOff(reporter.message)
     # The epoch's loss is added up where it is computed and read once per epoch (and at checkpoints); the bar
     # shows each step's loss on the CPU, and on a GPU the one read every SHOW_LOSS_EVERY steps (a host sync).

@@ -176,7 +176,7 @@ def train_task(
     learner = PairLearner(backbone, module, pooling, precision)
     checkpoint = store.load_checkpoint(task, key)
     if checkpoint is not None:
-        reporter.message(f"resuming '{task}' from its checkpoint ({store.checkpoint_path(task, key)})")
+        reporter.message(f"'{task}' has a checkpoint: {store.checkpoint_path(task, key)}")
     resumed_at = json.loads(checkpoint["progress"])["step"] if checkpoint is not None else 0
     config_record = dict(asdict(config), backbone=backbone.name, resumed_at=resumed_at, processes=processes.world,
                          device=str(device), precision=precision)
