@@ -362,23 +362,12 @@ def eval_task_cmd(
     as_json: JsonOpt = False,
 ):
     """Evaluate a bank entry on its dataset's evaluation split (single-task inference)."""
-    from baas.store.store import parse_entry_ref
-    from baas.training.backbone import load_backbone
-    from baas.training.data import load_task_data
-    from baas.training.trainer import evaluate_entry
+    from baas.training.api import eval_task
 
-    st = _store(store, create=False)
-    task, at = parse_entry_ref(name)
-    version = at or version
-    info = st.describe(task, version)
-    TrainConfig(device=device, precision=precision).check()
-    bb = load_backbone(backbone or info["backbone"], device, precision)
-    if version is None:  # the newest version made for this backbone, when the newest overall is not
-        version = next((v["version"] for v in st.versions(task) if v["backbone"] == bb.name), info["version"])
-        info = st.describe(task, version)
-    data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
-                          format=info["meta"].get("format"))
-    result = evaluate_entry(task, data, bb, st, RichReporter(), version=version)
+    result = eval_task(name, version=version, data_dir=data_dir, store=store, backbone=backbone,
+                       max_eval=max_eval, skip_invalid=skip_invalid, reporter=RichReporter(), device=device,
+                       precision=precision)
+    task, version = result["task"], result["version"]
     _emit(result, as_json, f"baas eval-task {task}@v{version}", RESULT_KEYS)
 
 
