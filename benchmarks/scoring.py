@@ -163,12 +163,15 @@ def report(args) -> None:
     mean = lambda vals: sum(vals) / len(vals)  # noqa: E731
 
     def versus(row: str, ref: str, ds: list[str]) -> str:
-        if not all((d, row, 0) in samples and (d, ref, 0) in samples for d in ds):
+        """The paired difference over the datasets both rows have (their count when not all ten)."""
+        ds = [d for d in ds if (d, row, 0) in samples and (d, ref, 0) in samples]
+        if not ds or row == ref:
             return "–"
         diff = mean([samples[(d, row, 0)] - samples[(d, ref, 0)] for d in ds])
         point = mean([runs[(d, row, 0)]["accuracy"] - runs[(d, ref, 0)]["accuracy"] for d in ds])
         low, high = percentile_interval(diff)
-        return f"{100 * point:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] {verdict([low, high])}"
+        over = "" if len(ds) == len(datasets) else f" (on {len(ds)})"
+        return f"{100 * point:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] {verdict([low, high])}{over}"
 
     lines = ["# Scoring modes: joint, dual, both", "",
              "`python benchmarks/scoring.py run --data-dir DIR` then `report`. MiniLM, frozen; 600 training questions, "
@@ -187,9 +190,12 @@ def report(args) -> None:
         complete = len(have) == len(datasets)
         tests = mean([runs[(d, row, 0)]["accuracy"] for d in have]) if complete else None
         vals = mean([runs[(d, row, 0)]["validation_accuracy"] for d in have]) if complete else None
+        if not complete and have:  # the mean over the datasets the row has so far, marked
+            tests, vals = (mean([runs[(d, row, 0)][k] for d in have]) for k in ("accuracy", "validation_accuracy"))
         trained = runs[(have[0], row, 0)]["trainable_parameters"] if have and row != "auto" else "–"
-        lines.append(f"| {row} | " + " | ".join(cells) + f" | {'–' if tests is None else f'{tests:.3f}'} | "
-                     f"{'–' if vals is None else f'{vals:.3f}'} | {versus(row, 'zero_shot', have) if have else '–'} | "
+        mark = "" if complete else f" (on {len(have)})"
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {'–' if tests is None else f'{tests:.3f}'}{mark} | "
+                     f"{'–' if vals is None else f'{vals:.3f}'}{mark} | {versus(row, 'zero_shot', have) if have else '–'} | "
                      f"{versus(row, 'deep_joint', have) if have else '–'} | {trained} |")
     lines += ["", "Intervals: each dataset's questions resampled (2,000 times, seeded), the same resamples for every row, "
               "so differences are paired; over the datasets a row has when it is not complete. 'ahead', 'level', "
