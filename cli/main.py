@@ -43,6 +43,20 @@ app.add_typer(bank_app, name="bank")
 store_app = typer.Typer(help="Look after a store (the catalog and its files).", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"baas {version('baas')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                               help="Print baas's version and exit.")] = False) -> None:
+    pass
+
 out = Console()
 err = Console(stderr=True)
 
@@ -80,6 +94,8 @@ def cli_errors(fn):
             return fn(*args, **kwargs)
         except BaasError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+            if kwargs.get("as_json"):  # a script reading stdout gets the error there too, as its one JSON line
+                print(json.dumps({"error": str(exc)}))
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("interrupted: the last checkpoint is kept; rerun the same command to resume")

@@ -415,3 +415,16 @@ def test_predict_uses_the_router_fuse_reports_and_stale_routers_say_so(tiny_back
     baas("fuse", "--store", store, "--max-eval", 16, env=cli_env)
     again = baas(*ask, "--json", env=cli_env)
     assert "warning" not in again.stderr and last_json(again)["router"] == "hard"
+
+
+def test_version_and_json_errors_for_scripts(cli_env, tmp_path):
+    """`baas --version` prints the installed version; with --json an error is also one JSON line on stdout,
+    with the same exit status 2 and the same line on stderr."""
+    from importlib.metadata import version
+
+    assert baas("--version", env=cli_env).stdout.strip() == f"baas {version('baas')}"
+    proc = baas("eval-task", "ghost", "--store", tmp_path / "none", "--json", env=cli_env, check=False)
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"error": error_line(proc).removeprefix("error: ")}
+    plain = baas("eval-task", "ghost", "--store", tmp_path / "none", env=cli_env, check=False)
+    assert plain.returncode == 2 and plain.stdout.strip() == ""
