@@ -252,6 +252,13 @@ def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_
     for name in ("report.md", "accuracy_matrix.png", "forgetting_curves.png"):
         assert (folder / name).stat().st_size > 0
     assert "baas" in (folder / "report.md").read_text() and "Not finished" not in (folder / "report.md").read_text()
+    import csv
+    rows = list(csv.DictReader((folder / "report.csv").open()))  # every measured cell, with its n and interval
+    naive = [r for r in rows if r["method"] == "naive"]
+    assert len(naive) == sum(v is not None for row in report["methods"]["naive"]["accuracy_matrix"] for v in row)
+    last = next(r for r in naive if r["k"] == "3" and r["i"] == "1")
+    assert float(last["accuracy"]) == report["methods"]["naive"]["accuracy_matrix"][2][0] and last["n"] == "24"
+    assert float(last["accuracy_low"]) <= float(last["accuracy"]) <= float(last["accuracy_high"])
     assert figures(last_json(baas(*args, "--report-only", env=cli_env))) == figures(report)  # from the cells alone
     cells = folder / "cells.jsonl"
     cells.write_text("\n".join(line for line in cells.read_text().splitlines() if '"k": 2' not in line) + "\n")

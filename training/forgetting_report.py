@@ -226,11 +226,33 @@ def plots(report: dict, out: Path) -> list[Path]:
     return paths
 
 
+def cells_csv(report: dict) -> str:
+    """Every measured cell of the first order as CSV, one row per (method, after task k, task i): accuracy, its
+    question count and 95% Wilson interval, macro F1. For spreadsheets and plotting scripts."""
+    order = report["orders"][0]
+    rows = ["method,after_task,k,task,i,accuracy,n,accuracy_low,accuracy_high,macro_f1"]
+    for name, m in report["methods"].items():
+        n_matrix = m.get("n_matrix") or []
+        wilson = m.get("accuracy_interval_matrix") or []
+        for k, row in enumerate(m["accuracy_matrix"]):
+            for i, accuracy in enumerate(row):
+                if accuracy is None:
+                    continue
+                n = n_matrix[k][i] if k < len(n_matrix) else None
+                low, high = (wilson[k][i] if k < len(wilson) and wilson[k][i] else (None, None))
+                f1 = m["macro_f1_matrix"][k][i]
+                rows.append(",".join("" if v is None else str(v) for v in (name, order[k], k + 1, order[i], i + 1, accuracy, n,
+                                                                           low, high, f1)))
+    return "\n".join(rows) + "\n"
+
+
 def write_report(report: dict, out: Path, command: str | None = None) -> list[Path]:
-    """report.json, report.md and the plots in `out`, each written atomically."""
+    """report.json, report.md, cells.csv and the plots in `out`, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=1, default=str)
     atomic_write(out / "report.json", lambda f: f.write(text.encode()))
     md = markdown(report, command)
     atomic_write(out / "report.md", lambda f: f.write(md.encode()))
-    return [out / "report.json", out / "report.md", *plots(report, out)]
+    csv = cells_csv(report)
+    atomic_write(out / "report.csv", lambda f: f.write(csv.encode()))
+    return [out / "report.json", out / "report.md", out / "report.csv", *plots(report, out)]
