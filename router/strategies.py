@@ -125,4 +125,8 @@ def make_strategy(name: str, means: torch.Tensor | None = None) -> Strategy:
         if means is None:
             raise BaasError("the cluster strategy needs the entries' mean queries")
         return Cluster(means)
-    raise BaasError(f"unknown strategy '{name}'; expected one of oracle, hard, topk<k> (e.g. topk3), soft, memory, cluster, all")
+    from baas.router.rules import RULES
+
+    hint = f" ('{name}' is a routing rule: pass --rule {name})" if name in RULES else ""
+    raise BaasError(f"unknown strategy '{name}'{hint}; expected one of oracle, hard, topk<k> (e.g. topk3), soft, memory, "
+                    "cluster, all")

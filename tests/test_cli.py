@@ -347,7 +347,10 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
                             "--max-eval", 16, "--json", env=cli_env))
     by_name = {(r["strategy"], r["space"]): r for r in result["strategies"]}
     # one-entry strategies are one computation in both spaces; mixing ones are reported in each
-    assert {("oracle", "both"), ("hard", "both"), ("topk2", "prompt"), ("topk2", "output"), ("soft", "prompt")} <= set(by_name)
+    assert {("oracle", "both"), ("hard", "both"), ("soft", "prompt"), ("soft", "output")} <= set(by_name)
+    assert not any(name.startswith("topk") for name, _ in by_name)  # on two entries, topk2 and topk3 are soft
+    wide = error_line(baas("fuse", "--store", store, "--strategy", "topk3", env=cli_env, check=False))
+    assert "topk3 on a bank of 2 entries weighs every entry, as soft does" in wide
     for r in result["strategies"]:
         assert [t["task"] for t in r["per_task"]] == ["demo_categories", "demo_opposites"]
         assert all(t["n"] == 16 for t in r["per_task"])

@@ -91,6 +91,8 @@ def test_cluster_strategy_stays_inside_the_most_likely_group():
 
 
 def test_unknown_strategy_and_rule_are_refused():
+    with pytest.raises(BaasError, match=r"unknown strategy 'fusion' \('fusion' is a routing rule: pass --rule fusion\)"):
+        make_strategy("fusion")
     with pytest.raises(BaasError, match="unknown strategy 'top3'"):
         make_strategy("top3")
     with pytest.raises(BaasError, match="unknown routing rule 'svm'"):

@@ -326,11 +326,15 @@ class Bank:
             raise BaasError(f"unknown --split '{split}'; expected eval or validation")
         spec = Query.parse(query)
         bank, router = self._fit("hard" if strategy == "all" else strategy, _names(tasks), rule, spec, temperature, data_dir)
+        wide = lambda s: s.startswith("topk") and int(s[4:]) >= len(bank)  # noqa: E731 - every entry: soft's weights
+        if wide(strategy):
+            raise BaasError(f"{strategy} on a bank of {len(bank)} entries weighs every entry, as soft does: use soft, or "
+                            f"topk<k> with k below {len(bank)}")
         bb = self.backbone()
         datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
                                    format=e.meta.get("format")) for e in bank.entries]
         evals = eval_set(bank, datasets, bb, self.store, spec, split)
-        strategies = list(STRATEGIES) if strategy == "all" else [strategy]
+        strategies = [s for s in STRATEGIES if not wide(s)] if strategy == "all" else [strategy]
         results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
                                  reporter=_reporter(reporter, progress), store=self.store)
         if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
