@@ -197,13 +197,15 @@ def report(args) -> None:
         lines.append(f"| {row} | " + " | ".join(cells) + f" | {'–' if tests is None else f'{tests:.3f}'}{mark} | "
                      f"{'–' if vals is None else f'{vals:.3f}'}{mark} | {versus(row, 'zero_shot', have) if have else '–'} | "
                      f"{versus(row, 'deep_joint', have) if have else '–'} | {trained} |")
+    def cell_interval(d: str) -> str:
+        r = runs[(d, "zero_shot", 0)]
+        low, high = wilson_interval(sum(r["correct"]), r["n_eval"])
+        return f"{d} zero-shot {r['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
+
     lines += ["", "Intervals: each dataset's questions resampled (2,000 times, seeded), the same resamples for every row, "
               "so differences are paired; over the datasets a row has when it is not complete. 'ahead', 'level', "
               "'behind': the interval above, holding, or below zero. Wilson intervals of single cells: "
-              + "; ".join(f"{d} zero-shot {runs[(d, 'zero_shot', 0)]['accuracy']:.3f} "
-                          f"[{wilson_interval(sum(runs[(d, 'zero_shot', 0)]['correct']), runs[(d, 'zero_shot', 0)]['n_eval'])[0]:.3f}, "
-                          f"{wilson_interval(sum(runs[(d, 'zero_shot', 0)]['correct']), runs[(d, 'zero_shot', 0)]['n_eval'])[1]:.3f}]"
-                          for d in datasets[:3]) + "."]
+              + "; ".join(cell_interval(d) for d in datasets[:3]) + "."]
     (RESULTS / "scoring.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
