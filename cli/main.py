@@ -852,7 +852,7 @@ def demo_cmd(
     from baas.training.backbone import load_backbone
     from baas.training.continual import Budget, Settings, run_protocol
     from baas.training.forgetting_report import write_report
-    from baas.training.synthetic import GENERATORS
+    from baas.training.data import GENERATORS
 
     st = _store(store, default_subfolder="demo")
     bb = load_backbone(backbone)

@@ -124,7 +124,7 @@ def test_a_file_that_is_not_utf8_is_one_line_with_status_2(tmp_path, cli_env):
 
 
 def test_small_train_without_validation_is_refused_in_one_line_before_anything_runs(tiny_backbone_dir, tmp_path, cli_env):
-    from baas.training.data import _hash_fraction
+    from baas.training.data.loading import _hash_fraction
 
     kept = [i for i in map(str, range(100)) if _hash_fraction(i) >= 10][:6]  # ids the 10% hold-out (by id hash) leaves
     rows = [{"id": i, "question": f"Which is hot {i}?", "options": ["ice", "fire"], "label": 1} for i in kept]

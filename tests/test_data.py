@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from baas.training import data as data_mod
-from baas.training.data import REGISTRY, MAX_OPTIONS, load_task_data
+from baas.training.data import REGISTRY, MAX_OPTIONS, JsonlAdapter, dataset_table, load_task_data
+from baas.training.data.loading import _hash_fraction
 from baas.prompts_bank.errors import DataError
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -115,11 +115,11 @@ def test_each_kind_of_bad_row_is_reported(tmp_path, row, field):
 def test_a_byte_order_mark_is_not_part_of_the_first_row(tmp_path):
     f = _write(tmp_path / "mine" / "train.jsonl", [GOOD, dict(GOOD, question="Which is cold?", label=0)])
     f.write_bytes(b"\xef\xbb\xbf" + f.read_bytes())
-    d = data_mod.JsonlAdapter("mine").load("train", tmp_path)
+    d = JsonlAdapter("mine").load("train", tmp_path)
     assert sorted(e.question for e in d.examples) == ["Which is cold?", "Which is hot?"]
     agreeing = dict(GOOD, answer="fire")  # label and answer together are fine when they agree
     _write(tmp_path / "two" / "train.jsonl", [agreeing, dict(agreeing, question="Which burns?")])
-    assert {e.label for e in data_mod.JsonlAdapter("two").load("train", tmp_path).examples} == {1}
+    assert {e.label for e in JsonlAdapter("two").load("train", tmp_path).examples} == {1}
 
 
 def test_skip_invalid_skips_and_counts(tmp_path):
@@ -141,7 +141,7 @@ def test_missing_validation_is_carved_from_train_and_said(tmp_path):
 
 def test_up_to_ten_options(tmp_path):
     _write(tmp_path / "mine" / "train.jsonl", [{"question": "pick", "options": [str(i) for i in range(10)], "answer": "9"}])
-    assert data_mod.JsonlAdapter("mine").load("train", tmp_path).examples[0].label == 9
+    assert JsonlAdapter("mine").load("train", tmp_path).examples[0].label == 9
 
 
 def test_unknown_dataset_and_missing_data_dir(tmp_path):
@@ -163,7 +163,7 @@ def test_data_dir_from_environment(monkeypatch):
 
 
 def test_dataset_table_lists_adapters(shared_mcq):
-    rows = {r["name"]: r for r in data_mod.dataset_table(shared_mcq)}
+    rows = {r["name"]: r for r in dataset_table(shared_mcq)}
     assert set(PACK) | {"race", "sciq", "demo_categories"} <= set(rows)
     assert rows["race"]["source"].startswith("hub ehovy/race")
     assert rows["arc_easy"]["source"] == str(shared_mcq / "arc_easy")
@@ -171,7 +171,7 @@ def test_dataset_table_lists_adapters(shared_mcq):
 
 def _ids(n: int, held: bool) -> list[str]:
     """n ids that the 10% hold-out takes (held) or leaves in train."""
-    return [i for i in map(str, range(10_000)) if (data_mod._hash_fraction(i) < 10) == held][:n]
+    return [i for i in map(str, range(10_000)) if (_hash_fraction(i) < 10) == held][:n]
 
 
 def test_a_small_train_without_validation_is_refused_up_front_and_a_small_validation_is_said(tmp_path):
@@ -210,9 +210,9 @@ def test_a_small_train_without_validation_is_refused_up_front_and_a_small_valida
 def test_repeated_rows_ids_and_options_and_a_missing_answer_are_errors_or_skipped(tmp_path, rows, line, message):
     f = _write(tmp_path / "mine" / "train.jsonl", rows)
     with pytest.raises(DataError) as info:
-        data_mod.JsonlAdapter("mine").load("train", tmp_path)
+        JsonlAdapter("mine").load("train", tmp_path)
     assert str(info.value) == f"{f}:{line}: {message} (use --skip-invalid to skip bad rows)"
-    split = data_mod.JsonlAdapter("mine").load("train", tmp_path, skip_invalid=True)
+    split = JsonlAdapter("mine").load("train", tmp_path, skip_invalid=True)
     assert split.skipped == 1 and len(split.examples) == len(rows) - 1
 
 

@@ -1,13 +1,17 @@
 """Small MCQ tasks generated on the spot for `baas demo` and tests: no files, no network.
 
-Each generator returns rows in the baas jsonl format, identical for the same split on every run.
-The word lists are written for this project.
+Each generator returns rows in the baas jsonl format, identical for the same split on every run;
+`SyntheticAdapter` reads them as a dataset. The word lists are written for this project.
 """
 
 from __future__ import annotations
 
 import random
-from typing import Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from baas.training.data.jsonl import JsonlAdapter
+from baas.training.data.schema import SPLITS
 
 CATEGORIES = {
     "fruit": ["apple", "banana", "cherry", "mango", "pear", "plum", "grape", "peach", "lemon", "melon"],
@@ -87,3 +91,21 @@ GENERATORS: dict[str, Callable[[str], list[dict]]] = {
     "demo_categories": categories,
     "demo_opposites": opposites,
 }
+
+
+class SyntheticAdapter(JsonlAdapter):
+    """A built-in generated task (see the generators above): rows in the baas jsonl format, made on the spot."""
+
+    def __init__(self, name: str, generate: Callable[[str], list[dict]]):
+        super().__init__(name)
+        self.generate = generate
+
+    def describe_source(self, data_dir: Path | None) -> str:
+        return "generated (built-in demo task)"
+
+    def available_splits(self, data_dir: Path | None) -> list[str]:
+        return list(SPLITS)
+
+    def rows(self, split: str, data_dir: Path | None) -> tuple[str, Iterator[tuple[str, Any]]]:
+        source = f"{self.name} generator"
+        return source, ((f"{source}[{split}] row {i}", row) for i, row in enumerate(self.generate(split)))
