@@ -170,13 +170,13 @@ def test_the_cli_says_one_line_for_a_missing_or_unknown_device(monkeypatch, cli_
 
 
 def test_gpu_check_runs_on_the_cpu(tmp_path, monkeypatch):
-    """benchmarks/gpu_check.py --device cpu --quick: the prepared GPU run, end to end on a tiny config."""
+    """benchmarks/perf/gpu_check.py --device cpu --quick: the prepared GPU run, end to end on a tiny config."""
     import json
     import runpy
     import sys
     from pathlib import Path
 
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_check.py"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "perf" / "gpu_check.py"
     monkeypatch.setattr(sys, "argv", [str(script), "--device", "cpu", "--quick", "--precisions", "fp32",
                                       "--out", str(tmp_path)])
     runpy.run_path(str(script), run_name="__main__")

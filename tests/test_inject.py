@@ -137,7 +137,7 @@ def test_deep_prompts_replace_the_prompt_states_entering_each_layer(kind, tiny_b
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2"])
 def test_additive_deep_prompts_start_as_the_shallow_pair(kind, tiny_backbone, monkeypatch):
-    """The measured alternative (benchmarks/deep_start.py): with deep_mode 'add', zero vectors at layers
+    """The measured alternative (benchmarks/probes/deep_start.py): with deep_mode 'add', zero vectors at layers
     1..D-1 leave the shallow pair's output unchanged, and non-zero ones move it."""
     bb = tiny_backbone(kind)
     monkeypatch.setattr(type(bb), "deep_mode", "add")

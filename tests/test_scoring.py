@@ -54,7 +54,7 @@ def test_modes_score_every_real_option_and_mask_the_rest(tiny_backbone, kind, sc
 
 
 def _zero_shot(bb, examples) -> torch.Tensor:
-    """The option nearest the question: cosine of mean-pooled states, nothing trained (benchmarks/zero_shot.py)."""
+    """The option nearest the question: cosine of mean-pooled states, nothing trained (benchmarks/accuracy/zero_shot.py)."""
     def embed(texts):
         enc = bb.tokenizer(texts, padding=True, return_tensors="pt")
         with torch.no_grad():

@@ -1,0 +1,227 @@
+"""Scoring modes side by side on the shared datasets: which scoring should be the default?
+
+Rows (MiniLM, frozen unless said):
+    zero_shot    the option whose pooled embedding is nearest the question's: a head-only `dual` head at its
+                 untrained start (exactly the cosine), nothing trained
+    head_joint   head-only, joint scoring (a linear head on [context question; option]), head rate 3e-2
+    head_dual    head-only, dual scoring (scale x cosine through I + low-rank P)
+    head_both    head-only, both
+    deep_joint   the gated deep pair with joint scoring: the default before this benchmark
+    deep_dual    the gated deep pair, dual
+    deep_both    the gated deep pair, both
+    full_joint   every backbone weight and the head trained (eval-forgetting's full_ft learner), joint
+    full_dual    the same, dual
+
+Budget: 600 training questions, 2 epochs, at most 200 validation and 200 evaluation questions per dataset,
+seed 0 (`--seeds 0,1,2` adds seeds). Each row's epoch is chosen on validation; dual and both also consider
+the untrained start (epoch 0). Every run appends one line to benchmarks/results/scoring_runs.jsonl with its
+validation and test accuracy, each test question's prediction (for paired intervals), the time spent and
+the trained numbers; a run already there is not run again, so a stopped command resumes. Several workers
+may share the job list (`--worker`-free: per-job lock files).
+
+    python benchmarks/accuracy/scoring.py run --data-dir DIR [--rows a,b] [--datasets a,b] [--seeds 0]
+    python benchmarks/accuracy/scoring.py report        # benchmarks/results/scoring.md from the log
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+LOG = Path(os.environ.get("BAAS_SCORING_LOG", RESULTS / "scoring_runs.jsonl"))
+LOCKS = Path(tempfile.gettempdir()) / "baas-scoring-locks"
+DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa", "openbookqa", "qasc", "arc_challenge", "mmlu", "medqa",
+            "medmcqa", "dream")
+HEAD_ONLY = dict(prefix_len=0, suffix_len=0, depth=1, gate=None)
+ROWS = {
+    "zero_shot": dict(HEAD_ONLY, scoring="dual"),
+    "head_joint": dict(HEAD_ONLY, scoring="joint", head_lr=3e-2),
+    "head_dual": dict(HEAD_ONLY, scoring="dual"),
+    "head_both": dict(HEAD_ONLY, scoring="both"),
+    "deep_joint": dict(scoring="joint"),
+    "deep_dual": dict(scoring="dual"),
+    "deep_both": dict(scoring="both"),
+    "full_joint": dict(scoring="joint", lr=3e-5),  # full_ft's rate chosen on arc_easy validation (recipe_chosen.json)
+    "full_dual": dict(scoring="dual", lr=3e-5),
+}
+BUDGET = dict(max_train=600, max_eval=200, epochs=2)
+
+
+def done() -> dict[tuple, dict]:
+    rows = [json.loads(line) for line in LOG.read_text().splitlines()] if LOG.is_file() else []
+    return {(r["dataset"], r["row"], r["seed"]): r for r in rows}
+
+
+def one(dataset: str, row: str, seed: int, data_dir: str, backbone, store) -> dict:
+    """Train and evaluate one (dataset, row, seed) with the library; returns the logged line."""
+    import torch
+
+    from baas.training.config import TrainConfig
+    from baas.training.data import load_task_data
+    from baas.training.loop import PairLearner, evaluate, learner_scorer
+    from baas.training.trainer import encode_cached, make_trainable, train_task
+
+    data = load_task_data(dataset, data_dir, max_train=BUDGET["max_train"], max_eval=BUDGET["max_eval"])
+    config = TrainConfig(**ROWS[row], epochs=BUDGET["epochs"], seed=seed)
+    started = time.perf_counter()
+    if row == "zero_shot":
+        val_enc, test_enc = (encode_cached(s.examples, backbone, config.max_length, store) for s in (data.validation, data.eval))
+        learner = PairLearner(backbone, make_trainable(backbone, val_enc, config)[0], "mean_input")
+        learner.module.load_state_dict(learner.untrained_start())  # nothing trained: exactly the cosine
+        val, test = (evaluate(learner_scorer(learner), enc, backbone.pad_id, 32) for enc in (val_enc, test_enc))
+        record = dict(validation_accuracy=val["accuracy"], accuracy=test["accuracy"], predictions=test["predictions"],
+                      trainable_parameters=0, history=[], best_epoch=0)
+    elif row.startswith("full_"):
+        record = full_fine_tuning(data, config, backbone, store)
+    else:
+        result = train_task(f"{dataset}-{row}-s{seed}", data, backbone, store, config, force=True)
+        best = max([h["validation_accuracy"] for h in result["history"]] + [result.get("start_accuracy") or 0.0])
+        record = {k: result[k] for k in ("accuracy", "predictions", "trainable_parameters", "history", "best_epoch",
+                                         "start_accuracy")}
+        record["validation_accuracy"] = best
+    labels = [e.label for e in data.eval.examples]
+    return dict(dataset=dataset, row=row, seed=seed, **record, labels=labels, n_eval=len(labels),
+                n_validation=len(data.validation.examples), eval_split=data.eval_split,
+                seconds=round(time.perf_counter() - started, 1), threads=torch.get_num_threads())
+
+
+def full_fine_tuning(data, config, backbone, store) -> dict:
+    """eval-forgetting's full_ft learner on one task, through the protocol's own loop and evaluator."""
+    import torch
+
+    from baas.training.continual import BASELINES, Budget, Context, Settings, fit, learner_metrics
+    from baas.training.trainer import Reporter
+
+    ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
+                  backbone, store, None, Reporter())
+    ctx.add_data(data)
+    learner = BASELINES["full_ft"](ctx, [data.name], "scoring").new_learner()
+    torch.manual_seed(config.seed * 1000)
+    train, val, test = (ctx.encoded(data.name, split) for split in ("train", "validation", "eval"))
+    validation = fit(ctx, learner, train, val, f"{data.name} full_ft", lr=config.lr)
+    metrics = learner_metrics(ctx, learner, test, "test")
+    return dict(validation_accuracy=validation, accuracy=metrics["accuracy"], predictions=metrics.get("predictions"),
+                trainable_parameters=sum(t.numel() for t in learner.trainable().values()), history=[], best_epoch=None)
+
+
+def run(args) -> None:
+    import torch
+
+    from baas.store import Store
+    from baas.training.backbone import load_backbone
+
+    torch.set_num_threads(args.threads)
+    backbone = load_backbone(None)
+    rows = args.rows.split(",") if args.rows else list(ROWS)
+    datasets = args.datasets.split(",") if args.datasets else list(DATASETS)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    LOCKS.mkdir(exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "store")
+        for seed in seeds:  # row by row (in the order given), so the first rows are complete first
+            for row in rows:
+                for dataset in datasets:
+                    if (dataset, row, seed) in done():
+                        continue
+                    with open(LOCKS / f"{dataset}-{row}-{seed}.lock", "w") as lock:
+                        try:
+                            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        except BlockingIOError:
+                            continue  # another worker has it
+                        if (dataset, row, seed) in done():
+                            continue
+                        line = one(dataset, row, seed, args.data_dir, backbone, store)
+                        with LOG.open("a") as f:
+                            f.write(json.dumps(line) + "\n")
+                        print(f"{dataset} {row} seed {seed}: validation {line['validation_accuracy']:.3f} "
+                              f"test {line['accuracy']:.3f} ({line['seconds']:.0f} s)", flush=True)
+
+
+def report(args) -> None:
+    """benchmarks/results/scoring.md: test accuracy per (row, dataset) with the chosen epoch's validation accuracy, each
+    row's mean over the datasets it has, and paired bootstrap intervals (questions resampled within each
+    dataset) of each row's mean minus zero-shot's and minus the former default's (deep_joint). `auto` is a
+    per-dataset choice between deep_dual and deep_joint by validation accuracy (it trains both)."""
+    from baas.training.metrics import percentile_interval, resampled_cells, verdict, wilson_interval
+
+    runs = {k: dict(r, correct=[int(p == y) for p, y in zip(r["predictions"], r["labels"])])
+            for k, r in done().items() if k[2] == 0}
+    for d in DATASETS:  # auto: the mode that did better on validation, per dataset
+        dual, joint = runs.get((d, "deep_dual", 0)), runs.get((d, "deep_joint", 0))
+        if dual and joint:
+            runs[(d, "auto", 0)] = dual if dual["validation_accuracy"] >= joint["validation_accuracy"] else joint
+    rows = [r for r in [*ROWS, "auto"] if any(k[1] == r for k in runs)]
+    datasets = [d for d in DATASETS if (d, "zero_shot", 0) in runs]
+    samples = resampled_cells({k: (k[0], r["correct"]) for k, r in runs.items()})
+    mean = lambda vals: sum(vals) / len(vals)  # noqa: E731
+
+    def versus(row: str, ref: str, ds: list[str]) -> str:
+        """The paired difference over the datasets both rows have (their count when not all ten)."""
+        ds = [d for d in ds if (d, row, 0) in samples and (d, ref, 0) in samples]
+        if not ds or row == ref:
+            return "–"
+        diff = mean([samples[(d, row, 0)] - samples[(d, ref, 0)] for d in ds])
+        point = mean([runs[(d, row, 0)]["accuracy"] - runs[(d, ref, 0)]["accuracy"] for d in ds])
+        low, high = percentile_interval(diff)
+        over = "" if len(ds) == len(datasets) else f" (on {len(ds)})"
+        return f"{100 * point:+.1f} [{100 * low:+.1f}, {100 * high:+.1f}] {verdict([low, high])}{over}"
+
+    lines = ["# Scoring modes: joint, dual, both", "",
+             "`python benchmarks/accuracy/scoring.py run --data-dir DIR` then `report`. MiniLM, frozen; 600 training questions, "
+             "2 epochs, at most 200 validation and 200 evaluation questions per dataset (test; validation where a "
+             "dataset has no labelled test), seed 0, rates as `baas train-task` defaults (head-only joint: head rate "
+             "3e-2; full fine-tuning: 3e-5). Each cell: test accuracy, then the validation accuracy of the epoch kept "
+             "(dual and both may keep the untrained start, epoch 0). `auto` picks deep_dual or deep_joint per dataset "
+             "by validation accuracy (it trains both). A cell of 200 questions has a 95% interval of about +-7 points.", "",
+             "| row | " + " | ".join(datasets) + " | mean test | mean val | vs zero-shot (points, 95% paired) | "
+             "vs deep_joint | trained |",
+             "|---|" + "---|" * (len(datasets) + 5)]
+    for row in rows:
+        have = [d for d in datasets if (d, row, 0) in runs]
+        cells = [f"{runs[(d, row, 0)]['accuracy']:.3f} ({runs[(d, row, 0)]['validation_accuracy']:.3f})"
+                 if (d, row, 0) in runs else "–" for d in datasets]
+        complete = len(have) == len(datasets)
+        tests = mean([runs[(d, row, 0)]["accuracy"] for d in have]) if complete else None
+        vals = mean([runs[(d, row, 0)]["validation_accuracy"] for d in have]) if complete else None
+        if not complete and have:  # the mean over the datasets the row has so far, marked
+            tests, vals = (mean([runs[(d, row, 0)][k] for d in have]) for k in ("accuracy", "validation_accuracy"))
+        trained = runs[(have[0], row, 0)]["trainable_parameters"] if have and row != "auto" else "–"
+        mark = "" if complete else f" (on {len(have)})"
+        lines.append(f"| {row} | " + " | ".join(cells) + f" | {'–' if tests is None else f'{tests:.3f}'}{mark} | "
+                     f"{'–' if vals is None else f'{vals:.3f}'}{mark} | {versus(row, 'zero_shot', have) if have else '–'} | "
+                     f"{versus(row, 'deep_joint', have) if have else '–'} | {trained} |")
+    def cell_interval(d: str) -> str:
+        r = runs[(d, "zero_shot", 0)]
+        low, high = wilson_interval(sum(r["correct"]), r["n_eval"])
+        return f"{d} zero-shot {r['accuracy']:.3f} [{low:.3f}, {high:.3f}]"
+
+    lines += ["", "Intervals: each dataset's questions resampled (2,000 times, seeded), the same resamples for every row, "
+              "so differences are paired; over the datasets a row has when it is not complete. 'ahead', 'level', "
+              "'behind': the interval above, holding, or below zero. Wilson intervals of single cells: "
+              + "; ".join(cell_interval(d) for d in datasets[:3]) + "."]
+    (RESULTS / "scoring.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--data-dir", required=True)
+    r.add_argument("--rows")
+    r.add_argument("--datasets")
+    r.add_argument("--seeds", default="0")
+    r.add_argument("--threads", type=int, default=1)
+    sub.add_parser("report")
+    args = ap.parse_args()
+    run(args) if args.command == "run" else report(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The ten-dataset comparison that can rank methods (issue 26): every method at 600 training questions, 2 epochs
+# and 200 evaluation questions per task, seed 0, the shared datasets in the default order, offline MiniLM, one
+# order, every method scored the same way (--scoring). Resumable: rerun the same command after any stop;
+# finished cells and states are never redone. Run it from a fixed commit in its own worktree, so code landing
+# meanwhile cannot change a half-finished run:
+#   git worktree add ../baas-headline <commit> && cd ../baas-headline && make setup
+#   nohup benchmarks/continual/headline.sh ../shared/data/mcq ../stores/headline dual > headline.log 2>&1 &
+# then, from the main checkout, copy benchmarks/results/headline/ over and refresh the report with the same
+# command plus --report-only. Cells keep each question's correctness, so the report's intervals are exact.
+# Methods in the order they run: the references and the cheap ones first, then the PEFT rows.
+set -euo pipefail
+data=${1:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING [extra eval-forgetting options]}
+store=${2:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING}
+scoring=${3:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING}
+shift 3
+cd "$(dirname "$0")/../.."
+for methods in baas zero_shot naive ewc multitask st_ft prefix_tuning lora olora full_ft; do
+  .venv/bin/baas eval-forgetting --data-dir "$data" --store "$store" --methods "$methods" --scoring "$scoring" \
+    --strategies hard,cluster,topk2 --max-train 600 --epochs 2 --max-eval 200 --seed 0 \
+    --out benchmarks/results/headline "$@"
+done
