@@ -330,7 +330,7 @@ def init_prompts_cmd(
     `train-task` starts from the task's frequent tokens (`vocab`, chosen on validation) unless given
     `--prefix-init topic --suffix-init autocot`, and then says when it reuses a kept start. Offline (no --llm-base-url) the chains come from the data: its explanations or facts, else a template.
     """
-    from baas.store.store import validate_task_name
+    from baas.store import validate_task_name
     from baas.training.backbone import load_backbone
     from baas.training.data import load_task_data
     from baas.training.trainer import encode_cached, task_init
@@ -663,7 +663,7 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
 def bank_show(name: Annotated[str, typer.Argument(help="A bank entry: NAME (newest version) or NAME@vN.")], store: StoreOpt = None,
               version: VersionOpt = None, as_json: JsonOpt = False):
     """Metadata, metrics and tensor shapes of one bank entry (its file is read and verified)."""
-    from baas.store.store import parse_entry_ref
+    from baas.store import parse_entry_ref
 
     st = _store(store, create=False)
     task, at = parse_entry_ref(name)
@@ -708,7 +708,7 @@ def bank_rm(name: Annotated[str, typer.Argument(help="NAME (every version) or NA
     """Remove one version of an entry (NAME@vN), or every version of it (NAME), from the bank.
 
     The saved routers fitted on it are named first: they refuse to answer until `baas fuse` is rerun."""
-    from baas.store.store import parse_entry_ref
+    from baas.store import parse_entry_ref
     from baas.training.api import Bank
 
     bank = Bank(_store(store, create=False))

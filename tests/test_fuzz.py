@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from baas.prompts_bank.errors import BaasError  # noqa: E402
-from baas.store.store import TASK_NAME, StoreError, parse_entry_ref, validate_task_name  # noqa: E402
+from baas.store import TASK_NAME, StoreError, parse_entry_ref, validate_task_name  # noqa: E402
 from baas.training.batching import encode  # noqa: E402
 from baas.training.data import MAX_OPTIONS, MIN_OPTIONS, REGISTRY, JsonlAdapter, Row, RowError, read_questions  # noqa: E402
 

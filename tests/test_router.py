@@ -12,7 +12,7 @@ from baas.router.rules import RULES
 from baas.router.strategies import STRATEGIES, make_strategy
 from baas.router.summary import QuerySummary
 from baas.store import Store
-from baas.store.store import StoreError
+from baas.store import StoreError
 
 
 def entry(task, d=8, depth=2, lp=2, ls=3, seed=0, **meta):
@@ -311,7 +311,7 @@ def test_the_newest_of_routers_saved_in_the_same_instant_is_the_last_saved(tmp_p
     summaries = [QuerySummary.from_queries(q) for q in clustered_queries(tasks=2, d=8)]
     router = Router.fit(["a", "b"], [1, 1], summaries, "lda", "hard", "context")
     store = Store(tmp_path)
-    monkeypatch.setattr("baas.store.store.time.time", lambda: 1000.0)  # a coarse clock: every save at one time
+    monkeypatch.setattr("baas.store.artifacts.time.time", lambda: 1000.0)  # a coarse clock: every save at one time
     for name in ("soft", "hard", "cluster", "topk2"):
         store.save_artifact("router", name, *router.with_strategy(name).state())
     assert [a["name"] for a in store.artifacts("router")] == ["topk2", "cluster", "hard", "soft"]

@@ -8,8 +8,7 @@ import torch
 from safetensors.torch import load_file
 
 from baas.prompts_bank.bank import BankEntry
-from baas.store import Store
-from baas.store.store import StoreError, validate_task_name
+from baas.store import Store, StoreError, validate_task_name
 
 
 def _entry(task="arc_easy", d=8, backbone="tiny"):
@@ -295,7 +294,7 @@ def test_a_read_only_catalog_refuses_writes_and_nothing_changes(tmp_path, monkey
     Store(tmp_path).save_entry(_entry(), "arc_easy", {})
     before = _files(tmp_path)
     connect = sqlite3.connect
-    monkeypatch.setattr("baas.store.store.sqlite3.connect",
+    monkeypatch.setattr("baas.store.catalog.sqlite3.connect",
                         lambda path, **kw: connect(f"file:{path}?mode=ro", uri=True, **kw))
     assert _cli("bank", "list", "--store", tmp_path).exit_code == 0
     line = _one_error(_cli("bank", "rm", "arc_easy", "--yes", "--store", tmp_path))
@@ -332,7 +331,7 @@ def test_a_full_disk_stops_training_with_one_line_and_keeps_the_bank(tiny_backbo
     def full(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("baas.store.store.os.fsync", full)
+    monkeypatch.setattr("baas.store.files.os.fsync", full)
     line = _one_error(_cli("train-task", "demo_categories", "--backbone", tiny_backbone_dir("bert"), "--store",
                            tmp_path / "s", "--max-train", 8, "--max-eval", 8, "--epochs", 1, "--batch-size", 4))
     assert "No space left on device" in line and str(tmp_path / "s") in line, line
@@ -370,7 +369,7 @@ def test_replacing_an_artifact_never_leaves_a_row_that_does_not_match_its_file(t
 
 def test_written_files_get_the_usual_permissions(tmp_path):
     """Files the store and reports write are readable as open() would make them under the umask, not private."""
-    from baas.store.store import _UMASK, atomic_write
+    from baas.store.files import _UMASK, atomic_write
 
     atomic_write(tmp_path / "report.json", lambda f: f.write(b"{}"))
     assert (tmp_path / "report.json").stat().st_mode & 0o777 == 0o666 & ~_UMASK

@@ -14,7 +14,7 @@ from baas.prompts_bank.bank import BankEntry, PromptBank
 from baas.prompts_bank.errors import BaasError
 from baas.router.router import Router
 from baas.store import Store, StoreError
-from baas.store.store import default_store_path, parse_entry_ref, validate_task_name
+from baas.store import default_store_path, parse_entry_ref, validate_task_name
 from baas.training.backbone import Backbone, load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, RowError, load_task_data, question_from_row

@@ -8,7 +8,7 @@ import json
 import math
 from pathlib import Path
 
-from baas.store.store import atomic_write
+from baas.store import atomic_write
 
 METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "avg incr acc"), ("bwt", "BWT"),
            ("fwt", "FWT"), ("forgetting", "forgetting")]

@@ -122,7 +122,7 @@ def entry_summary(entry, backbone: Backbone, store: Store, query: Query, data_di
 
 def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) -> PromptBank:
     """The latest entry of each task (all tasks, or those named: `NAME` or `NAME@vN`), checked against the backbone."""
-    from baas.store.store import parse_entry_ref
+    from baas.store import parse_entry_ref
 
     listed = [r["task"] for r in store.list_entries()]
     refs = [parse_entry_ref(t) for t in tasks] if tasks else [(t, None) for t in listed]
@@ -155,7 +155,7 @@ def router_problems(router: Router, store: Store, name: str) -> list[str]:
     changed) makes it unusable: a BaasError, in one line naming the router and the entries. An entry it does not
     know (a new one, or a newer version of one of its tasks it was not pinned to) only means it never routes
     there: one line each, returned for the caller to show."""
-    from baas.store.store import parse_entry_ref
+    from baas.store import parse_entry_ref
 
     by_task = {}
     for r in store.list_entries():
