@@ -28,7 +28,7 @@ def named_paths(text: str) -> set[str]:
 
 
 def documents() -> list[Path]:
-    return [ROOT / "README.md", *sorted(BENCHMARKS.rglob("*.md"))]
+    return [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(BENCHMARKS.rglob("*.md"))]
 
 
 def test_there_are_scripts_in_every_folder():
