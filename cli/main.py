@@ -502,7 +502,7 @@ def eval_forgetting_cmd(
     """
     from baas.training.backbone import load_backbone
     from baas.training.continual import DEFAULT_ORDER, METHODS, Budget, Settings, run_protocol
-    from baas.training.forgetting_report import write_report
+    from baas.training.continual.report import write_report
     from baas.training.routing import Query
 
     names = list(METHODS) if methods == "all" else _split_tasks(methods) or []
@@ -851,7 +851,7 @@ def demo_cmd(
 
     from baas.training.backbone import load_backbone
     from baas.training.continual import Budget, Settings, run_protocol
-    from baas.training.forgetting_report import write_report
+    from baas.training.continual.report import write_report
     from baas.training.data import GENERATORS
 
     st = _store(store, default_subfolder="demo")

@@ -124,12 +124,11 @@ def hand_results(tmp_path, tasks=("a", "b"), n=40):
 
 
 def test_report_intervals_and_paired_verdicts_on_hand_built_results(tmp_path):
-    from baas.training.continual import Budget, Settings, report
-    from baas.training.forgetting_report import markdown
+    from baas.training.continual import Budget, Settings, build_report, markdown
 
     results, (a1, a2, b1, b2) = hand_results(tmp_path)
     settings = Settings(tasks=["a", "b"], budget=Budget(10, 40, 1, 0))
-    out = report(settings, ["baas", "twin", "worse", "better", "old"], ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
+    out = build_report(settings, ["baas", "twin", "worse", "better", "old"], ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
     m = out["methods"]
     baas = m["baas"]
     assert baas["average_accuracy"] == pytest.approx((sum(a2) + sum(b2)) / 80)
@@ -158,7 +157,7 @@ def test_report_intervals_and_paired_verdicts_on_hand_built_results(tmp_path):
     assert f["baselines_above_baas"] == ["better"]
     assert out["uncertainty"]["resamples"] == 2000 and out["uncertainty"]["cell"] == "wilson"
     # seeded: the same report twice; json as written to report.json
-    again = report(settings, ["baas", "twin", "worse", "better", "old"], ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
+    again = build_report(settings, ["baas", "twin", "worse", "better", "old"], ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(out))
     text = markdown(out)
     assert "[+0.0, +0.0] level" in text and "baas is behind better (-47.5 [" in text and "no interval" in text
@@ -181,21 +180,20 @@ def figures(report: dict) -> dict:
 
 
 def test_the_learnable_tasks_are_those_some_method_beats_chance_on_by_5_points_on_validation(tmp_path):
-    from baas.training.continual import Budget, Settings, report
-    from baas.training.forgetting_report import markdown
+    from baas.training.continual import Budget, Settings, build_report, markdown
 
     results, (a1, a2, b1, b2) = hand_results(tmp_path)
     step = dict(learn_seconds=1.0, eval_seconds=1.0, reused=False, peak_rss_mb=1.0)
     settings = Settings(tasks=["a", "b"], budget=Budget(10, 40, 1, 0))
     names = ["baas", "twin", "worse", "better", "old"]
     args = (settings, names, ["hard"], results, "bb", {"a": 0.25, "b": 0.25})
-    assert report(*args)["learnable"]["tasks"] is None  # no step recorded a validation accuracy: no view
+    assert build_report(*args)["learnable"]["tasks"] is None  # no step recorded a validation accuracy: no view
     # a: baas 0.60 on validation against chance 0.25; b: the best is twin at 0.29, 4 points above chance 0.25
     results.add_step(0, "baas", 0, **step, validation_accuracy=0.60)
     results.add_step(0, "baas", 1, **step, validation_accuracy=0.27)
     results.add_step(0, "twin", 1, **step, validation_accuracy=0.29)
     results.add_step(0, "ignored", 1, **step, validation_accuracy=0.99)  # not a method of this report
-    out = report(*args, {"a": 0.25, "b": 0.25})
+    out = build_report(*args, {"a": 0.25, "b": 0.25})
     view = out["learnable"]
     assert view["tasks"] == ["a"] and view["best"]["b"] == {"method": "twin", "validation_accuracy": 0.29, "chance": 0.25}
     m = out["methods"]
@@ -206,7 +204,7 @@ def test_the_learnable_tasks_are_those_some_method_beats_chance_on_by_5_points_o
     assert m["twin"]["versus_baas_learnable"]["interval"] == [0.0, 0.0] and m["better"]["versus_baas_learnable"]["verdict"] == "behind"
     assert out["findings"]["baas_versus_on_learnable_tasks"]["no_interval"] == ["old"]
     # exactly 5 points above chance counts (validation chance is the validation split's own)
-    assert report(*args, {"a": 0.25, "b": 0.24})["learnable"]["tasks"] == ["a", "b"]
+    assert build_report(*args, {"a": 0.25, "b": 0.24})["learnable"]["tasks"] == ["a", "b"]
     text = markdown(out)
     assert "## The learnable tasks" in text and "(1 of 2): a (baas 0.600 against chance 0.250)" in text
     assert "Left out, every method within 5 points of chance: b (best twin 0.290, chance 0.250)" in text

@@ -70,7 +70,7 @@ def test_st_ft_trains_in_turn_with_the_library_resumes_and_is_scored_on_the_same
     pytest.importorskip("sentence_transformers")
     from baas.training.continual import Context
     from baas.training.loop import Reporter
-    from baas.training.reference import SentenceLearner, STFineTuning
+    from baas.training.continual.methods.reference import SentenceLearner, STFineTuning
 
     bb, store = tiny_backbone("bert"), Store(tmp_path / "store")
     # two rates to choose from on the first task (large enough to move a tiny random model in one epoch)

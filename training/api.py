@@ -162,7 +162,7 @@ def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[st
     (report.json, report.md, plots; cells.jsonl as results come, so a rerun resumes) and returned. The
     protocol's bank lives in `out/store` unless `store` names another; it never removes an entry it did not make."""
     from baas.training.continual import DEFAULT_ORDER, METHODS, Budget, Settings, run_protocol
-    from baas.training.forgetting_report import write_report
+    from baas.training.continual.report import write_report
     from baas.training.parallel import Processes
 
     names = list(METHODS) if methods == "all" else _names(methods) or []

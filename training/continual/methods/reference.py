@@ -18,7 +18,7 @@ the first task's validation split from (1e-5, 3e-5, 1e-4), as full_ft's is. Ques
 go in one dataset per count (the trainer's multi-dataset batches), since a dataset's rows share their columns.
 The default batch sampler keeps every method's batches and steps the same (NO_DUPLICATES would break MCQ batches
 whose options repeat across questions, yes/no, into single questions). It runs on the CPU, as every other method
-does, and in one process. Its state after each task (every weight) is kept in the store as the other shared
+does, and in one process. Its state after each task (every weight) is kept in the store as the other sequential
 methods' are, so a stopped run resumes.
 """
 
@@ -37,9 +37,10 @@ import torch
 from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.pair import HEAD_FIELDS, ScoringHead
 from baas.training.backbone import DEFAULT_BACKBONE, MPNET, offline_minilm_path, offline_mpnet_path
-from baas.training.baselines import FULL_GRID
 from baas.training.batching import Batch
-from baas.training.continual import METHODS, Method, SharedPair, learner_metrics
+from baas.training.continual.method import Method, learner_metrics
+from baas.training.continual.methods.full_ft import FULL_GRID
+from baas.training.continual.methods.sequential import Sequential
 from baas.training.initialise import PromptInit
 from baas.training.loop import Learner, PairLearner, evaluate
 from baas.training.model import head_logits
@@ -47,8 +48,6 @@ from baas.training.trainer import make_trainable
 
 
 # ---- zero_shot -------------------------------------------------------------------------------------------
-
-
 class ZeroShot(Method):
     """The frozen backbone's cosine answer: a dual head-only learner at its untrained start, never trained."""
 
@@ -210,7 +209,7 @@ def _trainer_class():
     return Trainer
 
 
-class STFineTuning(SharedPair):
+class STFineTuning(Sequential):
     """The sentence encoder fine-tuned with sentence-transformers' trainer and ranking loss, on the tasks in turn."""
 
     key = "st_ft"
@@ -221,7 +220,7 @@ class STFineTuning(SharedPair):
         return SentenceLearner(self.ctx)
 
     def choose_lr(self):
-        """As SharedPair's: each rate of `lr_grid` tried on the first task from the same start and seed, the best
+        """As Sequential's: each rate of `lr_grid` tried on the first task from the same start and seed, the best
         on its validation split kept with the learner it trained (the state after task 1)."""
         if len(self.lr_grid) < 2:
             return (self.lr_grid[0] if self.lr_grid else ST_FT_LR), None
@@ -263,7 +262,7 @@ class STFineTuning(SharedPair):
                 return {"accuracy": m["accuracy"]}
 
         _Trainer = _trainer_class()
-        seed = config.seed * 1000 + k  # as SharedPair.train seeds task k
+        seed = config.seed * 1000 + k  # as Sequential.train seeds task k
         with tempfile.TemporaryDirectory(prefix="st_ft-") as out, _quiet():
             args = st.SentenceTransformerTrainingArguments(
                 output_dir=out, num_train_epochs=config.epochs, per_device_train_batch_size=config.batch_size,
@@ -282,7 +281,3 @@ class STFineTuning(SharedPair):
             best = trainer.state.best_metric
         model.eval()
         return float(best)
-
-
-REFERENCES = {"zero_shot": ZeroShot, "st_ft": STFineTuning}
-METHODS.update(REFERENCES)  # `baas eval-forgetting --methods` knows them once this module is loaded

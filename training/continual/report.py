@@ -1,6 +1,7 @@
-"""The eval-forgetting report folder: `report.json` (the object `--json` prints), `report.md` (tables a
-paper can take), and two matplotlib plots: each method's accuracy matrix as a heatmap, and each task's
-accuracy over the sequence (forgetting curves)."""
+"""The eval-forgetting report folder, rendered from the report object (summary.py): `report.json` (the object
+`--json` prints), `report.md` (tables a paper can take), `report.csv` (every measured cell) and two matplotlib
+plots: each method's accuracy matrix as a heatmap, and each task's accuracy over the sequence (forgetting
+curves)."""
 
 from __future__ import annotations
 
@@ -247,7 +248,7 @@ def cells_csv(report: dict) -> str:
 
 
 def write_report(report: dict, out: Path, command: str | None = None) -> list[Path]:
-    """report.json, report.md, cells.csv and the plots in `out`, each written atomically."""
+    """report.json, report.md, report.csv and the plots in `out`, each written atomically."""
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(report, indent=1, default=str)
     atomic_write(out / "report.json", lambda f: f.write(text.encode()))

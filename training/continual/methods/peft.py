@@ -1,6 +1,6 @@
 """The PEFT baselines of `baas eval-forgetting`: one adapter (through PEFT, never by hand) and one scoring
-head trained on the tasks in turn, and sequential full fine-tuning, all on the same frozen-backbone copy,
-batches, schedule and head as baas's methods, used with no task id at test time.
+head trained on the tasks in turn, on a private copy of the backbone, with the same batches, schedule and
+head as baas's methods, used with no task id at test time.
 
     prompt_tuning  PromptTuningConfig: Lp+Ls virtual tokens at the input, from sampled vocabulary
     prefix_tuning  PrefixTuningConfig: Lp+Ls virtual keys and values at every layer (P-tuning v2 style)
@@ -8,13 +8,12 @@ batches, schedule and head as baas's methods, used with no task id at test time.
     lora           LoraConfig r=8, alpha 16, PEFT's default target modules for the backbone
     adalora        AdaLoraConfig from rank 12 down to 8 over the whole sequence's steps
     dora           LoraConfig with use_dora
-    olora          a new LoRA per task, orthogonal to earlier tasks' LoRA subspaces, merged after each task
-    full_ft        every backbone weight and the head trained: the plasticity reference
 
 PEFT has no multiple-choice task type: each (question, option) row goes through the PEFT model as
 feature extraction, the input's tokens are mean-pooled (virtual tokens left out) and scored by the same
-head as baas's (`--scoring`: joint rows, or question and option alone, or both). Each method's learning rate is chosen on the first task's validation
-split from its `lr_grid` (the head keeps the config's rate).
+head as baas's (`--scoring`: joint rows, or question and option alone, or both). Each method's learning rate
+is chosen on the first task's validation split from its `lr_grid` (the head keeps the config's rate).
+`PeftLearner` also serves olora (olora.py) and, with no adapter, full fine-tuning (full_ft.py).
 """
 
 from __future__ import annotations
@@ -29,15 +28,15 @@ import torch
 from torch import nn
 
 from baas.prompts_bank.errors import BaasError
+from baas.prompts_bank.trainable import TrainableHead
 from baas.training.backbone import AUTOCAST_DTYPES, resolve_precision
 from baas.training.config import TrainConfig
-from baas.prompts_bank.trainable import TrainableHead
-from baas.training.continual import METHODS, PROMPT_GRID, SharedPair
+from baas.training.continual.method import PROMPT_GRID
+from baas.training.continual.methods.sequential import Sequential
 from baas.training.loop import Learner
 from baas.training.model import head_logits
 
 LORA_GRID = (3e-4, 1e-3, 3e-3)
-FULL_GRID = (1e-5, 3e-5, 1e-4)
 
 
 def check_prefix_tuning(model: nn.Module, name: str) -> None:
@@ -103,7 +102,7 @@ class AdaLoraLearner(PeftLearner):
         self.steps += 1
 
 
-class PeftSequential(SharedPair):
+class PeftSequential(Sequential):
     """A PEFT adapter and the head, trained on the tasks in turn (no task id at test time)."""
 
     lr_grid = LORA_GRID
@@ -168,76 +167,8 @@ class AdaLoRA(PeftSequential):
         return AdaLoraLearner(self.ctx, self.peft_config())
 
 
-class OLoraLearner(PeftLearner):
-    """A state also keeps the base weights of the adapted layers, into which earlier tasks' LoRAs were merged."""
-
-    def trainable(self) -> dict[str, torch.Tensor]:
-        return super().trainable() | {n: p for n, p in self.module.named_parameters() if ".base_layer." in n}
-
-
-class OLoRA(PeftSequential):
-    """O-LoRA (Wang et al., 2023) on PEFT's LoRA: a new LoRA per task, trained with an orthogonality loss
-    lambda_1 * sum_{t<k} ||A_t A_k^T||_F^2 against the earlier tasks' LoRA subspaces (their A matrices, kept)
-    and an L2 term lambda_2 * ||LoRA_k||^2 (0 here, as the paper's default); before the next task, the LoRA
-    is merged into the weights, so inference sees every task's update at once, with no task id."""
-
-    key = "olora"
-    orth, l2 = 0.5, 0.0
-
-    def peft_config(self):
-        from peft import LoraConfig, TaskType
-
-        return LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=8, lora_alpha=16, lora_dropout=0.0)
-
-    def new_learner(self) -> Learner:
-        torch.manual_seed(self.ctx.config.seed)
-        return OLoraLearner(self.ctx, self.peft_config())
-
-    def adapted(self) -> dict[str, nn.Module]:
-        return {n: m for n, m in self.learner.net.named_modules() if hasattr(m, "lora_A") and "default" in m.lora_A}
-
-    def train(self, k: int) -> None:
-        if k > 0:  # keep task k-1's subspace, merge its LoRA into the weights, start a fresh one
-            from peft import get_peft_model
-
-            for name, module in self.adapted().items():
-                self.extra[f"olora_A.{k - 1}.{name}"] = module.lora_A["default"].weight.detach().clone()
-            torch.manual_seed(self.ctx.config.seed * 1000 + k)
-            self.learner.net = get_peft_model(self.learner.net.merge_and_unload(), self.peft_config())
-            self.learner.module["net"] = self.learner.net
-        super().train(k)
-
-    def penalty(self):
-        earlier = [(key.split(".", 2)[2], a) for key, a in self.extra.items() if key.startswith("olora_A.")]
-        if not earlier:
-            return None
-        adapted = self.adapted()
-
-        def value():
-            loss = sum((a @ adapted[name].lora_A["default"].weight.T).pow(2).sum() for name, a in earlier)
-            if self.l2:
-                loss = loss + self.l2 * sum(p.pow(2).sum() for n, p in self.learner.net.named_parameters() if "lora_" in n)
-            return self.orth * loss
-
-        return value
-
-    def parameters(self) -> dict[str, int]:
-        learner = self.learner or self.new_learner()
-        n = sum(p.numel() for p in learner.module.parameters() if p.requires_grad)
-        kept = sum(t.numel() for t in self.extra.values())  # the A matrices of earlier tasks
-        return {"trainable": n, "stored_per_task": n // 2, "stored_total": n + kept}  # lora_A is half of a LoRA
-
-
-class FullFineTuning(SharedPair):
-    key = "full_ft"
-    lr_grid = FULL_GRID
-
-    def new_learner(self) -> Learner:
-        torch.manual_seed(self.ctx.config.seed)
-        return PeftLearner(self.ctx, None)
-
-
-BASELINES = {
+# the keys of the PEFT methods above, as `--methods` names them
+PEFT = {
     "prompt_tuning": _prompt_method("prompt_tuning", _prompt_tuning),
     "prefix_tuning": _prompt_method("prefix_tuning", _prefix_tuning, check=classmethod(
         lambda cls, backbone: check_prefix_tuning(backbone.model, backbone.name))),
@@ -245,9 +176,4 @@ BASELINES = {
     "lora": _lora_method("lora"),
     "adalora": AdaLoRA,
     "dora": _lora_method("dora", use_dora=True),
-    "olora": OLoRA,
-    "full_ft": FullFineTuning,
 }
-METHODS.update(BASELINES)  # `baas eval-forgetting --methods` knows them once this module is loaded
-
-import baas.training.reference  # noqa: E402,F401  the reference rows zero_shot and st_ft (issue 24 §2) add themselves
