@@ -244,7 +244,7 @@ def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: 
     out = torch.full((n, e, k_max), float("-inf"))
     seconds, computed = 0.0, 0
     if reporter:
-        reporter.start("running bank entries", int(needed.sum()))
+        reporter.start(f"entry passes over {n} questions", int(needed.sum()))  # counts passes: a question may need several
     for j, entry in enumerate(bank.entries):
         for start, end, part in evals.parts:
             rows = needed[start:end, j]
