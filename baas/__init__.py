@@ -1,15 +1,20 @@
 """baas: continual, parameter-efficient multiple-choice QA on a frozen transformer.
 
-The Python API has the CLI's reach (the CLI is built on the same calls)::
+The Python API has the CLI's reach (every `baas` command is a thin call of one of these)::
 
     import baas
 
     baas.train_task("arc_easy", data_dir="DIR", max_train=600)     # baas train-task: one entry in the bank
     baas.eval_task("arc_easy@v1", data_dir="DIR")                    # baas eval-task: one entry on its questions
+    baas.init_prompts("arc_easy", data_dir="DIR")                    # baas init-prompts: the data-driven start
     baas.eval_forgetting(["arc_easy", "qasc"], "baas,naive", out="DIR2", data_dir="DIR")  # baas eval-forgetting
+    baas.demo()                                                      # baas demo: the offline tour
+    baas.list_datasets("DIR")                                        # baas datasets
+    baas.check_store()                                               # baas store check
     bank = baas.Bank()                    # the default store ($BAAS_HOME, else ~/.baas); Bank("path") for another
     bank.entries()                        # baas bank list
-    bank.load("arc_easy@v1")              # baas bank show: an entry's tensors and metadata
+    bank.describe("arc_easy@v1")          # baas bank show: an entry's metadata, metrics and tensor shapes
+    bank.load("arc_easy@v1")              # an entry's tensors and metadata
     bank.export("arc_easy", "SHARED")     # baas bank export
     bank.import_entry("SHARED", "easy")   # baas bank import
     bank.remove("easy")                   # baas bank rm (names the routers fitted on it)
@@ -20,8 +25,10 @@ The Python API has the CLI's reach (the CLI is built on the same calls)::
 
 Also: `load_backbone`, `load_task_data`, `TrainConfig` (the settings `train_task` takes as keywords),
 `questions` (questions from plain values), `BaasError` (every user-facing error) and
-`StaleRouterWarning` (a saved router that does not know an entry added since). Results are the dicts
-the CLI prints with `--json`. Training and evaluation show progress bars (tqdm: a widget in a notebook);
+`StaleRouterWarning` (a saved router that does not know an entry added since). Results are small
+dataclasses (`TrainResult`, `EvalResult`, `InitResult`, `FuseResult`, `ForgettingResult`, `DemoResult`,
+`PredictResult` of `Answer`s, ...; in baas.training.api) with attributes, and `to_dict()`: the JSON the CLI
+prints with `--json`. Training and evaluation show progress bars (tqdm: a widget in a notebook);
 `progress=False` turns them off. Names are imported on first use, so `import baas` stays light.
 """
 
@@ -37,6 +44,10 @@ _EXPORTS = {
     "train_task": "baas.training.api",
     "eval_task": "baas.training.api",
     "eval_forgetting": "baas.training.api",
+    "init_prompts": "baas.training.api",
+    "demo": "baas.training.api",
+    "list_datasets": "baas.training.api",
+    "check_store": "baas.training.api",
     "Bank": "baas.training.api",
     "questions": "baas.training.api",
     "StaleRouterWarning": "baas.training.routing",

@@ -10,6 +10,7 @@ import pytest
 
 import baas
 from baas.store import Store
+from baas.training.api import TrainResult
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -50,8 +51,8 @@ def test_a_bank_where_there_is_no_store_is_refused_and_nothing_is_made(tmp_path)
     assert baas.Bank(missing, create=True).entries() == [] and (missing / "catalog.sqlite").is_file()
 
 
-API = ["train_task", "eval_task", "eval_forgetting", "Bank", "questions", "StaleRouterWarning", "BaasError", "TrainConfig",
-       "load_backbone", "load_task_data"]
+API = ["train_task", "eval_task", "init_prompts", "eval_forgetting", "demo", "list_datasets", "check_store", "Bank", "questions",
+       "StaleRouterWarning", "BaasError", "TrainConfig", "load_backbone", "load_task_data"]
 
 
 def test_dir_and_help_list_the_api():
@@ -59,7 +60,8 @@ def test_dir_and_help_list_the_api():
     text = pydoc.render_doc(baas, renderer=pydoc.plaintext)
     for name in API:
         assert name in baas.__doc__ and name in text, name
-    for method in ("entries", "load", "export", "import_entry", "remove", "fuse", "fuse_and_evaluate", "routers", "predict"):
+    for method in ("entries", "describe", "load", "export", "import_entry", "remove", "fuse", "fuse_and_evaluate", "routers",
+                   "predict"):
         assert f"bank.{method}(" in baas.__doc__, method
 
 
@@ -82,19 +84,23 @@ ASK = (["what is the opposite of hot", "what is a cow"], [["cold", "big"], ["ani
 
 def test_the_api_has_the_cli_reach_and_a_stale_router_says_so(tiny_backbone, tmp_path, capsys):
     bb, store = tiny_backbone("bert"), tmp_path / "store"
-    baas.train_task("demo_categories", store=store, backbone=bb, **TINY)
+    trained = baas.train_task("demo_categories", store=store, backbone=bb, **TINY)
     shown = capsys.readouterr()
+    assert isinstance(trained, TrainResult) and trained.version == 1 and trained.n_train == 40 and not trained.reused
+    record = json.loads(trained.to_json())  # what `baas train-task --json` prints
+    assert record["accuracy"] == trained.accuracy and record["bank_file"] == trained.bank_file
     assert "demo_categories epoch 1/1" in shown.err and "validation accuracy" in shown.err and shown.out == ""  # progress bars
     baas.train_task("demo_opposites", store=store, backbone=bb, progress=False, **TINY)
     assert capsys.readouterr() == ("", "")  # and silence, on request
     alone = baas.eval_task("demo_opposites@v1", store=store, backbone=bb, max_eval=16)
     bank = baas.Bank(store, bb)
     report = bank.fuse_and_evaluate("all", max_eval=16)
-    best = report["best"]
-    assert report["router"] == best["strategy"] == best["router"] and bank.routers()[0]["name"] == best["strategy"]
-    oracle = next(r for r in report["strategies"] if r["strategy"] == "oracle")
-    assert oracle["per_task"][1]["accuracy"] == alone["accuracy"]
-    for r in report["strategies"]:  # shares of questions are counts over n, not float32 means
+    best = report.best
+    assert report.router == best["strategy"] == best["router"] and bank.routers()[0]["name"] == best["strategy"]
+    assert report.to_dict() == {"strategies": report.strategies, "best": best, "router": report.router}
+    oracle = next(r for r in report.strategies if r["strategy"] == "oracle")
+    assert oracle["per_task"][1]["accuracy"] == alone.accuracy
+    for r in report.strategies:  # shares of questions are counts over n, not float32 means
         for t in r["per_task"]:
             for key in ("accuracy", "oracle_accuracy", "routing_accuracy"):
                 assert t[key] == round(t[key] * t["n"]) / t["n"], (key, t[key])
@@ -102,19 +108,30 @@ def test_the_api_has_the_cli_reach_and_a_stale_router_says_so(tiny_backbone, tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a router that fits the bank: no warning
         answers = fresh.predict(*ASK)
-    assert fresh.router_name == best["strategy"] and len(answers) == 2
+    assert fresh.router_name == best["strategy"] and len(answers.predictions) == 2 and answers.warnings == []
+    assert answers.predictions[0].answer_text in ASK[1][0] and "accuracy" not in answers.to_dict()  # no labels: no accuracy
+    partly = fresh.predict([{"question": ASK[0][0], "options": ASK[1][0], "answer": "cold"},
+                            {"question": ASK[0][1], "options": ASK[1][1]}])
+    assert partly.n_labelled == 1 and partly.accuracy == float(partly.predictions[0].answer_text == "cold")
 
     shared = bank.export("demo_categories", tmp_path / "shared")
-    assert "entry.safetensors" in shared["files"]
-    assert bank.import_entry(tmp_path / "shared", "cats") == {"task": "cats", "version": 1}
+    assert "entry.safetensors" in shared.files
+    with pytest.warns(baas.StaleRouterWarning, match=f"'{best['strategy']}'.* not know cats@v1, so predict never routes there"):
+        assert bank.import_entry(tmp_path / "shared", "cats").to_dict() == {"task": "cats", "version": 1}
     line = f"router '{best['strategy']}' does not know entry cats@v1 .*rerun `baas fuse`"
     with pytest.warns(baas.StaleRouterWarning, match=line):
-        baas.Bank(store, bb).predict(*ASK)
+        warned = baas.Bank(store, bb).predict(*ASK)
+    assert len(warned.warnings) == 1 and re.search(line, warned.warnings[0])
     assert any(re.search(line, p) for p in baas.Bank(store, bb).routers()[0]["problems"])
 
     using = bank.routers_using("demo_opposites")
     assert best["strategy"] in using and "oracle" not in using
-    assert bank.remove("demo_opposites") == {"task": "demo_opposites", "version": None, "removed_versions": 1, "routers": using}
+    asked = []
+    with pytest.raises(baas.BaasError, match="nothing deleted"):
+        bank.remove("demo_opposites", confirm=lambda removal: asked.append(removal) or False)
+    assert (asked[0].versions, asked[0].routers) == ([1], using)
+    removed = bank.remove("demo_opposites")
+    assert removed.to_dict() == {"task": "demo_opposites", "version": None, "removed_versions": 1, "routers": using}
     with pytest.raises(baas.BaasError, match=f"router '{best['strategy']}' is stale: .*demo_opposites@v1, which is no longer in the bank.*"
                                              "rerun `baas fuse`"):
         baas.Bank(store, bb).predict(*ASK)
@@ -126,4 +143,4 @@ def test_the_api_has_the_cli_reach_and_a_stale_router_says_so(tiny_backbone, tmp
         again = baas.Bank(store, bb)
         answers = again.predict(*ASK)
     assert again.router_name == "hard" and again.router.space == "output" and again.router.tasks == ["demo_categories", "cats"]
-    assert all(abs(sum(a["probabilities"]) - 1) < 1e-3 for a in answers)
+    assert all(abs(sum(a.probabilities) - 1) < 1e-3 for a in answers.predictions)

@@ -65,8 +65,11 @@ def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
     store = tmp_path / "store"
     proc = baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--json", env=cli_env)
     result = last_json(proc)
-    # No terminal here: progress comes as plain lines, one per finished stage, with its time and last loss.
+    # No terminal here: progress comes as plain lines, one per finished stage, with its time and last loss,
+    # and while a stage runs, one every 10% (or 30 s): 10 steps, so one per step but the last.
     assert re.search(r"^demo_categories epoch 1/1: 10 done in [0-9.]+ s, last loss [0-9.]+$", proc.stderr, re.M), proc.stderr
+    said = re.findall(r"^demo_categories epoch 1/1: (\d+)/10 \((\d+)%\), [0-9.]+ s, loss [0-9.]+$", proc.stderr, re.M)
+    assert said == [(str(i), str(10 * i)) for i in range(1, 10)], proc.stderr
     for key in ("task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
                 "eval_split", "seconds", "bank_file"):
         assert key in result
@@ -343,8 +346,13 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
     missing = error_line(baas("fuse", "--store", store, "--tasks", "demo_categories,arc_easy", env=cli_env, check=False))
     assert "'arc_easy'" in missing and "demo_categories, demo_opposites" in missing
 
-    result = last_json(baas("fuse", "--store", store, "--strategy", "all", "--space", "both", "--rule", "cosine",
-                            "--max-eval", 16, "--json", env=cli_env))
+    fused = baas("fuse", "--store", store, "--strategy", "all", "--space", "both", "--rule", "cosine", "--max-eval", 16,
+                 "--json", env=cli_env)
+    result = last_json(fused)
+    # The counter says what it counts (it read "64 done" for 32 questions): each question runs through every entry
+    # some strategy weighs (soft weighs all), so there are 2 x 32 entry passes; every other stage counts questions.
+    done = {label: int(n) for label, n in re.findall(r"^(.*): (\d+) done in", fused.stderr, re.M)}
+    assert done.pop("entry passes over 32 questions") == 64 and done and all(n <= 32 for n in done.values()), fused.stderr
     by_name = {(r["strategy"], r["space"]): r for r in result["strategies"]}
     # one-entry strategies are one computation in both spaces; mixing ones are reported in each
     assert {("oracle", "both"), ("hard", "both"), ("soft", "prompt"), ("soft", "output")} <= set(by_name)
@@ -373,6 +381,11 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
                             "--option", "big", "--json", env=cli_env))
     assert answer["router"] == "hard" and answer["predictions"][0]["answer_text"] in ("cold", "big")
     assert abs(sum(e["weight"] for e in answer["predictions"][0]["entries"]) - 1) < 1e-4
+    long = "what is the opposite of hot, " + "and of cold " * 20
+    narrow = baas("predict", "--store", store, "--question", long, "--option", "cold", "--option", "big",
+                  env=dict(cli_env, COLUMNS="80")).stdout
+    assert max(map(len, narrow.splitlines())) <= 80 and "what is the opposite" in narrow
+    assert "…" in narrow and long.strip() not in narrow  # cut with an ellipsis, on one line
     questions = tmp_path / "q.jsonl"
     questions.write_text(json.dumps({"question": "what is the opposite of hot", "options": ["cold", "big"], "answer": "cold"}) + "\n"
                          + json.dumps({"question": "what is a cow", "options": ["animal", "tool"], "label": 0}) + "\n")
@@ -398,6 +411,11 @@ def test_predict_uses_the_router_fuse_reports_and_stale_routers_say_so(tiny_back
     assert answer["router"] == answer["strategy"] == best and answer["space"] in ("prompt", "output")
     assert "warnings" not in answer
     human = baas("fuse", "--store", store, "--strategy", "all", "--max-eval", 16, env=wide).stdout  # from the caches
+    narrow = baas("fuse", "--store", store, "--strategy", "all", "--max-eval", 16, env=dict(cli_env, COLUMNS="80")).stdout
+    assert max(map(len, narrow.splitlines())) <= 80, narrow
+    for word in ("strategy", "accuracy", "macro", "oracle", "routing", "entries/", "(passes)", "demo_categories",
+                 "demo_opposites"):
+        assert word in narrow, (word, narrow)  # no header or name split mid-word (entries/q may break after its /)
     assert f"router '{best}' saved ({best}, rule lda, " in human and "`baas predict` uses it" in human
     assert f"router '{best}': {best}, rule lda, " in baas(*ask, env=wide).stdout
 
@@ -431,3 +449,50 @@ def test_version_and_json_errors_for_scripts(cli_env, tmp_path):
     assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"error": error_line(proc).removeprefix("error: ")}
     plain = baas("eval-task", "ghost", "--store", tmp_path / "none", env=cli_env, check=False)
     assert plain.returncode == 2 and plain.stdout.strip() == ""
+
+
+def test_tables_fit_the_terminal_and_split_no_word():
+    """At 80 columns a wide table (eval-forgetting's) broke headers mid-word ("accurac|y", "forget|ting"); now
+    columns narrow to their longest word, long names break after - / _ only if they must, and a table still too
+    wide is printed as several, each repeating the first column."""
+    from io import StringIO
+
+    from rich.console import Console
+
+    from baas.cli.render import Table, fit, wrap
+
+    table = Table("eval-forgetting: 3 tasks in turn, no task ids for baas (95% intervals, bootstrap over questions)",
+                  ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "baas − method (points)", "avg acc, learnable",
+                   "trainable/task", "seconds"])
+    table.add_row("prompt_tuning", "0.412 [0.38, 0.45]", "0.433", "-0.051 [-0.08, -0.02]", "0.010", "0.062 [0.03, 0.09]",
+                  "+3.1 [+0.4, +5.9] ahead", "0.455 [0.41, 0.50]", "1,234,567", "1234")
+    table.add_row("baas:topk2", "0.450 [0.42, 0.48]", "0.470", "0.000 [0.00, 0.00]", "–", "0.000 [0.00, 0.00]", "", "–", "24,640", "88")
+    for width in (60, 80, 120, 250):
+        console = Console(width=width, file=StringIO(), color_system=None)
+        parts = fit(table, width)
+        for part in parts:
+            console.print(part)
+        text = console.file.getvalue()
+        assert max(map(len, text.splitlines())) <= width, text
+        for cell in [*table.columns, *table.rows[0], *table.rows[1]]:
+            for word in cell.split():
+                assert word in text, (width, word, text)
+        assert (len(parts) > 1) == (width <= 80)
+    assert wrap("GBaker/MedQA-USMLE-4-options", 12) == "GBaker/\nMedQA-USMLE-\n4-options"  # only when it must
+    assert wrap("a question much longer than its column", 20, cut=True) == "a question much lon…"
+
+
+def test_without_a_terminal_a_long_stage_says_how_far_it_is_every_30_seconds(capsys):
+    from baas.cli.progress import CliProgress
+
+    now = [0.0]
+    progress = CliProgress(lines=True, clock=lambda: now[0])
+    progress.start("slow stage", 1000)
+    for _ in range(3):
+        now[0] += 31
+        progress.advance(1, loss=0.5)
+    progress.advance(1)  # no new tenth, and not 30 s since the last line: nothing
+    progress.stop()
+    assert capsys.readouterr().err.splitlines() == [
+        "slow stage: 1/1000 (0%), 31.0 s, loss 0.500", "slow stage: 2/1000 (0%), 62.0 s, loss 0.500",
+        "slow stage: 3/1000 (0%), 93.0 s, loss 0.500", "slow stage: 4 done in 93.0 s, last loss 0.500"]

@@ -1,0 +1,145 @@
+"""`baas bank list | show | rm | export | import`: the prompt bank's entries (the API's `Bank`)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from baas.cli.options import JsonOpt, StoreOpt, VersionOpt
+from baas.cli.render import Table, emit, note, one_line_errors, say, show
+from baas.prompts_bank.errors import BaasError
+
+app = typer.Typer(help="Inspect and manage the prompt bank (the trained, frozen task entries).\n\n"
+                       "Examples: `baas bank list`; `baas bank show arc_easy@v2`; `baas bank export arc_easy shared/arc_easy`.",
+                  no_args_is_help=True, rich_markup_mode="markdown")
+
+EntryArg = Annotated[str, typer.Argument(help="A bank entry: NAME (newest version) or NAME@vN.")]
+
+
+def accuracy(metrics: dict) -> str:
+    """An accuracy with what it was measured on, e.g. `0.450 (test, 200 questions)`."""
+    acc = metrics.get("accuracy")
+    if acc is None:
+        return "–"
+    where = ", ".join(x for x in (metrics.get("eval_split"), f"{metrics['n_eval']} questions" if metrics.get("n_eval") else None) if x)
+    return f"{acc:.3f}" + (f" ({where})" if where else " (split and size not recorded)")
+
+
+@app.command("list")
+@one_line_errors
+def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
+    """Every task in the bank (latest version), in the order it was learned.
+
+    Example: `baas bank list --store runs/three/store`."""
+    from baas.training.api import Bank
+
+    bank = Bank(store)
+    rows = bank.entries()
+    emit({"store": str(bank.store.root), "entries": rows}, as_json, lambda: _show_list(rows, bank.store.root))
+
+
+def _show_list(rows: list[dict], root: Path) -> None:
+    if not rows:
+        say(f"no entries in {root}; train one with `baas train-task NAME`")
+        return
+    table = Table(f"prompt bank at {root}", ["entry", "version", "versions", "backbone", "Lp+Ls (x depth)", "accuracy"])
+    for r in rows:
+        meta = r["meta"]
+        shape = f"{meta['prefix_len']}+{meta['suffix_len']}" + (f" x{meta['depth']}" if meta.get("depth", 1) > 1 else "")
+        table.add_row(r["task"], f"v{r['version']}", r["versions"], r["backbone"], shape, accuracy(r["metrics"]))
+    show(table)
+
+
+@app.command("show")
+@one_line_errors
+def bank_show(name: EntryArg, store: StoreOpt = None, version: VersionOpt = None, as_json: JsonOpt = False):
+    """Metadata, metrics and tensor shapes of one bank entry (its file is read and verified).
+
+    Example: `baas bank show arc_easy@v1`."""
+    from baas.training.api import Bank
+
+    info = Bank(store).describe(name, version)
+    emit(info, as_json, lambda: _show_entry(info))
+
+
+def _show_entry(info: dict) -> None:
+    meta, metrics = info["meta"], info["metrics"]
+    table = Table(f"bank entry {info['task']}@v{info['version']}", ["field", "value"], header=False)
+    rows = [("dataset", meta.get("dataset", "") + (f" (read as {meta['format']})" if meta.get("format") else "")),
+            ("versions", ", ".join(f"v{v}" for v in sorted(info["all_versions"]))),
+            ("backbone", f"{info['backbone']} (hidden {info['hidden_size']})"),
+            ("prompt", f"{meta['prefix_len']} prefix + {meta['suffix_len']} suffix vectors x depth {meta.get('depth', 1)}, "
+                       f"pooling {meta.get('pooling')}, init {meta.get('prefix_init')}/{meta.get('suffix_init')}, "
+                       f"reparam {meta.get('reparam')}"),
+            ("accuracy", accuracy(metrics)), ("macro F1", f"{metrics.get('macro_f1', float('nan')):.3f}"),
+            ("trained on", f"{meta.get('n_train')} questions, best epoch {meta.get('best_epoch')}"),
+            ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(meta.get("created", 0)))),
+            ("tensors", ", ".join(f"{k} {'x'.join(map(str, v))}" for k, v in info["tensors"].items())),
+            ("file", info["path"])]
+    for k, v in rows:
+        table.add_row(k, v)
+    show(table)
+
+
+@app.command("rm")
+@one_line_errors
+def bank_rm(name: Annotated[str, typer.Argument(help="NAME (every version) or NAME@vN (that version only).")], store: StoreOpt = None,
+            yes: Annotated[bool, typer.Option("--yes", metavar="", help="Delete without asking (scripts); without it a terminal asks first.")] = False,
+            as_json: JsonOpt = False):
+    """Remove one version of an entry (NAME@vN), or every version of it (NAME), from the bank.
+
+    The saved routers fitted on it are named first: they refuse to answer until `baas fuse` is rerun.
+
+    Examples: `baas bank rm arc_easy@v1`; `baas bank rm arc_easy --yes` (every version, no question asked)."""
+    from baas.training.api import Bank
+
+    bank = Bank(store)
+
+    def confirm(removal) -> bool:
+        what = f"{len(removal.versions)} version(s) of '{removal.task}' (" + ", ".join(f"v{v}" for v in removal.versions) + ")"
+        if removal.routers:
+            many = len(removal.routers) > 1
+            note(f"router{'s' if many else ''} {', '.join(repr(r) for r in removal.routers)} {'were' if many else 'was'} "
+                 f"fitted on {name}; without it {'they refuse' if many else 'it refuses'} to answer until you rerun `baas fuse`")
+        if yes:
+            return True
+        if not sys.stdin.isatty():
+            raise BaasError(f"refusing to delete {what} without confirmation: rerun with --yes")
+        return typer.confirm(f"delete {what} from {bank.store.root}?", default=False, err=True)
+
+    result = bank.remove(name, confirm=confirm)
+    emit(result, as_json, lambda: say(f"removed {result.removed_versions} version(s) of '{result.task}'"))
+
+
+@app.command("export")
+@one_line_errors
+def bank_export(name: EntryArg, folder: Annotated[Path, typer.Argument(help="A new (or empty) folder to write.")],
+                store: StoreOpt = None, as_json: JsonOpt = False):
+    """Write one entry as a self-contained folder to share, as a PEFT adapter is shared: entry.safetensors,
+    baas_entry.json (backbone, shapes, pooling, data fingerprint, metrics, sha256), a README card and the
+    router's query summaries. `baas bank import FOLDER` adds it to another store.
+
+    Example: `baas bank export arc_easy shared/arc_easy`."""
+    from baas.training.api import Bank
+
+    result = Bank(store).export(name, folder)
+    emit(result, as_json, lambda: say(f"exported {name} to {result.folder}"))
+
+
+@app.command("import")
+@one_line_errors
+def bank_import(folder: Annotated[Path, typer.Argument(help="A folder written by `baas bank export`.")],
+                name: Annotated[Optional[str], typer.Option("--name", help="The entry's name here (default: its exported name).")] = None,
+                store: StoreOpt = None, as_json: JsonOpt = False):
+    """Check an exported entry (its sha256 and tensor shapes against its config) and add it to the bank as
+    a new version. The saved routers do not know it until `baas fuse` is rerun; this command says so.
+
+    Example: `baas bank import shared/arc_easy --name arc_easy_theirs`."""
+    from baas.training.api import Bank
+
+    result = Bank(store, create=True).import_entry(folder, name)
+    emit(result, as_json, lambda: say(f"imported {folder} as {result.task}@v{result.version}"))

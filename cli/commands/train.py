@@ -1,0 +1,87 @@
+"""`baas train-task`: train one dataset's prompt pair and head into the bank (the API's `train_task`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from baas.cli.options import (DEFAULTS, BackboneOpt, ClustersOpt, DataDirOpt, DeviceOpt, FormatOpt, JsonOpt, LlmModelOpt,
+                              LlmUrlOpt, MaxEvalOpt, MaxTrainOpt, PrecisionOpt, PrefixInitOpt, PrefixLenOpt, ScoringOpt,
+                              SeedOpt, SkipOpt, StoreOpt, SuffixInitOpt, SuffixLenOpt)
+from baas.cli.render import emit, fields, main_process, note, one_line_errors
+
+# What the table shows of an evaluation (eval-task), and of a training run (train-task: these and more).
+RESULT_KEYS = ["task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
+               "eval_split", "seconds", "bank_file"]
+TRAIN_KEYS = RESULT_KEYS + ["version", "best_epoch", "reused", "processes", "device", "precision"]
+
+
+def show_record(result, as_json: bool, title: str, keys: list[str]) -> None:
+    """A train or eval result: its data notes on stderr, then the fields table or the JSON line."""
+    if main_process():
+        for text in result.notes:
+            note(text)
+    emit(result, as_json, lambda: fields(title, result.to_dict(), keys))
+
+
+@one_line_errors
+def train_task(
+    dataset: Annotated[str, typer.Argument(help="Dataset (see `baas datasets`), or a folder name under --data-dir.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="The entry's name in the bank (default: the dataset's). Two set-ups of one dataset sit side by side under two names.")] = None,
+    format: FormatOpt = None,
+    data_dir: DataDirOpt = None,
+    backbone: BackboneOpt = None,
+    store: StoreOpt = None,
+    max_train: MaxTrainOpt = None,
+    max_eval: MaxEvalOpt = None,
+    epochs: Annotated[int, typer.Option(min=1, help="Passes over the training questions; the best on validation is kept.")] = DEFAULTS.epochs,
+    prefix_len: PrefixLenOpt = DEFAULTS.prefix_len,
+    suffix_len: SuffixLenOpt = DEFAULTS.suffix_len,
+    depth: Annotated[Optional[int], typer.Option(min=1, help="Layers with their own prompt vectors. Default: every layer of the backbone (a deep pair: layer i's vectors replace the prompt positions' states where they enter layer i, starting from where the input-level pair leads). 1: the pair at the input embeddings only.")] = DEFAULTS.depth,
+    gate: Annotated[Optional[float], typer.Option(help="Start of the pair's attention gate: added to every input token's attention scores for the prompt positions, and learned. Very negative: the pair starts hidden from the input (an encoder then reads exactly what head-only reads). Ignored with --no-gate.")] = DEFAULTS.gate,
+    no_gate: Annotated[bool, typer.Option("--no-gate", metavar="", help="No gate: the input attends to the pair freely from the start (the default before the gate).")] = False,
+    prefix_init: PrefixInitOpt = DEFAULTS.prefix_init,
+    suffix_init: SuffixInitOpt = DEFAULTS.suffix_init,
+    reparam: Annotated[str, typer.Option(help="Reparameterisation while training: bap (the BAP-Encoder: two Bi-LSTMs + cross-attention), mlp, or none. Materialised into plain tensors in the bank.")] = DEFAULTS.reparam,
+    scoring: ScoringOpt = DEFAULTS.scoring,
+    clusters: ClustersOpt = DEFAULTS.clusters,
+    llm_base_url: LlmUrlOpt = None,
+    llm_model: LlmModelOpt = None,
+    lr: Annotated[float, typer.Option(help="Learning rate of the prompt vectors.")] = DEFAULTS.lr,
+    head_lr: Annotated[float, typer.Option(help="Learning rate of the scoring head.")] = DEFAULTS.head_lr,
+    batch_size: Annotated[int, typer.Option(min=1, help="Questions per step (all their options go together).")] = DEFAULTS.batch_size,
+    max_length: Annotated[int, typer.Option(min=8, help="Token budget per option row; the context is cut first, never an option.")] = DEFAULTS.max_length,
+    pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | suffix | last. Default: mean_input (encoders), last (decoders).")] = None,
+    reparam_lr: Annotated[float, typer.Option(help="Learning rate of the reparameterisation (mlp, bap).")] = DEFAULTS.reparam_lr,
+    seed: SeedOpt = DEFAULTS.seed,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = DEFAULTS.checkpoint_every,
+    device: DeviceOpt = DEFAULTS.device,
+    precision: PrecisionOpt = DEFAULTS.precision,
+    skip_invalid: SkipOpt = False,
+    force: Annotated[bool, typer.Option("--force", metavar="", help="Train a new version even if the store holds an entry made with the same data and settings (by default that entry is reported).")] = False,
+    as_json: JsonOpt = False,
+):
+    """Train DATASET's prompt pair and scoring head on the frozen backbone and save it to the bank (as --name).
+
+    Evaluates on the test split (validation when the dataset has no labelled test) with the epoch that
+    did best on validation. A killed run resumes from its last checkpoint when rerun with the same options.
+    Head-only baseline: --prefix-len 0 --suffix-len 0 --head-lr 3e-2 (its best head rate). Shallow pair
+    (input level only): --depth 1. A data-driven start (--prefix-init topic, --suffix-init autocot) is
+    made once per data and settings and kept in the store (see `init-prompts`).
+
+    Examples: `baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2`;
+    `baas train-task demo_categories` (generated, offline); `baas train-task arc_easy --name arc_head --prefix-len 0 --suffix-len 0`.
+    """
+    from baas.cli.progress import reporter
+    from baas.training.api import train_task as train
+
+    result = train(dataset, name=name, data_dir=data_dir, store=store, backbone=backbone, max_train=max_train,
+                   max_eval=max_eval, format=format, skip_invalid=skip_invalid, reporter=reporter(), force=force,
+                   epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
+                   suffix_len=suffix_len, depth=depth, gate=None if no_gate else gate, prefix_init=prefix_init,
+                   suffix_init=suffix_init, reparam=reparam, reparam_lr=reparam_lr, clusters=clusters,
+                   llm_base_url=llm_base_url, llm_model=llm_model, scoring=scoring, pooling=pooling,
+                   max_length=max_length, seed=seed, checkpoint_every=checkpoint_every, device=device,
+                   precision=precision)
+    show_record(result, as_json, f"baas train-task {result.task}", TRAIN_KEYS)

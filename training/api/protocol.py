@@ -1,0 +1,75 @@
+"""Tasks learned one after another: the continual protocol with every method (`eval_forgetting`), and the
+offline demo, the same protocol in small on the generated tasks (`demo`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from baas.prompts_bank.errors import BaasError
+from baas.store import Store, default_store_path
+from baas.training.api.progress import reporter_for
+from baas.training.api.resolve import backbone_of, names, open_store
+from baas.training.api.results import DemoResult, ForgettingResult
+from baas.training.backbone import Backbone
+from baas.training.config import TrainConfig
+from baas.training.routing import Query
+
+
+def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[str] = "all",
+                    strategies: str | list[str] = "hard,cluster,topk2", *, out: str | Path = "baas-forgetting", orders: int = 1,
+                    data_dir: str | Path | None = None, backbone: str | Backbone | None = None, store: str | Path | Store | None = None,
+                    max_train: int = 600, max_eval: int = 200, epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
+                    scoring: str = TrainConfig.scoring, ewc_lambda: float | None = None, space: str = "output",
+                    report_only: bool = False, progress: bool = True, reporter=None, command: str | None = None,
+                    device: str = TrainConfig.device, precision: str = TrainConfig.precision) -> ForgettingResult:
+    """Learn `tasks` one after another with each of `methods` and measure what each keeps, as
+    `baas eval-forgetting` does (see its help for every argument): the report is written to `out`
+    (report.json, report.md, report.csv, plots; cells.jsonl as results come, so a rerun resumes; `command` is
+    the command line the report names) and returned. The protocol's bank lives in `out/store` unless `store`
+    names another; it never removes an entry it did not make. Failed methods are in the result's `failed`."""
+    from baas.training.continual import DEFAULT_ORDER, METHODS, Budget, Settings, run_protocol, write_report
+    from baas.training.parallel import Processes
+
+    chosen = list(METHODS) if methods == "all" else names(methods) or []
+    if space not in ("output", "prompt"):
+        raise BaasError(f"unknown --space '{space}'; expected output or prompt")
+    out = Path(out)
+    settings = Settings(tasks=names(tasks) or list(DEFAULT_ORDER), orders=orders,
+                        budget=Budget(max_train, max_eval, epochs, seed), query=str(Query.parse("options:2")),
+                        space=space, ewc_lambda=ewc_lambda,
+                        config=TrainConfig(scoring=scoring, device=device, precision=precision))
+    settings.config.check()  # a wrong --device or --precision is one line, before any model is loaded
+    report = run_protocol(settings, chosen, names(strategies) or [], backbone_of(backbone, device, precision),
+                          open_store(store or out / "store"), out, data_dir, reporter_for(reporter, progress),
+                          report_only=report_only)
+    if Processes().main:
+        write_report(report, out, command)
+    return ForgettingResult(report=report, folder=out)
+
+
+def demo(*, store: str | Path | Store | None = None, backbone: str | Backbone | None = None, epochs: int = 2,
+         progress: bool = True, reporter=None) -> DemoResult:
+    """The offline tour `baas demo` gives: the generated tasks learned one after another into a bank (default:
+    $BAAS_HOME/demo, else ~/.baas/demo), answered with no task id through the router, and compared with one
+    pair trained on the same tasks in turn (naive). Needs no network and no data files; a rerun reuses what
+    is done."""
+    from baas.training.continual import Budget, Settings, run_protocol, write_report
+    from baas.training.data import GENERATORS
+
+    st = open_store(store or default_store_path() / "demo")
+    bb = backbone_of(backbone)
+    # Both methods train at the default prompt rate (eval-forgetting would try three on the first task).
+    settings = Settings(tasks=list(GENERATORS), budget=Budget(max_train=None, max_eval=None, epochs=epochs, seed=0),
+                        lr_grid=(TrainConfig.lr,))
+    out = st.root / "forgetting" / hashlib.sha256(json.dumps([bb.name, epochs]).encode()).hexdigest()[:12]
+    report = run_protocol(settings, ["baas", "naive"], ["hard"], bb, st, out, reporter=reporter_for(reporter, progress))
+    write_report(report, out, f"baas demo --epochs {epochs}")
+    m = report["methods"]
+    rows = [dict(task=t, chance=report["chance"][t], accuracy=m["baas"]["final_accuracy"][t],
+                 oracle_accuracy=m["oracle"]["final_accuracy"][t], naive_accuracy=m["naive"]["final_accuracy"][t])
+            for t in report["tasks"]]
+    keys = ("average_accuracy", "average_incremental_accuracy", "bwt", "fwt", "forgetting")
+    forgetting = {name: {k: m[name][k] for k in keys} for name in ("baas", "oracle", "naive")}
+    return DemoResult(backbone=bb.name, store=str(st.root), report=str(out), tasks=rows, forgetting=forgetting)

@@ -1,0 +1,231 @@
+"""What the API's calls return: small dataclasses with the attributes a Python caller reads, each with
+`to_dict()`, the JSON object `baas COMMAND --json` prints (the CLI prints it unchanged), and `to_json()`."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+
+class Result:
+    """A call's result: `to_dict()` is what `--json` prints, `to_json()` that line."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), default=str)
+
+    @classmethod
+    def of(cls, record: dict):
+        """From a library record: its keys that are fields here (a launcher worker's `rank` is not)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in record.items() if k in known})
+
+
+@dataclass(kw_only=True)
+class EvalResult(Result):
+    """One bank entry scored on its dataset's evaluation split (`baas eval-task`). `accuracy` is of `n_eval`
+    questions of `eval_split`; `predictions` is each question's chosen option, in order."""
+
+    task: str
+    accuracy: float | None = None
+    macro_precision: float | None = None
+    macro_recall: float | None = None
+    macro_f1: float | None = None
+    chance: float | None = None
+    n_train: int | None = None
+    n_eval: int | None = None
+    eval_split: str | None = None
+    seconds: float | None = None
+    bank_file: str | None = None
+    version: int | None = None
+    notes: list[str] = field(default_factory=list)
+    backbone: str | None = None
+    device: str | None = None
+    predictions: list[int] | None = None
+
+
+@dataclass(kw_only=True)
+class TrainResult(EvalResult):
+    """A trained entry (`baas train-task`): its evaluation, with how it was trained. `reused`: the store already
+    held an entry made with the same data and settings, and this is it (nothing was trained)."""
+
+    max_eval: int | None = None
+    trainable_parameters: int | None = None
+    best_epoch: int | None = None
+    history: list[dict] | None = None
+    start_accuracy: float | None = None
+    resumed: bool = False
+    reused: bool = False
+    config: dict | None = None
+    pooling: str | None = None
+    processes: int | None = None
+    precision: str | None = None
+
+
+@dataclass(kw_only=True)
+class InitResult(Result):
+    """A task's data-driven start (`baas init-prompts`): the topic labels of the prefix, the question clusters
+    and chains of the suffix (each None when that init is not data-driven), the vectors' shapes, and whether
+    it was read back from the store (kept in `store`)."""
+
+    task: str
+    backbone: str
+    store: str
+    n_train: int
+    prefix_init: str
+    suffix_init: str
+    prefix_shape: list[int]
+    suffix_shape: list[int]
+    topics: dict | None = None
+    chain: dict | None = None
+    llm: dict | None = None
+    from_store: bool = False
+
+
+@dataclass(kw_only=True)
+class FuseResult(Result):
+    """A router fitted over the bank and scored with no task id (`baas fuse`). `strategies`: one report per
+    strategy and space scored (per-task accuracy, macro F1, oracle and routing accuracy, the routing confusion);
+    `best`: the best deployable one; `router`: the name of the saved router `predict` now uses (best's)."""
+
+    strategies: list[dict]
+    best: dict
+    router: str
+
+    @property
+    def accuracy(self) -> float:
+        """The best strategy's mean accuracy over the tasks."""
+        return self.best["mean_accuracy"]
+
+    def to_dict(self) -> dict:
+        """One report scored: that report (its `router` key names the saved router); several: all three fields."""
+        if len(self.strategies) == 1:
+            return dict(self.best)
+        return {"strategies": self.strategies, "best": self.best, "router": self.router}
+
+
+@dataclass(kw_only=True)
+class ForgettingResult(Result):
+    """The continual protocol's report (`baas eval-forgetting`), as written to `folder`/report.json: `tasks` in
+    the order learned, `methods` (each one's accuracy matrix, metrics with intervals, parameters, time), `failed`
+    (methods that stopped, with the task and the error), `findings`."""
+
+    report: dict
+    folder: Path
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.report["tasks"]
+
+    @property
+    def methods(self) -> dict:
+        return self.report["methods"]
+
+    @property
+    def failed(self) -> dict:
+        return self.report["failed"]
+
+    def to_dict(self) -> dict:
+        return self.report
+
+
+@dataclass(kw_only=True)
+class DemoResult(Result):
+    """`baas demo`: per generated task its chance and final accuracy for baas (no task id), the oracle and
+    naive; per method the forgetting metrics; the backbone; where the bank (`store`) and the report folder
+    (`report`) are."""
+
+    backbone: str
+    store: str
+    report: str
+    tasks: list[dict]
+    forgetting: dict
+
+
+@dataclass(kw_only=True)
+class Answer:
+    """One question answered with no task id: the option chosen (`answer`, its index, and `answer_text`), every
+    option's probability, and the bank entries used with their weights (largest first)."""
+
+    id: str
+    question: str
+    answer: int
+    answer_text: str
+    probabilities: list[float]
+    entries: list[dict]
+
+
+@dataclass(kw_only=True)
+class PredictResult(Result):
+    """Answers from the fused bank (`baas predict`): which saved router answered (its strategy, rule and space),
+    one Answer per question, the router's `warnings` (an entry it does not know), and, when some questions carry
+    a label, the `accuracy` on those `n_labelled` questions."""
+
+    router: str
+    strategy: str
+    rule: str
+    space: str
+    predictions: list[Answer]
+    warnings: list[str] = field(default_factory=list)
+    accuracy: float | None = None
+    n_labelled: int = 0
+
+    def to_dict(self) -> dict:
+        """`warnings` only when there are some, `accuracy` and `n_labelled` only when a question had a label."""
+        out = {k: getattr(self, k) for k in ("router", "strategy", "rule", "space")}
+        out["predictions"] = [asdict(a) for a in self.predictions]
+        if self.warnings:
+            out["warnings"] = list(self.warnings)
+        if self.n_labelled:
+            out.update(accuracy=self.accuracy, n_labelled=self.n_labelled)
+        return out
+
+
+@dataclass(kw_only=True)
+class Removal:
+    """What `Bank.remove` is about to delete (given to its `confirm`): the versions of `task`, and the saved
+    routers fitted on them (they refuse to answer until `fuse` is rerun)."""
+
+    task: str
+    version: int | None
+    versions: list[int]
+    routers: list[str]
+
+
+@dataclass(kw_only=True)
+class RemoveResult(Result):
+    """`baas bank rm`: what went (`version` None: every version) and the routers that were fitted on it."""
+
+    task: str
+    version: int | None
+    removed_versions: int
+    routers: list[str]
+
+
+@dataclass(kw_only=True)
+class ExportResult(Result):
+    """`baas bank export`: the folder written and its files."""
+
+    task: str
+    folder: str
+    files: list[str]
+
+
+@dataclass(kw_only=True)
+class ImportResult(Result):
+    """`baas bank import`: the entry added (a new version of `task`)."""
+
+    task: str
+    version: int
+
+
+@dataclass(kw_only=True)
+class DatasetList(Result):
+    """`baas datasets`: the local data directory used (None: the hub) and, per known dataset, its hub id,
+    where it would load from and its splits."""
+
+    data_dir: str | None
+    datasets: list[dict]
