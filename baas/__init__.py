@@ -50,7 +50,7 @@ _EXPORTS = {
     "check_store": "baas.training.api",
     "Bank": "baas.training.api",
     "questions": "baas.training.api",
-    "StaleRouterWarning": "baas.training.routing",
+    "StaleRouterWarning": "baas.training.fusion",
     "load_backbone": "baas.training.backbone",
     "load_task_data": "baas.training.data",
     "TrainConfig": "baas.training.config",

@@ -1,4 +1,4 @@
-"""Progress on stderr for the CLI (the library's Reporter, see training/loop.py): on a terminal, rich bars, one
+"""Progress on stderr for the CLI (the library's Reporter, see training/progress.py): on a terminal, rich bars, one
 per stage under an optional bar over the whole run; without one (a log file, a pipe, CI), plain lines: a
 stage's progress every 10% or 30 seconds, whichever comes first, its end with the time taken, and each step
 of a whole run."""
@@ -19,7 +19,7 @@ def reporter():
     """Progress on the main process; silence on a launcher's other processes."""
     if main_process():
         return CliProgress()
-    from baas.training.loop import Reporter
+    from baas.training.progress import Reporter
 
     return Reporter()
 

@@ -26,10 +26,10 @@ class Router:
     versions: list[int]
     rule: Rule
     strategy: Strategy
-    query: str  # what the query vectors are made of, `kind:layers` (see training.routing.Query)
+    query: str  # what the query vectors are made of, `kind:layers` (see training.fusion.Query)
     means: torch.Tensor  # [E, d] the entries' mean queries (what `cluster` groups)
     temperature: float = 1.0  # log p(task | query) / temperature, renormalised: above 1 softens the rule's distribution
-    # What it was fitted on, to tell when the bank has moved on (training.routing.router_problems):
+    # What it was fitted on, to tell when the bank has moved on (training.fusion.router_problems):
     checksums: list[str] | None = None  # each entry's sha256, in bank order (None: a router saved before they were kept)
     selection: list[str] | None = None  # the entries asked for (`NAME` or `NAME@vN`); None: the whole bank
     space: str = "prompt"  # where `predict` mixes the entries: prompt (one fused pair) or output (their answers)

@@ -124,7 +124,7 @@ class Catalog:
     # ---- LLM answer cache ---------------------------------------------------------------------
 
     def llm_cache_get(self, key: str) -> str | None:
-        """The cached answer for a request hash (see `baas.training.llm`), or None."""
+        """The cached answer for a request hash (see `baas.training.init.llm`), or None."""
         with self._db() as db:
             row = db.execute("SELECT response FROM llm_cache WHERE key = ?", (key,)).fetchone()
         return None if row is None else row["response"]

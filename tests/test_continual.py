@@ -363,12 +363,12 @@ def test_a_protocol_run_never_removes_or_changes_an_entry_it_did_not_make(tiny_b
     from baas.training.config import TrainConfig
     from baas.training.continual import Baas, Budget, Settings, run_protocol
     from baas.training.data import load_task_data
-    from baas.training.trainer import train_task
+    from baas.training.trainer import train_pair
 
     bb, store, task = tiny_backbone("bert"), Store(tmp_path / "store"), "demo_animal_sounds"
     settings = Settings(tasks=[task, "demo_categories"], budget=Budget(24, 16, 1, 0), lr_grid=(1e-2, 3e-2))
     # The user's own entry, trained with the data and settings of the protocol's 1e-2 try (so it is reused).
-    mine = train_task(task, load_task_data(task, max_train=24, max_eval=16), bb, store,
+    mine = train_pair(task, load_task_data(task, max_train=24, max_eval=16), bb, store,
                       replace(TrainConfig(), epochs=1, seed=0, lr=1e-2))
     before = store.describe(task, mine["version"])
 

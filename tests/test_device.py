@@ -76,7 +76,7 @@ def test_the_api_refuses_cuda_without_one_before_loading_anything(monkeypatch, t
     _gpus(monkeypatch, 0)
     monkeypatch.setattr(api.tasks, "load_task_data", lambda *a, **k: load_task_data("demo_categories", max_train=8, max_eval=8))
     with pytest.raises(BaasError, match="no CUDA GPU"):
-        api.train_task("demo_categories", store=tmp_path / "s", device="cuda", progress=False)
+        api.train_pair("demo_categories", store=tmp_path / "s", device="cuda", progress=False)
 
 
 def test_parallel_uses_gloo_for_cpu_tensors_and_nccl_only_for_cuda(monkeypatch):
@@ -101,12 +101,12 @@ def test_batch_to_the_cpu_is_the_same_batch(cpu_backbone):
 
 
 def test_training_on_an_explicit_cpu_records_it_and_saves_cpu_tensors(cpu_backbone, tmp_path):
-    from baas.training.trainer import train_task
+    from baas.training.trainer import train_pair
 
     assert cpu_backbone.device == CPU and all(p.device == CPU for p in cpu_backbone.model.parameters())
     store = Store(tmp_path)
     data = load_task_data("demo_categories", max_train=24, max_eval=16)
-    result = train_task("cats", data, cpu_backbone, store, TrainConfig(**dict(SMALL, epochs=1), device="cpu"))
+    result = train_pair("cats", data, cpu_backbone, store, TrainConfig(**dict(SMALL, epochs=1), device="cpu"))
     assert result["device"] == "cpu" and result["precision"] == "fp32"
     entry = store.load_entry("cats")
     assert entry.meta["device"] == "cpu" and entry.meta["precision"] == "fp32"
@@ -117,15 +117,15 @@ def test_training_on_an_explicit_cpu_records_it_and_saves_cpu_tensors(cpu_backbo
         assert all(f.get_tensor(k).device == CPU for k in f.keys())
     assert entry.to(CPU).prefix.device == CPU
     # auto on a machine with no GPU is the same run: the same key, so the entry is found again
-    again = train_task("cats", data, cpu_backbone, store, TrainConfig(**dict(SMALL, epochs=1), device="auto"))
+    again = train_pair("cats", data, cpu_backbone, store, TrainConfig(**dict(SMALL, epochs=1), device="auto"))
     assert again["reused"] and again["device"] == "cpu"
 
 
 def test_bf16_autocast_on_the_cpu_trains_as_fp32_does(cpu_backbone, tmp_path):
-    from baas.training.trainer import train_task
+    from baas.training.trainer import train_pair
 
     data = load_task_data("demo_categories", max_train=32, max_eval=32)
-    runs = {p: train_task("cats", data, cpu_backbone, Store(tmp_path / p), TrainConfig(**SMALL, precision=p))
+    runs = {p: train_pair("cats", data, cpu_backbone, Store(tmp_path / p), TrainConfig(**SMALL, precision=p))
             for p in ("fp32", "bf16")}
     assert runs["bf16"]["precision"] == "bf16"
     for a, b in zip(runs["fp32"]["history"], runs["bf16"]["history"]):
@@ -135,7 +135,7 @@ def test_bf16_autocast_on_the_cpu_trains_as_fp32_does(cpu_backbone, tmp_path):
     assert entry.prefix.dtype == torch.float32  # trained tensors stay fp32 under autocast
     # the forward did run in bf16: close to fp32's, not equal to it, and handed back in fp32
     from baas.training.batching import collate, encode
-    from baas.training.model import score
+    from baas.training.scoring import score
 
     batch = collate(encode(data.train.examples[:8], cpu_backbone.tokenizer, 48), cpu_backbone.pad_id)
     pair, head = entry.prompt()

@@ -7,11 +7,11 @@ import json
 import pytest
 import torch
 
-from baas.training import topics
-from baas.training.autocot import aggregate_chains, build_chain, cluster_questions, offline_chain, split_steps
-from baas.training.topics import chain_vectors, label_vectors, segment_means, topic_labels
-from baas.training.data import MCQExample, load_task_data
 from baas.prompts_bank.errors import BaasError
+from baas.training.data import MCQExample, load_task_data
+from baas.training.init import topics
+from baas.training.init.autocot import aggregate_chains, build_chain, cluster_questions, offline_chain, split_steps
+from baas.training.init.topics import chain_vectors, label_vectors, segment_means, topic_labels
 
 
 def ex(id: str, question: str, label: int = 1, topic: str | None = None,

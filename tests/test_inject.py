@@ -3,12 +3,12 @@
 import pytest
 import torch
 
+from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.pair import PromptPair, ScoringHead
 from baas.training.backbone import INPUT, PAD, PREFIX, SUFFIX, inject, pool
 from baas.training.batching import collate, encode
 from baas.training.data import load_task_data
-from baas.prompts_bank.errors import BaasError
-from baas.training.model import score
+from baas.training.scoring import score
 
 
 def _marked(n, t, d, offset):
@@ -185,7 +185,7 @@ def test_truncation_cuts_the_context_first_and_never_an_option(tiny_backbone):
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2"])
 def test_layer_means_stop_early_and_match_the_full_pass(kind, tiny_backbone):
-    from baas.training.model import query_embeddings
+    from baas.training.scoring import query_embeddings
 
     bb = tiny_backbone(kind)
     texts = ["what does a cow say", "the opposite of hot is cold, which is which"]

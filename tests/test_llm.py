@@ -8,8 +8,8 @@ import socket
 import pytest
 from llm_server import ScriptedLLMServer
 
-from baas.training.llm import LLMClient, LLMConfig, LLMError, cache_key
 from baas.store.store import Store
+from baas.training.init.llm import LLMClient, LLMConfig, LLMError, cache_key
 
 MESSAGES = [{"role": "system", "content": "You reason step by step."},
             {"role": "user", "content": "Q: What does a cow say? A: Let's think step by step."}]

@@ -5,7 +5,7 @@ import pytest
 from baas.store import Store
 from baas.training.backbone import DEFAULT_BACKBONE, load_backbone, offline_minilm_path
 from baas.training.data import load_task_data
-from baas.training.trainer import TrainConfig, evaluate_entry, train_task
+from baas.training.trainer import TrainConfig, evaluate_entry, train_pair
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +23,7 @@ def test_offline_minilm_is_extracted_once(minilm):
 def test_train_and_reload_on_real_data(minilm, shared_mcq, tmp_path):
     data = load_task_data("arc_easy", shared_mcq, max_train=48, max_eval=40)
     store = Store(tmp_path)
-    result = train_task("arc_easy", data, minilm, store, TrainConfig(epochs=1, prefix_len=4, suffix_len=4))
+    result = train_pair("arc_easy", data, minilm, store, TrainConfig(epochs=1, prefix_len=4, suffix_len=4))
     assert result["n_train"] == 48 and result["n_eval"] == 40 and result["eval_split"] == "test"
     assert 0.0 <= result["accuracy"] <= 1.0
     assert evaluate_entry("arc_easy", data, minilm, store)["accuracy"] == result["accuracy"]

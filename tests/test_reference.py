@@ -69,8 +69,8 @@ def _cells(folder, matrix) -> dict:
 def test_st_ft_trains_in_turn_with_the_library_resumes_and_is_scored_on_the_same_questions(tiny_backbone, tmp_path):
     pytest.importorskip("sentence_transformers")
     from baas.training.continual import Context
-    from baas.training.loop import Reporter
     from baas.training.continual.methods.reference import SentenceLearner, STFineTuning
+    from baas.training.progress import Reporter
 
     bb, store = tiny_backbone("bert"), Store(tmp_path / "store")
     # two rates to choose from on the first task (large enough to move a tiny random model in one epoch)

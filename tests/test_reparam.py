@@ -8,7 +8,7 @@ from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
 from baas.training.config import TrainConfig
 from baas.training.data import load_task_data
-from baas.training.trainer import train_task
+from baas.training.trainer import train_pair
 
 
 @pytest.mark.parametrize("kind", ["none", "mlp", "bap"])
@@ -55,7 +55,7 @@ def test_training_with_bap_saves_the_materialised_pair(tiny_backbone, tmp_path):
     config = TrainConfig(epochs=1, batch_size=4, prefix_len=3, suffix_len=2, max_length=48, reparam="bap",
                          checkpoint_every=100)
     store = Store(tmp_path)
-    result = train_task("cats", load_task_data("demo_categories", max_train=24, max_eval=16), bb, store, config)
+    result = train_pair("cats", load_task_data("demo_categories", max_train=24, max_eval=16), bb, store, config)
     entry = store.load_entry("cats", backbone=bb.name, hidden_size=bb.hidden_size)
     assert entry.meta["reparam"] == "bap" and entry.prefix.shape == (bb.num_layers, 3, bb.hidden_size)  # default depth: every layer
     assert set(entry.tensors()) == {"prefix", "suffix", "head_weight", "head_bias", "key", "gate"}  # no encoder weights

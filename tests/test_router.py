@@ -165,7 +165,7 @@ def test_one_hot_prompt_fusion_is_the_entry_itself(tiny_backbone):
     """Prompt-space fusion with all weight on one entry gives exactly that entry's logits."""
     from baas.training.batching import encode
     from baas.training.data import load_task_data
-    from baas.training.model import logits
+    from baas.training.scoring import logits
 
     bb = tiny_backbone("bert")
     d, depth = bb.hidden_size, bb.num_layers
@@ -196,24 +196,24 @@ def test_temperature_spreads_the_weights():
 
 def test_tasks_join_one_by_one_without_earlier_text(tiny_backbone, tmp_path, monkeypatch):
     """Each task's summary is made when it is trained; a later router is fitted from summaries alone."""
-    from baas.training import routing
+    from baas.training import fusion
     from baas.training.data import load_task_data
-    from baas.training.trainer import TrainConfig, train_task
+    from baas.training.trainer import TrainConfig, train_pair
 
     bb, store = tiny_backbone("bert"), Store(tmp_path)
     config = TrainConfig(epochs=1, batch_size=8, prefix_len=2, suffix_len=2, max_length=48)
     names = ["demo_categories", "demo_opposites", "demo_animal_sounds"]
     for i, name in enumerate(names):
-        train_task(name, load_task_data(name, max_train=24, max_eval=16), bb, store, config)
-        assert [a["name"] for a in store.artifacts("summary")][0] == f"{name}@v1-{routing.DEFAULT_QUERY.slug}"
+        train_pair(name, load_task_data(name, max_train=24, max_eval=16), bb, store, config)
+        assert [a["name"] for a in store.artifacts("summary")][0] == f"{name}@v1-{fusion.DEFAULT_QUERY.slug}"
 
         def no_text(*args, **kwargs):
             raise AssertionError("a router read a task's questions")
 
         with monkeypatch.context() as m:  # fitting the router after task i reads no task's text
-            m.setattr(routing, "load_task_data", no_text)
-            m.setattr(routing, "query_vectors", no_text)
-            router = routing.fit_router(routing.load_bank(store, bb), bb, store, "lda", "hard")
+            m.setattr(fusion, "load_task_data", no_text)
+            m.setattr(fusion, "query_vectors", no_text)
+            router = fusion.fit_router(fusion.load_bank(store, bb), bb, store, "lda", "hard")
         assert router.tasks == names[: i + 1]
 
 
@@ -236,9 +236,9 @@ def test_fused_evaluation_mixes_tasks_with_different_option_counts(tiny_backbone
 
     from baas.training.batching import encode
     from baas.training.data import load_task_data
+    from baas.training.fusion import EvalSet, evaluate_fused
     from baas.training.metrics import mcq_metrics
-    from baas.training.model import predict
-    from baas.training.routing import EvalSet, evaluate_fused
+    from baas.training.scoring import predict
 
     bb = tiny_backbone("bert")
     bank = PromptBank([entry(t, d=bb.hidden_size, depth=bb.num_layers, seed=i, backbone=bb.name, max_length=48)
@@ -273,7 +273,7 @@ def test_a_saved_router_knows_when_the_bank_has_moved_on(tmp_path):
     makes it refuse, one it does not know is named; each in one line with the router, the entry and what to do."""
     from dataclasses import replace
 
-    from baas.training.routing import router_problems, routers_using
+    from baas.training.fusion import router_problems, routers_using
 
     store = Store(tmp_path)
     for i, t in enumerate("ab"):

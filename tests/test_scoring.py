@@ -13,8 +13,8 @@ from baas.store import Store
 from baas.training.batching import collate, encode, pack, unpack
 from baas.training.config import SCORINGS, TrainConfig
 from baas.training.data import MCQExample
-from baas.training.model import logits, score
 from baas.training.loop import CLOSED_GATE, PairLearner, evaluate, fit, learner_scorer
+from baas.training.scoring import logits, score
 from baas.training.trainer import make_trainable
 
 EXAMPLES = [

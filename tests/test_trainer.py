@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from baas.prompts_bank.errors import BaasError
 from baas.store import Store
 from baas.training.data import load_task_data
-from baas.prompts_bank.errors import BaasError
-from baas.training.trainer import TrainConfig, evaluate_entry, train_task
+from baas.training.trainer import TrainConfig, evaluate_entry, train_pair
 
 SMALL = dict(epochs=2, batch_size=4, prefix_len=3, suffix_len=2, eval_batch_size=16, checkpoint_every=3, max_length=48)
 
@@ -19,7 +19,7 @@ def _data(n=40):
 def test_train_saves_a_complete_entry(kind, depth, gate, tiny_backbone, tmp_path):
     bb = tiny_backbone(kind)
     store = Store(tmp_path)
-    result = train_task("cats", _data(), bb, store, TrainConfig(**SMALL, depth=depth, gate=gate))
+    result = train_pair("cats", _data(), bb, store, TrainConfig(**SMALL, depth=depth, gate=gate))
     for key in ("task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
                 "eval_split", "seconds", "bank_file"):
         assert key in result
@@ -40,7 +40,7 @@ def test_train_saves_a_complete_entry(kind, depth, gate, tiny_backbone, tmp_path
 def test_frozen_backbone_is_untouched(tiny_backbone, tmp_path):
     bb = tiny_backbone("bert")
     before = {k: v.clone() for k, v in bb.model.state_dict().items()}
-    train_task("cats", _data(16), bb, Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
+    train_pair("cats", _data(16), bb, Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
     after = bb.model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
 
@@ -50,7 +50,7 @@ def test_a_deep_pair_starts_where_the_shallow_pair_leads(gate, tiny_backbone):
     """In a causal decoder the prefix's states do not depend on the input, so a deep prefix started from
     them scores every input exactly as the shallow prefix does."""
     from baas.training.batching import collate, encode
-    from baas.training.model import score
+    from baas.training.scoring import score
     from baas.training.trainer import make_trainable
 
     bb = tiny_backbone("gpt2")
@@ -69,7 +69,7 @@ def test_a_deep_pair_starts_where_the_shallow_pair_leads(gate, tiny_backbone):
 
 def test_a_prompt_deeper_than_the_backbone_is_refused(tiny_backbone, tmp_path):
     with pytest.raises(BaasError, match="--depth 3 is deeper than backbone"):
-        train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, depth=3)))
+        train_pair("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, depth=3)))
 
 
 def _keyword_task(root, n=240):
@@ -95,7 +95,7 @@ def _keyword_task(root, n=240):
 def test_training_learns_a_separable_task(prompt_len, tiny_backbone, tmp_path):
     bb = tiny_backbone("bert")
     config = TrainConfig(**dict(SMALL, epochs=3, batch_size=8, lr=3e-2, head_lr=3e-2, prefix_len=prompt_len, suffix_len=prompt_len))
-    result = train_task("animals", _keyword_task(tmp_path / "data"), bb, Store(tmp_path / "s"), config)
+    result = train_pair("animals", _keyword_task(tmp_path / "data"), bb, Store(tmp_path / "s"), config)
     assert result["accuracy"] > 0.6, result
 
 
@@ -105,13 +105,13 @@ def test_training_learns_a_separable_task(prompt_len, tiny_backbone, tmp_path):
 def test_interrupted_run_resumes_to_the_same_result(stop, tiny_backbone, tmp_path):
     bb = tiny_backbone("bert")
     config = TrainConfig(**SMALL)
-    full = train_task("cats", _data(), bb, Store(tmp_path / "a"), config)
+    full = train_pair("cats", _data(), bb, Store(tmp_path / "a"), config)
 
     store = Store(tmp_path / "b")
-    stopped = train_task("cats", _data(), bb, store, config, stop_after_steps=stop)
+    stopped = train_pair("cats", _data(), bb, store, config, stop_after_steps=stop)
     assert stopped == {"task": "cats", "interrupted_at_step": stop}
     assert list((tmp_path / "b" / "checkpoints" / "cats").glob("*.pt"))
-    resumed = train_task("cats", _data(), bb, store, config)
+    resumed = train_pair("cats", _data(), bb, store, config)
     assert resumed["resumed"] is True
     assert resumed["accuracy"] == full["accuracy"] and resumed["history"] == full["history"]
     a = Store(tmp_path / "a").load_entry("cats")
@@ -123,8 +123,8 @@ def test_interrupted_run_resumes_to_the_same_result(stop, tiny_backbone, tmp_pat
 def test_a_changed_config_does_not_resume_someone_elses_checkpoint(tiny_backbone, tmp_path):
     bb = tiny_backbone("bert")
     store = Store(tmp_path)
-    train_task("cats", _data(), bb, store, TrainConfig(**SMALL), stop_after_steps=4)
-    result = train_task("cats", _data(), bb, store, TrainConfig(**dict(SMALL, lr=5e-3)))
+    train_pair("cats", _data(), bb, store, TrainConfig(**SMALL), stop_after_steps=4)
+    result = train_pair("cats", _data(), bb, store, TrainConfig(**dict(SMALL, lr=5e-3)))
     assert result["resumed"] is False
 
 
@@ -168,16 +168,16 @@ def test_tokenisation_is_cached_in_the_store(tiny_backbone, tmp_path, monkeypatc
 def _small_memory(monkeypatch, most: int):
     """Scoring more than `most` questions at once raises the CPU allocator's out-of-memory error."""
     import baas.training.loop as loop
-    import baas.training.model as model
+    import baas.training.scoring as scoring
 
-    real = model.score
+    real = scoring.score
 
     def score(backbone, batch, *args):
         if batch.option_mask.shape[0] > most:
             raise RuntimeError("[enforce fail at alloc_cpu.cpp:118] DefaultCPUAllocator: can't allocate memory")
         return real(backbone, batch, *args)
 
-    monkeypatch.setattr(model, "score", score)
+    monkeypatch.setattr(scoring, "score", score)
     monkeypatch.setattr(loop, "score", score)
 
 
@@ -194,10 +194,10 @@ class _Messages:
 
 def test_a_batch_that_does_not_fit_is_trained_in_pieces_with_the_same_result(tiny_backbone, tmp_path, monkeypatch):
     bb, config = tiny_backbone("bert"), TrainConfig(**dict(SMALL, epochs=1))
-    whole = train_task("cats", _data(), bb, Store(tmp_path / "a"), config)
+    whole = train_pair("cats", _data(), bb, Store(tmp_path / "a"), config)
     _small_memory(monkeypatch, most=1)
     messages = _Messages()
-    pieces = train_task("cats", _data(), bb, Store(tmp_path / "b"), config, reporter=messages)
+    pieces = train_pair("cats", _data(), bb, Store(tmp_path / "b"), config, reporter=messages)
     assert [m.split(" did not")[0] for m in messages.lines if "did not fit" in m][:2] == ["4 questions at once", "2 questions at once"]
     a, b = (Store(tmp_path / s).load_entry("cats").tensors() for s in "ab")
     # (the head's bias moves every option's score alike, so its gradient is rounding noise that Adam scales up:
@@ -209,7 +209,7 @@ def test_a_batch_that_does_not_fit_is_trained_in_pieces_with_the_same_result(tin
 def test_a_single_question_that_does_not_fit_is_one_clear_error(tiny_backbone, tmp_path, monkeypatch):
     _small_memory(monkeypatch, most=0)
     with pytest.raises(BaasError, match="out of memory on a single question: lower --max-length"):
-        train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
+        train_pair("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
 
 
 def test_other_errors_are_not_taken_for_memory(tiny_backbone, tmp_path, monkeypatch):
@@ -217,4 +217,4 @@ def test_other_errors_are_not_taken_for_memory(tiny_backbone, tmp_path, monkeypa
 
     monkeypatch.setattr(loop, "score", lambda *a: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        train_task("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))
+        train_pair("cats", _data(8), tiny_backbone("bert"), Store(tmp_path), TrainConfig(**dict(SMALL, epochs=1)))

@@ -1,5 +1,5 @@
 """The one training loop and the one evaluator. Every trained thing in baas goes through them: a task's
-prompt pair (`trainer.train_task`), every continual method and baseline (`continual`, `baselines`), and
+prompt pair (`trainer.train_pair`), every continual method and baseline (`continual/methods/`), and
 the benchmarks.
 
 A `Learner` is what trains: a module, its optimiser, and its option logits on a batch. `fit` runs AdamW
@@ -24,30 +24,9 @@ import torch.nn.functional as F
 from baas.training.batching import Batch, Encoded, MemoryBackOff, batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.metrics import chance, mcq_metrics
-from baas.training.model import score, score_questions
 from baas.training.parallel import Processes
-
-
-class Reporter:
-    """How training talks: progress bars and messages. The default is silent; the CLI shows rich bars."""
-
-    def message(self, text: str) -> None:
-        pass
-
-    def start(self, label: str, total: int, completed: int = 0) -> None:
-        pass
-
-    def advance(self, n: int = 1, **fields) -> None:
-        pass
-
-    def stop(self) -> None:
-        pass
-
-    def overall(self, total: int) -> None:
-        """A bar over a whole multi-step run (eval-forgetting); 0 ends it."""
-
-    def step(self, label: str, done: int) -> None:
-        """The overall bar shows `label`, with `done` steps behind it."""
+from baas.training.progress import Reporter
+from baas.training.scoring import score, score_questions
 
 
 class Learner:

@@ -8,7 +8,7 @@ rank's GPU (`local_rank`, taken by `backbone.resolve_device` under --device auto
 One process is the default and costs nothing. Under N processes every process runs the same command: each
 takes every N-th question of each training batch, and the gradients of their summed losses are added up
 across processes before the step, so every process takes the step a single process would take on the whole
-batch (up to floating-point summation order). Scoring is shared the same way (`model.logits`, and the
+batch (up to floating-point summation order). Scoring is shared the same way (`scoring.logits`, and the
 continual protocol's learners): each process scores every N-th question and the answers are gathered, so every
 process holds every answer and takes the same decisions. Only the main process writes to the store and to
 report files, and the others wait for it (`barrier`) before reading what it wrote.

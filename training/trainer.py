@@ -21,11 +21,12 @@ from baas.training.backbone import Backbone, resolve_precision
 from baas.training.batching import ENCODING_VERSION, Encoded, encode, pack, unpack
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
-from baas.training.initialise import PromptInit, initialise
-from baas.training.loop import PairLearner, Reporter, evaluate, fit, learner_scorer, make_optimizer
-from baas.training.model import on_device, prompt_scorer, query_embeddings
+from baas.training.fusion import DEFAULT_QUERY, entry_summary
+from baas.training.init import LLMClient, LLMConfig, PromptInit, initialise
+from baas.training.loop import PairLearner, evaluate, fit, learner_scorer, make_optimizer
 from baas.training.parallel import Processes
-from baas.training.routing import DEFAULT_QUERY, entry_summary
+from baas.training.progress import Reporter
+from baas.training.scoring import on_device, prompt_scorer, query_embeddings
 
 
 def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig, init: PromptInit | None = None
@@ -101,8 +102,6 @@ def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, confi
     """The pair's starting vectors. A data-driven start (topic labels, Auto-CoT chain) is made once and
     kept in the store (`init-prompts` shows it); later runs with the same data and settings reuse it.
     The LLM for the chains: `config.llm_base_url` / `llm_model`, else BAAS_LLM_BASE_URL / BAAS_LLM_MODEL."""
-    from baas.training.llm import LLMClient, LLMConfig
-
     reporter = reporter or Reporter()
     embeddings = backbone.model.get_input_embeddings().weight
     if config.prefix_init != "topic" and config.suffix_init != "autocot":
@@ -132,7 +131,7 @@ def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, confi
     return init
 
 
-def train_task(
+def train_pair(
     task: str,
     data: TaskData,
     backbone: Backbone,
@@ -234,7 +233,7 @@ def train_task(
 
 
 def _existing_result(task: str, version: int, data: TaskData, backbone: Backbone, store: Store) -> dict:
-    """train_task's record of an entry already in the store, from what it was saved with."""
+    """train_pair's record of an entry already in the store, from what it was saved with."""
     info = store.describe(task, version)
     meta, metrics = info["meta"], info["metrics"]
     store.load_entry(task, version)  # its file is there and verifies

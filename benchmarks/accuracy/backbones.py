@@ -73,7 +73,7 @@ def done() -> dict[tuple, dict]:
 
 def timing_reporter():
     """A trainer reporter that adds up the time spent in training stages (labels with 'epoch') and their steps."""
-    from baas.training.trainer import Reporter
+    from baas.training.progress import Reporter
 
     class Timing(Reporter):
         def __init__(self):
@@ -117,10 +117,10 @@ def one(job: dict) -> dict:
             trained = sum(t.numel() for t in learner.trainable().values())
             n_train = len(train)
     else:
-        from baas.training.trainer import train_task
+        from baas.training.trainer import train_pair
 
         with tempfile.TemporaryDirectory() as tmp:
-            result = train_task(data.name, data, backbone, Store(tmp), config, timing)
+            result = train_pair(data.name, data, backbone, Store(tmp), config, timing)
         metrics = {"accuracy": result["accuracy"], "macro_f1": result["macro_f1"], "n": result["n_eval"]}
         validation = max(h["validation_accuracy"] for h in result["history"])
         trained, n_train = result["trainable_parameters"], result["n_train"]

@@ -40,7 +40,7 @@ from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import load_task_data
-from baas.training.trainer import train_task
+from baas.training.trainer import train_pair
 
 sys.path.insert(0, str(Path(__file__).parent))
 from recipe import baseline_run  # noqa: E402
@@ -83,7 +83,7 @@ def run(args) -> None:
                     if method == "peft":
                         r = baseline_run(backbone, args.data_dir, dataset, config, "prompt", args.max_train, args.max_eval)
                     else:
-                        r = train_task(dataset, data, backbone, store, config)
+                        r = train_pair(dataset, data, backbone, store, config)
                     row = {"dataset": dataset, "method": method, "seed": seed, "eval_split": r["eval_split"],
                            "accuracy": r["accuracy"], "macro_f1": r["macro_f1"], "chance": r["chance"],
                            "validation_accuracy": max(h["validation_accuracy"] for h in r["history"]),

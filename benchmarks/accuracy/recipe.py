@@ -29,7 +29,7 @@ from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import load_task_data
-from baas.training.trainer import train_task
+from baas.training.trainer import train_pair
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 BASE = TrainConfig(epochs=2, depth=1)  # the search predates deep pairs (probes/depth_probe.sh covers them)
@@ -42,7 +42,7 @@ def baseline_context(backbone, config: TrainConfig, data_dir, dataset: str, max_
                      max_eval: int | None, store: Store):
     """The continual protocol's context for one task, with these subsets of it (what its learners see)."""
     from baas.training.continual import Budget, Context, Settings
-    from baas.training.loop import Reporter
+    from baas.training.progress import Reporter
 
     settings = Settings(tasks=[dataset], budget=Budget(max_train, max_eval, config.epochs, config.seed), config=config)
     return Context(settings, backbone, store, data_dir, Reporter())
@@ -77,7 +77,7 @@ def run(backbone, data_dir, dataset, config, label, log, max_eval=300, peft=None
     else:
         data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval)
         with tempfile.TemporaryDirectory() as tmp:
-            r = train_task(dataset, data, backbone, Store(tmp), config)
+            r = train_pair(dataset, data, backbone, Store(tmp), config)
     row = {"label": label, "dataset": dataset, "config": asdict(config), "peft": peft, "n_eval": r["n_eval"],
            "trainable_parameters": r.get("trainable_parameters"),
            "validation_accuracy": max(h["validation_accuracy"] for h in r["history"]),

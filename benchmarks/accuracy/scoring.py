@@ -65,7 +65,7 @@ def one(dataset: str, row: str, seed: int, data_dir: str, backbone, store) -> di
     from baas.training.config import TrainConfig
     from baas.training.data import load_task_data
     from baas.training.loop import PairLearner, evaluate, learner_scorer
-    from baas.training.trainer import encode_cached, make_trainable, train_task
+    from baas.training.trainer import encode_cached, make_trainable, train_pair
 
     data = load_task_data(dataset, data_dir, max_train=BUDGET["max_train"], max_eval=BUDGET["max_eval"])
     config = TrainConfig(**ROWS[row], epochs=BUDGET["epochs"], seed=seed)
@@ -80,7 +80,7 @@ def one(dataset: str, row: str, seed: int, data_dir: str, backbone, store) -> di
     elif row.startswith("full_"):
         record = full_fine_tuning(data, config, backbone, store)
     else:
-        result = train_task(f"{dataset}-{row}-s{seed}", data, backbone, store, config, force=True)
+        result = train_pair(f"{dataset}-{row}-s{seed}", data, backbone, store, config, force=True)
         best = max([h["validation_accuracy"] for h in result["history"]] + [result.get("start_accuracy") or 0.0])
         record = {k: result[k] for k in ("accuracy", "predictions", "trainable_parameters", "history", "best_epoch",
                                          "start_accuracy")}
@@ -96,7 +96,7 @@ def full_fine_tuning(data, config, backbone, store) -> dict:
     import torch
 
     from baas.training.continual import BASELINES, Budget, Context, Settings, fit, learner_metrics
-    from baas.training.trainer import Reporter
+    from baas.training.progress import Reporter
 
     ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
                   backbone, store, None, Reporter())

@@ -9,7 +9,7 @@ process, interleaved as in train_throughput.py:
 
 - baas: the library's one evaluator, `loop.evaluate` (inference mode; questions sorted by length, then
   batched) with the frozen pair and head of a `TrainablePromptPair` (prefix 5 + suffix 5) turned into a
-  bank entry (`model.prompt_scorer`).
+  bank entry (`scoring.prompt_scorer`).
 - PEFT as a user would run it: eval-forgetting's prompt-tuning learner (throughput.py `peft_learner`,
   10 virtual tokens), its `logits` under `torch.inference_mode`, batches of the slice in its order
   through `DataCollatorWithPadding`.
@@ -30,7 +30,7 @@ import torch
 from baas.training.batching import batch_indices, collate
 from baas.training.config import TrainConfig
 from baas.training.loop import evaluate, learner_scorer
-from baas.training.model import prompt_scorer
+from baas.training.scoring import prompt_scorer
 from baas.training.trainer import make_trainable
 from throughput import (
     BaasTokens,

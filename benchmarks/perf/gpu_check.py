@@ -194,7 +194,7 @@ def measure(side: str, bb: Backbone, precision: str, train: list[Encoded], val: 
 def cpu_agreement(device: torch.device, tok) -> dict:
     """The fp32 logits of a tiny deep pair on `device` against the same model's on the CPU."""
     from baas.training.batching import collate
-    from baas.training.model import score
+    from baas.training.scoring import score
 
     cpu = backbone("tiny", torch.device("cpu"), tok, seed=1)
     enc = questions(8, 24, seed=5)

@@ -143,7 +143,7 @@ def peft_learner(backbone, config):
     `get_peft_model(model, config)` does: the side holds one copy of the weights, like the baas side, and
     its peak RSS compares like with like."""
     from baas.training.continual import BASELINES, Context, Settings
-    from baas.training.loop import Reporter
+    from baas.training.progress import Reporter
 
     ctx = Context(Settings(tasks=[], config=config), backbone, None, None, Reporter())
     model = backbone.model

@@ -26,7 +26,7 @@ from baas.router.summary import QuerySummary
 from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.data import load_task_data
-from baas.training.routing import QUERY_KINDS, Query, query_vectors
+from baas.training.fusion import QUERY_KINDS, Query, query_vectors
 from train_bank import bank_arguments
 
 OUT = Path(__file__).resolve().parents[1] / "results"

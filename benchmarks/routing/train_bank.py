@@ -17,7 +17,7 @@ from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import fingerprint, load_task_data
-from baas.training.trainer import train_task
+from baas.training.trainer import train_pair
 
 TASKS = "arc_easy,arc_challenge,openbookqa,commonsense_qa,qasc,mmlu,medqa,medmcqa,dream,cosmos_qa"
 
@@ -42,7 +42,7 @@ def main() -> None:
         if done.get(task) == fingerprint(data.train.examples):
             print(f"{task}: already in the bank", flush=True)
             continue
-        result = train_task(task, data, backbone, store, TrainConfig())
+        result = train_pair(task, data, backbone, store, TrainConfig())
         with open(store.root / "train_bank.jsonl", "a") as f:
             f.write(json.dumps({k: result[k] for k in ("task", "accuracy", "macro_f1", "chance", "n_train", "n_eval",
                                                        "eval_split", "best_epoch", "seconds")}) + "\n")

@@ -15,7 +15,7 @@ from baas.training.api.resolve import open_store
 from baas.training.api.results import (Answer, DatasetList, DemoResult, EvalResult, ExportResult, ForgettingResult, FuseResult,
                                        ImportResult, InitResult, PredictResult, Removal, RemoveResult, Result, TrainResult)
 from baas.training.api.tasks import check_store, eval_task, init_prompts, list_datasets, questions, train_task
-from baas.training.routing import StaleRouterWarning
+from baas.training.fusion import StaleRouterWarning
 
 __all__ = ["Bank", "ProgressBars", "StaleRouterWarning", "check_store", "demo", "eval_forgetting", "eval_task", "init_prompts",
            "list_datasets", "open_store", "questions", "train_task",

@@ -19,7 +19,7 @@ from baas.training.api.tasks import questions
 from baas.training.backbone import Backbone, load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, load_task_data
-from baas.training.routing import (DEFAULT_QUERY, DEFAULT_RULE, SPACES, STRATEGIES, Query, StaleRouterWarning, eval_set,
+from baas.training.fusion import (DEFAULT_QUERY, DEFAULT_RULE, SPACES, STRATEGIES, Query, StaleRouterWarning, eval_set,
                                    evaluate_fused, fit_router, load_bank, route_questions, router_problems, routers_using)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from baas.training.loop import Reporter
+from baas.training.progress import Reporter
 
 
 class ProgressBars(Reporter):

@@ -14,7 +14,7 @@ from baas.training.api.resolve import backbone_of, names, open_store
 from baas.training.api.results import DemoResult, ForgettingResult
 from baas.training.backbone import Backbone
 from baas.training.config import TrainConfig
-from baas.training.routing import Query
+from baas.training.fusion import Query
 
 
 def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[str] = "all",

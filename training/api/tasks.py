@@ -35,13 +35,13 @@ def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | 
     name), as `baas train-task` does. `settings` are `TrainConfig` fields (epochs, lr, depth, prefix_len, ...).
     An entry already made with the same data and settings is returned as it is (`reused`), unless `force`.
     Progress bars unless `progress=False` (or another `reporter`)."""
-    from baas.training.trainer import train_task as train
+    from baas.training.trainer import train_pair
 
     name = validate_task_name(name or dataset)
     config = _config(settings)
     st = open_store(store)
     data = load_task_data(dataset, data_dir, max_train=max_train, max_eval=max_eval, skip_invalid=skip_invalid, format=format)
-    record = train(name, data, backbone_of(backbone, config.device, config.precision), st, config,
+    record = train_pair(name, data, backbone_of(backbone, config.device, config.precision), st, config,
                    reporter_for(reporter, progress), force=force)
     return TrainResult.of(record)
 

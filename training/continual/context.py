@@ -11,9 +11,9 @@ from baas.training.backbone import Backbone
 from baas.training.batching import Encoded
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
-from baas.training.loop import Reporter
+from baas.training.fusion import DEFAULT_QUERY, DEFAULT_RULE
 from baas.training.parallel import Processes
-from baas.training.routing import DEFAULT_QUERY, DEFAULT_RULE
+from baas.training.progress import Reporter
 from baas.training.trainer import encode_cached
 
 # The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.

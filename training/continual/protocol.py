@@ -32,8 +32,8 @@ from baas.training.continual.methods.baas import Baas
 from baas.training.continual.registry import METHODS
 from baas.training.continual.results import Results
 from baas.training.continual.summary import build_report
-from baas.training.loop import Reporter
 from baas.training.metrics import chance
+from baas.training.progress import Reporter
 
 
 def peak_rss_mb() -> float:

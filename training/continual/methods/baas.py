@@ -1,4 +1,4 @@
-"""baas as a continual method: one frozen bank entry (pair + head) per task, trained by `train_task` and kept in
+"""baas as a continual method: one frozen bank entry (pair + head) per task, trained by `train_pair` and kept in
 the store, with the entry's query summary; a router refitted from the summaries after each task (never an
 earlier task's text). The same bank also gives the oracle row: each question sent to its own task's entry."""
 
@@ -9,8 +9,8 @@ from dataclasses import replace
 from baas.prompts_bank.bank import PromptBank
 from baas.training.continual.context import Context
 from baas.training.continual.method import PROMPT_GRID, Method, cell_of
-from baas.training.routing import Query, eval_set, evaluate_fused, fit_router
-from baas.training.trainer import train_task
+from baas.training.fusion import Query, eval_set, evaluate_fused, fit_router
+from baas.training.trainer import train_pair
 
 
 class Baas(Method):
@@ -59,7 +59,7 @@ class Baas(Method):
     def entry(self, task: str, lr: float) -> tuple[int, float, bool]:
         """(version, best validation accuracy, found in the store) of the task's entry trained at `lr`."""
         ctx = self.ctx
-        result = train_task(task, ctx.data(task), ctx.backbone, ctx.store, replace(ctx.config, lr=lr), ctx.reporter)
+        result = train_pair(task, ctx.data(task), ctx.backbone, ctx.store, replace(ctx.config, lr=lr), ctx.reporter)
         return result["version"], max(h["validation_accuracy"] for h in result["history"]), result["reused"]
 
     def bank(self, k: int) -> PromptBank:

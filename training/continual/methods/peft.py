@@ -34,7 +34,7 @@ from baas.training.config import TrainConfig
 from baas.training.continual.method import PROMPT_GRID
 from baas.training.continual.methods.sequential import Sequential
 from baas.training.loop import Learner
-from baas.training.model import head_logits
+from baas.training.scoring import head_logits
 
 LORA_GRID = (3e-4, 1e-3, 3e-3)
 

@@ -41,9 +41,9 @@ from baas.training.batching import Batch
 from baas.training.continual.method import Method, learner_metrics
 from baas.training.continual.methods.full_ft import FULL_GRID
 from baas.training.continual.methods.sequential import Sequential
-from baas.training.initialise import PromptInit
+from baas.training.init import PromptInit
 from baas.training.loop import Learner, PairLearner, evaluate
-from baas.training.model import head_logits
+from baas.training.scoring import head_logits
 from baas.training.trainer import make_trainable
 
 

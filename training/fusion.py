@@ -1,5 +1,6 @@
-"""Routing a question to the bank without its task id: query vectors, the entries' query summaries,
-fitting a router, and evaluating fused inference against the oracle (the true task's entry).
+"""Fused inference over the prompt bank: answering a question without its task id. Query vectors, the
+entries' query summaries, fitting a router (`baas.router`, the Attention Router Module), and evaluating
+fused inference against the oracle (the true task's entry).
 
     question --query_vectors (cached)--> q [d] --Router (rule + strategy)--> weights over entries [E]
       prompt space:  PromptBank.fuse(weights) -> one pair and head -> one forward pass
@@ -29,8 +30,8 @@ from baas.training.backbone import Backbone
 from baas.training.batching import Encoded
 from baas.training.data import MCQExample, TaskData, fingerprint, load_task_data
 from baas.training.metrics import mcq_metrics
-from baas.training.model import logits, query_embeddings
 from baas.training.parallel import Processes
+from baas.training.scoring import logits, query_embeddings
 
 # What a query vector is made of: (text, passage or None). The passage is cut first when too long.
 QUERY_KINDS = {

@@ -20,10 +20,10 @@ from typing import Callable
 
 import torch
 
+from baas.prompts_bank.errors import BaasError
 from baas.training.batching import Encoded
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample
-from baas.prompts_bank.errors import BaasError
 
 
 @dataclass
@@ -74,7 +74,7 @@ def initialise(
             raise BaasError(f"--prefix-init {config.prefix_init} / --suffix-init {config.suffix_init} need the training examples")
 
     if config.prefix_init == "topic":
-        from baas.training.topics import label_vectors, topic_labels
+        from baas.training.init.topics import label_vectors, topic_labels
 
         topics = topic_labels(examples)
         info["topics"] = {"labels": topics.labels, "source": topics.source, "warnings": topics.warnings}
@@ -83,8 +83,8 @@ def initialise(
         prefix = init_vectors(config.prefix_init, config.prefix_len, embeddings, candidates, generator)
 
     if config.suffix_init == "autocot":
-        from baas.training.autocot import build_chain
-        from baas.training.topics import chain_vectors
+        from baas.training.init.autocot import build_chain
+        from baas.training.init.topics import chain_vectors
 
         chain = build_chain(examples, question_embeddings(), k=config.clusters, llm=llm, seed=config.seed)
         info["chain"] = chain.to_json()

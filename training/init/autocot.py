@@ -9,7 +9,7 @@ answer. The Chain Aggregator (`aggregate_chains`) merges the K local chains into
 procedure, the *global chain* the suffix is initialised from.
 
 The LLM is any object with `source: str` and `chat(messages, max_tokens, temperature) -> str` that
-raises a `BaasError` on failure (`baas.training.llm`). An LLM that failed once is not asked again
+raises a `BaasError` on failure (`baas.training.init.llm`). An LLM that failed once is not asked again
 in the same run: its failures (no key, cap reached, endpoint down) do not clear within seconds.
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from baas.training.topics import keywords, question_terms
-from baas.training.data import LETTERS, MCQExample
 from baas.prompts_bank.errors import BaasError
+from baas.training.data import LETTERS, MCQExample
+from baas.training.init.topics import keywords, question_terms
 
 MAX_QUESTION_WORDS = 60  # Auto-CoT's demonstration filters
 MAX_RATIONALE_STEPS = 5
