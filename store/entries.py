@@ -111,7 +111,7 @@ class Entries(Catalog):
 
     def find_version(self, task: str, run_key: str) -> int | None:
         """The newest version of `task` trained by the run `run_key` names (same data, backbone and
-        settings; see `baas.training.trainer.run_key`), or None."""
+        settings; see `baas.training.cache.run_key`), or None."""
         with self._db() as db:
             row = db.execute("SELECT MAX(version) AS v FROM entries WHERE task = ? AND json_extract(meta, '$.run_key') = ?",
                              (validate_task_name(task), run_key)).fetchone()

@@ -193,8 +193,8 @@ def test_run_keys_of_fp32_runs_are_the_keys_made_before_device_and_precision(cpu
     import json
     from dataclasses import asdict
 
+    from baas.training.cache import run_key
     from baas.training.data import fingerprint
-    from baas.training.trainer import run_key
 
     data = load_task_data("demo_categories", max_train=8, max_eval=8)
     config = TrainConfig(**SMALL)

@@ -9,7 +9,8 @@ import pytest
 from llm_server import ScriptedLLMServer
 
 from baas.store.store import Store
-from baas.training.init.llm import LLMClient, LLMConfig, LLMError, cache_key
+from baas.training.cache import llm_key
+from baas.training.init.llm import LLMClient, LLMConfig, LLMError
 
 MESSAGES = [{"role": "system", "content": "You reason step by step."},
             {"role": "user", "content": "Q: What does a cow say? A: Let's think step by step."}]
@@ -78,7 +79,7 @@ def test_a_malformed_answer_is_an_error_and_not_cached(llm_server, tmp_path, kin
     with pytest.raises(LLMError, match=f"malformed answer \\({why}"):
         client.chat(MESSAGES)
     assert len(server.requests) == 1  # not retried: the same endpoint would answer the same way
-    assert Store(tmp_path).llm_cache_get(cache_key("test-model", MESSAGES, 400, 0.0)) is None
+    assert Store(tmp_path).llm_cache_get(llm_key("test-model", MESSAGES, 400, 0.0)) is None
 
 
 def test_a_4xx_other_than_429_is_not_retried(llm_server):

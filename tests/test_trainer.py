@@ -140,31 +140,6 @@ def test_bad_config_is_refused(change, message):
         TrainConfig(**change).check()
 
 
-def test_tokenisation_is_cached_in_the_store(tiny_backbone, tmp_path, monkeypatch):
-    import baas.training.trainer as trainer
-    from baas.training.batching import encode, pack, unpack
-
-    bb, store = tiny_backbone("bert"), Store(tmp_path)
-    examples = _data(12).train.examples
-    fresh = encode(examples, bb.tokenizer, 48)
-    assert unpack(pack(fresh)) == fresh
-    assert trainer.encode_cached(examples, bb, 48, store) == fresh
-    files = list((tmp_path / "tokens").glob("*.safetensors"))
-    assert len(files) == 1
-
-    def no_tokenising(*args):
-        raise AssertionError("tokenised again despite the cache")
-
-    monkeypatch.setattr(trainer, "encode", no_tokenising)
-    assert trainer.encode_cached(examples, bb, 48, store) == fresh  # read back, not tokenised
-    with pytest.raises(AssertionError, match="tokenised again"):
-        trainer.encode_cached(examples, bb, 40, store)  # another length is another entry
-    files[0].write_bytes(b"garbage")  # a damaged cache file is dropped and made again
-    monkeypatch.setattr(trainer, "encode", encode)
-    assert trainer.encode_cached(examples, bb, 48, store) == fresh
-    assert unpack(store.load_cached("tokens", files[0].stem)) == fresh
-
-
 def _small_memory(monkeypatch, most: int):
     """Scoring more than `most` questions at once raises the CPU allocator's out-of-memory error."""
     import baas.training.loop as loop

@@ -13,7 +13,6 @@ entry. Adding a task never reads an earlier task's text.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from baas.router.summary import QuerySummary
 from baas.store import Store
 from baas.training.backbone import Backbone
 from baas.training.batching import Encoded
+from baas.training.cache import encode_cached, logits_key, query_key
 from baas.training.data import MCQExample, TaskData, fingerprint, load_task_data
 from baas.training.metrics import mcq_metrics
 from baas.training.parallel import Processes
@@ -83,8 +83,7 @@ def query_vectors(examples: list[MCQExample], backbone: Backbone, query: Query, 
     read from the store. `computed`, when given, collects how many rows were computed now (not read back)."""
     if max(query.layers) > backbone.num_layers:
         raise BaasError(f"query layer {max(query.layers)} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
-    blob = json.dumps([2, backbone.name, str(query), QUERY_MAX_LENGTH, fingerprint(examples)])
-    key = hashlib.sha256(blob.encode()).hexdigest()[:32]
+    key = query_key(backbone, query, QUERY_MAX_LENGTH, examples)
     cached = store.load_cached("queries", key) if store is not None else None
     if cached is not None and cached["q"].shape[0] == len(examples):
         return cached["q"]
@@ -221,8 +220,6 @@ class EvalSet:
 
 def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, store: Store, query: Query,
              split: str = "eval") -> EvalSet:
-    from baas.training.trainer import encode_cached
-
     encoded, true, queries, splits, parts, computed = [], [], [], [], [], []
     started = time.perf_counter()
     for i, data in enumerate(datasets):
@@ -251,8 +248,7 @@ def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: 
             rows = needed[start:end, j]
             if not rows.any():
                 continue
-            blob = json.dumps([1, entry.task, entry.version, entry.meta.get("created"), part, bank.meta["max_length"]])
-            key = hashlib.sha256(blob.encode()).hexdigest()[:32]
+            key = logits_key(entry, part, bank.meta["max_length"])
             block = store.load_cached("logits", key) if store is not None else None
             if block is None or block["logits"].shape != (end - start, k_max):
                 block = {"logits": torch.full((end - start, k_max), float("-inf")), "done": torch.zeros(end - start, dtype=torch.bool),

@@ -7,7 +7,6 @@ so a killed run resumes where it stopped and ends with the same result as an uni
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from dataclasses import asdict
@@ -18,7 +17,8 @@ from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
 from baas.training.backbone import Backbone, resolve_precision
-from baas.training.batching import ENCODING_VERSION, Encoded, encode, pack, unpack
+from baas.training.batching import Encoded
+from baas.training.cache import encode_cached, init_key, run_key
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
 from baas.training.fusion import DEFAULT_QUERY, entry_summary
@@ -51,31 +51,6 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     return module, make_optimizer(module, config)
 
 
-def encode_cached(examples: list, backbone: Backbone, max_length: int, store: Store) -> list[Encoded]:
-    """`encode`, done once per set of questions, tokenizer and length, then read back from the store."""
-    tok = backbone.tokenizer
-    blob = json.dumps([ENCODING_VERSION, backbone.name, type(tok).__name__, len(tok), max_length, fingerprint(examples)])
-    key = hashlib.sha256(blob.encode()).hexdigest()[:32]
-    cached = store.load_cached("tokens", key)
-    if cached is not None:
-        return unpack(cached)
-    encoded = encode(examples, tok, max_length)
-    store.save_cached("tokens", key, pack(encoded))
-    return encoded
-
-
-def run_key(task: str, backbone: Backbone, data: TaskData, config: TrainConfig) -> str:
-    """Identifies a run for resuming: same task, backbone, data and settings."""
-    settings = asdict(config)
-    settings.pop("device")  # where it ran does not change what it makes: an entry trained on a GPU is found on a CPU
-    precision = resolve_precision(settings.pop("precision"), backbone.device)
-    if precision != "fp32":  # (fp32 runs keep the keys they had before these settings existed)
-        settings["precision"] = precision
-    blob = json.dumps([task, backbone.name, fingerprint(data.train.examples),
-                       fingerprint(data.validation.examples), settings], sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
 class _QuestionEmbeddings:
     """The training questions' [n, d] embeddings, computed once on first use (clustering, task key)."""
 
@@ -86,15 +61,6 @@ class _QuestionEmbeddings:
         if self.value is None:
             self.value = query_embeddings(self.backbone, [e.question for e in self.examples])
         return self.value
-
-
-def init_key(data: TaskData, backbone: Backbone, config: TrainConfig, llm: tuple[str, str] | None) -> str:
-    """Identifies a data-driven initialisation: same training data, backbone, init settings and LLM
-    (endpoint and model, None offline)."""
-    fields = ("prefix_init", "suffix_init", "prefix_len", "suffix_len", "clusters", "seed")
-    blob = json.dumps([backbone.name, fingerprint(data.train.examples), {f: getattr(config, f) for f in fields}, llm],
-                      sort_keys=True)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def task_init(task: str, data: TaskData, backbone: Backbone, store: Store, config: TrainConfig,

@@ -62,10 +62,11 @@ def one(dataset: str, row: str, seed: int, data_dir: str, backbone, store) -> di
     """Train and evaluate one (dataset, row, seed) with the library; returns the logged line."""
     import torch
 
+    from baas.training.cache import encode_cached
     from baas.training.config import TrainConfig
     from baas.training.data import load_task_data
     from baas.training.loop import PairLearner, evaluate, learner_scorer
-    from baas.training.trainer import encode_cached, make_trainable, train_pair
+    from baas.training.trainer import make_trainable, train_pair
 
     data = load_task_data(dataset, data_dir, max_train=BUDGET["max_train"], max_eval=BUDGET["max_eval"])
     config = TrainConfig(**ROWS[row], epochs=BUDGET["epochs"], seed=seed)

@@ -22,10 +22,10 @@ import torch
 
 from baas.store import Store
 from baas.training.backbone import load_backbone
+from baas.training.cache import encode_cached
 from baas.training.data import load_task_data
 from baas.training.fusion import Query, fit_router, load_bank, query_vectors
 from baas.training.scoring import logits
-from baas.training.trainer import encode_cached
 
 OUT = Path(__file__).resolve().parents[1] / "results"
 WAYS = [("single", None), ("hard", "prompt"), ("topk3", "prompt"), ("soft", "prompt"), ("topk3", "output")]

@@ -19,8 +19,8 @@ from pathlib import Path
 from baas.store import Store
 from baas.training.backbone import load_backbone
 from baas.training.batching import encode
+from baas.training.cache import encode_cached
 from baas.training.data import load_task_data
-from baas.training.trainer import encode_cached
 
 sys.path.insert(0, str(Path(__file__).parent))
 from throughput import DEFAULT_DATASETS, RESULTS, command_line, resolve_data_dir  # noqa: E402

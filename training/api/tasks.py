@@ -78,7 +78,8 @@ def init_prompts(name: str, *, data_dir: str | Path | None = None, store: str | 
     global chain for the suffix (the data-driven inits are the defaults here, unlike `train_task`'s). `settings`
     are TrainConfig fields (prefix_len, suffix_len, clusters, llm_base_url, llm_model, seed, ...); `train_task`
     with the same ones starts from what this made."""
-    from baas.training.trainer import encode_cached, task_init
+    from baas.training.cache import encode_cached
+    from baas.training.trainer import task_init
 
     validate_task_name(name)
     config = _config(dict(settings, prefix_init=prefix_init, suffix_init=suffix_init))

@@ -9,12 +9,12 @@ from dataclasses import asdict, dataclass, field
 from baas.store import Store
 from baas.training.backbone import Backbone
 from baas.training.batching import Encoded
+from baas.training.cache import encode_cached
 from baas.training.config import TrainConfig
 from baas.training.data import TaskData, load_task_data
 from baas.training.fusion import DEFAULT_QUERY, DEFAULT_RULE
 from baas.training.parallel import Processes
 from baas.training.progress import Reporter
-from baas.training.trainer import encode_cached
 
 # The shared pack's ten datasets, from grade-school science to medicine to reading comprehension.
 DEFAULT_ORDER = ("arc_easy", "arc_challenge", "openbookqa", "commonsense_qa", "qasc", "mmlu", "medqa", "medmcqa",

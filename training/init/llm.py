@@ -4,8 +4,8 @@
     client = LLMClient(config, store=Store())     # answers are cached in the store's catalog
     text = client.chat([{"role": "user", "content": "Q: ... A: Let's think step by step."}])
 
-Every answer is cached in the store under the sha256 of (model, messages, max_tokens, temperature),
-so a rerun makes no network call, works offline, and gives the same chains. Retries are our own loop
+Every answer is cached in the store under the sha256 of (model, messages, max_tokens, temperature)
+(`cache.llm_key`), so a rerun makes no network call, works offline, and gives the same chains. Retries are our own loop
 (the `openai` client runs with `max_retries=0`): 429, 408, 5xx, timeouts and connection errors are
 retried `max_retries` times, waiting `backoff * 2**attempt` seconds (at most `MAX_BACKOFF`) between
 attempts. Anything else that goes wrong is one `LLMError` line naming the endpoint and the model.
@@ -17,8 +17,6 @@ they succeeded or not; capped by `max_calls`), `requests` counts HTTP attempts (
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from baas.prompts_bank.errors import BaasError
+from baas.training.cache import llm_key
 
 if TYPE_CHECKING:
     import openai
@@ -71,11 +70,6 @@ class LLMConfig:
         return bool(self.base_url)
 
 
-def cache_key(model: str, messages: list[dict], max_tokens: int, temperature: float) -> str:
-    request = {"model": model, "messages": messages, "max_tokens": max_tokens, "temperature": temperature}
-    return hashlib.sha256(json.dumps(request, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
-
-
 class LLMClient:
     """Chat completions with a store cache, a call cap and retries; one instance per run."""
 
@@ -115,7 +109,7 @@ class LLMClient:
     def chat(self, messages: list[dict], max_tokens: int = 400, temperature: float = 0.0) -> str:
         """The assistant's text: from the store cache when this exact request was answered before,
         else from the endpoint (then cached). Raises LLMError with one line on any failure."""
-        key = cache_key(self.config.model, messages, max_tokens, temperature)
+        key = llm_key(self.config.model, messages, max_tokens, temperature)
         if self.store is not None and (cached := self.store.llm_cache_get(key)) is not None:
             self.cache_hits += 1
             return cached
