@@ -135,21 +135,6 @@ def test_deep_prompts_replace_the_prompt_states_entering_each_layer(kind, tiny_b
         bb.forward(ids, mask, torch.randn(2, 3, 1, d), torch.randn(2, 3, 1, d), bb.default_pooling)
 
 
-@pytest.mark.parametrize("kind", ["bert", "gpt2"])
-def test_additive_deep_prompts_start_as_the_shallow_pair(kind, tiny_backbone, monkeypatch):
-    """The measured alternative (benchmarks/probes/deep_start.py): with deep_mode 'add', zero vectors at layers
-    1..D-1 leave the shallow pair's output unchanged, and non-zero ones move it."""
-    bb = tiny_backbone(kind)
-    monkeypatch.setattr(type(bb), "deep_mode", "add")
-    ids, mask, d = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0]]), torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]]), bb.hidden_size
-    prefix, suffix = torch.randn(2, 1, 3, d), torch.randn(2, 1, 2, d)
-    zeros = lambda t: torch.cat([t, torch.zeros(2, 1, t.shape[2], d)], 1)  # noqa: E731
-    shallow = bb.forward(ids, mask, prefix, suffix, bb.default_pooling)
-    torch.testing.assert_close(bb.forward(ids, mask, zeros(prefix), zeros(suffix), bb.default_pooling), shallow)
-    moved = torch.cat([prefix, torch.randn(2, 1, 3, d)], 1)
-    assert not torch.allclose(bb.forward(ids, mask, moved, zeros(suffix), bb.default_pooling), shallow)
-
-
 def test_variable_option_counts_are_masked_not_padded(tiny_backbone):
     from baas.training.data import make_example
 

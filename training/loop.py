@@ -90,15 +90,14 @@ class PairLearner(Learner):
         return start
 
 
-DEEP_LR_SCALE = 1.0  # layers 1..D-1 of a deep pair learn at lr x this (a hook for benchmarks/probes/deep_start.py)
 GATE_LR_SCALE = 10.0  # a gated pair's gate learns at lr x this (chosen on validation: benchmarks/results/deep_start.md)
 
 
 def make_optimizer(module, config: TrainConfig) -> torch.optim.Optimizer:
     groups = [
         {"params": [p for p in (module.prefix, module.suffix) if p.numel()], "lr": config.lr, "weight_decay": 0.0},
-        {"params": [p for p in (module.deep_prefix, module.deep_suffix) if p.numel()], "lr": config.lr * DEEP_LR_SCALE,
-         "weight_decay": 0.0},
+        # layers 1..D-1: the same rate, in a group of their own (a checkpoint's optimiser state keeps these groups)
+        {"params": [p for p in (module.deep_prefix, module.deep_suffix) if p.numel()], "lr": config.lr, "weight_decay": 0.0},
         {"params": list(module.head.parameters()), "lr": config.head_lr, "weight_decay": 0.01},
     ]
     if module.gate is not None:

@@ -40,11 +40,7 @@ def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainCo
     if depth > backbone.num_layers:
         raise BaasError(f"--depth {depth} is deeper than backbone '{backbone.name}' ({backbone.num_layers} layers)")
     init = PromptInit(init.prefix.to(backbone.device), init.suffix.to(backbone.device), init.info)
-    if backbone.deep_mode == "add":  # zero offsets, so step 0 is the shallow pair (benchmarks/probes/deep_start.py)
-        prefix = torch.cat([init.prefix.unsqueeze(0), init.prefix.new_zeros(depth - 1, *init.prefix.shape)])
-        suffix = torch.cat([init.suffix.unsqueeze(0), init.suffix.new_zeros(depth - 1, *init.suffix.shape)])
-    else:
-        prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
+    prefix, suffix = backbone.prompt_states(init.prefix, init.suffix, depth)
     gate = config.gate if config.prefix_len + config.suffix_len else None  # head-only has nothing to gate
     module = TrainablePromptPair(prefix, suffix, backbone.hidden_size, config.reparam, gate, config.scoring)
     module.to(backbone.device)

@@ -11,6 +11,9 @@ head lr 1e-2, 600 training questions, 2 epochs):
     add-lr0.1  add, with layers 1..D-1 at a tenth of the prompt learning rate (a depth-wise rate)
     gate-lr10  replace, with the gate (give its start with --set gate=-4) learning at ten times the prompt rate
 Runs (dataset, variant, seed) already in the log are skipped, so a stopped run resumes.
+
+Archived: `run` needs the library hooks `Backbone.deep_mode` and `loop.DEEP_LR_SCALE`, which were removed after
+commit 705cb0c; it stops at HEAD. Rerun it from a checkout of 705cb0c (benchmarks/probes/README.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ def main() -> None:
     if args.mode == "report":
         report()
         return
+    if not hasattr(Backbone, "deep_mode"):
+        sys.exit("deep_start.py run: the library no longer has the hooks this probe switches (Backbone.deep_mode, "
+                 "loop.DEEP_LR_SCALE); run it from a checkout of commit 705cb0c (see benchmarks/probes/README.md)")
     done = {(r["dataset"], r["label"]) for r in map(json.loads, LOG.read_text().splitlines())} if LOG.exists() else set()
     deep = json.loads((recipe.RESULTS / "recipe_chosen.json").read_text())["deep_pair"]
     overrides = {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}

@@ -6,6 +6,9 @@ For the pooled vectors of a question's options (mean over the input's tokens, Mi
 starting values), prints the mean distance of each option's vector from the question's mean ("option
 spread": what the scoring head can tell apart) and the spread across questions, for head-only, the
 shallow pair, and the deep pair with its replacement start and with the additive start.
+
+Archived: it needs the library hook `Backbone.deep_mode`, removed after commit 705cb0c, and stops at HEAD.
+Rerun it from a checkout of 705cb0c (benchmarks/probes/README.md).
 """
 
 import argparse
@@ -20,6 +23,9 @@ from baas.training.trainer import make_trainable
 
 
 def main(task: str = "demo_animal_sounds") -> None:
+    if not hasattr(Backbone, "deep_mode"):
+        raise SystemExit("option_spread.py: the library no longer has the hook this probe switches (Backbone.deep_mode); "
+                         "run it from a checkout of commit 705cb0c (see benchmarks/probes/README.md)")
     torch.set_num_threads(1)
     bb = load_backbone(None)
     data = load_task_data(task, None, max_train=64, max_eval=16)

@@ -50,9 +50,6 @@ class Backbone:
     tokenizer: object
     is_decoder: bool
     precision: str = "fp32"  # the forward's default precision (fp32, bf16, fp16: see resolve_precision)
-    # "add": layer i adds its vectors to the prompt states (zero start). A hook for benchmarks/probes/deep_start.py;
-    # "replace" won on arc_easy validation (benchmarks/results/deep_start.md).
-    deep_mode = "replace"
 
     @property
     def device(self) -> torch.device:
@@ -165,12 +162,9 @@ class Backbone:
         at = ((segments == PREFIX) | (segments == SUFFIX)).unsqueeze(-1)
         vectors = torch.cat([prefix, suffix], dim=2)
 
-        add = self.deep_mode == "add"
-
         def place(layer_vectors):
             def put(hidden):
-                v = layer_vectors.to(hidden.dtype)
-                return hidden + torch.zeros_like(hidden).masked_scatter(at, v) if add else hidden.masked_scatter(at, v)
+                return hidden.masked_scatter(at, layer_vectors.to(hidden.dtype))
 
             def hook(module, args, kwargs):
                 if args:
