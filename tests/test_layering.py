@@ -1,9 +1,11 @@
 """The library's layout holds: the packages import one way (cli -> training -> {router, store} -> prompts_bank,
-never back), no two files import each other through any chain, every file stays under 400 lines, and one
-training loop serves everything."""
+never back), no two files import each other through any chain, every file stays under 400 lines, pyproject
+lists every package, and one training loop serves everything."""
 
 import ast
 from pathlib import Path
+
+import pytest
 
 from baas.prompts_bank.reparam import REPARAMETERISERS
 from baas.training.config import REPARAMS
@@ -152,6 +154,15 @@ def test_library_files_are_short():
     long = [f"{p.relative_to(ROOT)}: {n} lines" for p in library_modules(ROOT, LIBRARY).values()
             if (n := len(p.read_text().splitlines())) >= MAX_LINES]
     assert not long, f"library files of {MAX_LINES} lines or more:\n" + "\n".join(long)
+
+
+def test_pyproject_lists_every_package():
+    """setuptools installs only the packages listed: a subpackage left out is missing from a `pip install .`."""
+    tomllib = pytest.importorskip("tomllib")
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert setup["package-dir"] == {name: folder for folder, name in LIBRARY.items()}  # the folders this test reads
+    packages = {m for m, p in library_modules(ROOT, LIBRARY).items() if p.name == "__init__.py"}
+    assert sorted(setup["packages"]) == sorted(packages)
 
 
 def test_reparam_names_match_the_config():
