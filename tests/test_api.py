@@ -144,3 +144,38 @@ def test_the_api_has_the_cli_reach_and_a_stale_router_says_so(tiny_backbone, tmp
         answers = again.predict(*ASK)
     assert again.router_name == "hard" and again.router.space == "output" and again.router.tasks == ["demo_categories", "cats"]
     assert all(abs(sum(a.probabilities) - 1) < 1e-3 for a in answers.predictions)
+
+
+def test_bank_load_and_evaluate(tiny_backbone, tmp_path):
+    """`Bank.load` gives an entry's tensors and metadata; `Bank.evaluate` scores the router fitted (or saved) on
+    every task's evaluation questions with no task id, as `fuse_and_evaluate` scored it."""
+    import torch
+
+    bb, store = tiny_backbone("bert"), tmp_path / "store"
+    for name in ("demo_categories", "demo_opposites"):
+        baas.train_task(name, store=store, backbone=bb, progress=False, **TINY)
+    bank = baas.Bank(store, bb)
+    entry = bank.load("demo_opposites")
+    assert (entry.task, entry.version, entry.meta["dataset"]) == ("demo_opposites", 1, "demo_opposites")
+    assert {k: list(v.shape) for k, v in entry.tensors().items()} == bank.describe("demo_opposites")["tensors"]
+    pinned = bank.load("demo_opposites@v1").tensors()
+    assert all(torch.equal(t, pinned[k]) for k, t in entry.tensors().items())
+    for missing, said in (("demo_opposites@v2", "version 2 of task 'demo_opposites'"), ("nothing", "task 'nothing'")):
+        with pytest.raises(baas.BaasError, match=f"^no bank entry for {said} in store "):
+            bank.load(missing)
+    with pytest.raises(baas.BaasError, match="no router"):
+        bank.evaluate()
+
+    fused = bank.fuse_and_evaluate("soft", max_eval=16, progress=False)  # saves the router 'soft'
+    again = baas.Bank(store, bb).evaluate(max_eval=16)  # a fresh Bank: the saved router, read from the store
+    assert [r["strategy"] for r in again] == ["oracle", "soft"]
+    same = ("space", "per_task", "mean_accuracy", "mean_oracle_accuracy", "routing_accuracy", "confusion")
+    assert {k: again[1][k] for k in same} == {k: fused.best[k] for k in same}
+    assert [t["n"] for t in again[1]["per_task"]] == [16, 16]
+    assert again[0]["mean_accuracy"] == again[1]["mean_oracle_accuracy"]
+    output = bank.evaluate(["hard", "soft"], max_eval=16, space="output")
+    assert [r["strategy"] for r in output] == ["oracle", "hard", "soft"]
+    assert {r["space"] for r in output} <= {"output", "both"}  # (both: all weight on one entry, the same in either space)
+    bank.remove("demo_opposites")
+    with pytest.raises(baas.BaasError, match="router 'soft' is stale"):
+        baas.Bank(store, bb).evaluate(max_eval=16)
