@@ -76,7 +76,7 @@ def test_the_api_refuses_cuda_without_one_before_loading_anything(monkeypatch, t
     _gpus(monkeypatch, 0)
     monkeypatch.setattr(api.tasks, "load_task_data", lambda *a, **k: load_task_data("demo_categories", max_train=8, max_eval=8))
     with pytest.raises(BaasError, match="no CUDA GPU"):
-        api.train_pair("demo_categories", store=tmp_path / "s", device="cuda", progress=False)
+        api.train_task("demo_categories", store=tmp_path / "s", device="cuda", progress=False)
 
 
 def test_parallel_uses_gloo_for_cpu_tensors_and_nccl_only_for_cuda(monkeypatch):
