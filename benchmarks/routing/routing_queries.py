@@ -35,10 +35,13 @@ LAYER_SETS = [(6,), (3,), (2,), (1,), (2, 4, 6)]
 
 def main() -> None:
     ap = bank_arguments()
+    ap.add_argument("--queries", help="only these queries, e.g. context:6,options:2 (default: every kind at each of "
+                    "LAYER_SETS)")
+    ap.add_argument("--name", default="routing_queries", help="results/NAME.{json,md}")
     ap.add_argument("--report-only", action="store_true", help="rewrite the markdown from the JSON of a finished run")
     args = ap.parse_args()
     if args.report_only:
-        write_markdown(json.loads((OUT / "routing_queries.json").read_text()), args)
+        write_markdown(json.loads((OUT / f"{args.name}.json").read_text()), args)
         return
     torch.set_num_threads(2)
     tasks = args.tasks.split(",")
@@ -47,12 +50,14 @@ def main() -> None:
     every = tuple(range(backbone.num_layers + 1))
     d = backbone.hidden_size
     results = {"tasks": tasks, "max_train": args.max_train, "max_eval": args.max_eval, "queries": {}}
-    for kind in QUERY_KINDS:
+    grid = [Query.parse(q) for q in args.queries.split(",")] if args.queries else \
+        [Query(kind, layers) for kind in QUERY_KINDS for layers in LAYER_SETS]
+    for kind in dict.fromkeys(q.kind for q in grid):
         all_layers = Query(kind, every)
         train = [query_vectors(x.train.examples, backbone, all_layers, store) for x in data]
         val = [query_vectors(x.validation.examples, backbone, all_layers, store) for x in data]
         true = torch.cat([torch.full((len(q),), i) for i, q in enumerate(val)])
-        for layers in LAYER_SETS:
+        for layers in [q.layers for q in grid if q.kind == kind]:
             pick = lambda q: q.view(len(q), -1, d)[:, list(layers)].flatten(1)  # noqa: E731
             query = Query(kind, layers)
             summaries = [QuerySummary.from_queries(pick(q)) for q in train]
@@ -71,7 +76,7 @@ def main() -> None:
             results["queries"][str(query)] = {"rules": rules}
             print(query, {k: round(v["accuracy"], 3) for k, v in rules.items()}, flush=True)
     OUT.mkdir(exist_ok=True)
-    (OUT / "routing_queries.json").write_text(json.dumps(results, indent=1))
+    (OUT / f"{args.name}.json").write_text(json.dumps(results, indent=1))
     write_markdown(results, args)
 
 
@@ -80,7 +85,7 @@ def write_markdown(results: dict, args) -> None:
     rules = list(next(iter(queries.values()))["rules"])
     lines = ["# Routing: which query, which rule (validation splits)", "",
              f"`python benchmarks/routing/routing_queries.py --data-dir DIR --store STORE --max-train {args.max_train} "
-             f"--max-eval {args.max_eval}`: frozen all-MiniLM-L6-v2, queries of 128 tokens at most, mean states after "
+             f"--max-eval {args.max_eval}" + (f" --queries {args.queries} --name {args.name}" if args.queries else "") + "`: frozen all-MiniLM-L6-v2, queries of 128 tokens at most, mean states after "
              f"the named layers (6 = the output), summaries of each dataset's {args.max_train} training questions (the "
              f"bank's), up to {args.max_eval} validation questions per dataset routed. Share routed to their own "
              "dataset:", "",
@@ -92,7 +97,7 @@ def write_markdown(results: dict, args) -> None:
     lines += ["", f"Per dataset, best summary-fitted pair ({best}, {rule}):", "",
               "| " + " | ".join(results["tasks"]) + " |", "|" + "---|" * len(results["tasks"]),
               "| " + " | ".join(f"{p:.2f}" for p in queries[best]["rules"][rule]["per_task"]) + " |"]
-    (OUT / "routing_queries.md").write_text("\n".join(lines) + "\n")
+    (OUT / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
