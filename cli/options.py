@@ -35,3 +35,4 @@ SeedOpt = Annotated[int, typer.Option("--seed", help="Seed for initialisation, c
 DeviceOpt = Annotated[str, typer.Option("--device", help="Where the model runs: auto (a CUDA GPU, then Apple's MPS, then the CPU; the record says which), cpu, cuda, cuda:N or mps. Under torchrun / accelerate launch each process takes its local rank's GPU.")]
 PrecisionOpt = Annotated[str, typer.Option("--precision", help="The frozen backbone's forward: fp32, bf16 or fp16 (autocast; the trained vectors, heads and optimiser states stay fp32; fp16 trains with a gradient scaler), or auto: bf16 on a GPU that supports it, else fp32.")]
 
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="A TOML file of this command's options: keys are the long option names (max-train or max_train), e.g. `tasks = [\"arc_easy\", \"qasc\"]` and `epochs = 2`; an option on the command line wins over the file.")]

@@ -9,13 +9,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from baas.cli.options import (DEFAULTS, BackboneOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, MaxTrainSomeOpt, PrecisionOpt,
+from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, MaxTrainSomeOpt, PrecisionOpt,
                               ScoringOpt, SeedOpt)
 from baas.cli.render import Table, emit, main_process, note, one_line_errors, say, show, three
 
 
 @one_line_errors
 def eval_forgetting(
+    ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder: cells.jsonl (results as they come), report.json, report.md, report.csv (every cell with its n and 95% interval), plots. Rerunning the same command there resumes.")] = Path("baas-forgetting"),
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated datasets, in the order they are learned. Default: the ten shared datasets (arc_easy, arc_challenge, openbookqa, commonsense_qa, qasc, mmlu, medqa, medmcqa, dream, cosmos_qa).")] = None,
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated: baas (the bank and its router; reports each --strategies and the oracle), naive (one pair trained on each task in turn: the lower bound), ewc (the same with an EWC penalty), multitask (one pair trained on all tasks at once: the upper bound), the PEFT baselines prompt_tuning, prefix_tuning, p_tuning, lora, adalora, dora, olora, and full_ft (sequential full fine-tuning), the reference rows zero_shot (the frozen encoder's cosine of question and option, nothing trained: no forgetting by construction) and st_ft (the sentence encoder fine-tuned with the sentence-transformers trainer and a ranking loss, wrong options as hard negatives, on each task in turn), or all.")] = "all",
@@ -35,6 +36,8 @@ def eval_forgetting(
     device: DeviceOpt = DEFAULTS.device,
     precision: PrecisionOpt = DEFAULTS.precision,
     as_json: JsonOpt = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", metavar="", help="Start without asking. Without it, on a terminal the plan (methods x tasks x budget, a rough time) is shown and confirmed first; not on a terminal (a script, a pipe) the run starts at once.")] = False,
+    config: ConfigOpt = None,
 ):
     """Learn the tasks one after another with each method and measure what it keeps: the accuracy matrix
     R[k][i] (task i after training tasks 1..k), average and incremental accuracy, BWT, FWT and forgetting,
@@ -45,16 +48,37 @@ def eval_forgetting(
     entries trained there with the same data and settings are reused, and an entry the run did not make is
     never removed or changed. Results go to --out as they come; a stopped run resumes with the same command.
 
+    The run's effective settings (command line over --config file over defaults) are saved as OUT/run.toml, a
+    file --config reads back.
+
     Examples: `baas eval-forgetting --data-dir DIR --tasks arc_easy,qasc,openbookqa --methods baas,naive,ewc --out runs/three`;
-    `baas eval-forgetting --out runs/three --report-only` (the report of what is done so far).
+    `baas eval-forgetting --out runs/three --report-only` (the report of what is done so far);
+    `baas eval-forgetting --config run.toml --epochs 1` (the file's settings, one changed).
     """
+    from baas.cli.config import effective, save
     from baas.cli.progress import reporter
     from baas.training.api import eval_forgetting as run
+    from baas.training.api.protocol import plan_forgetting
+    from baas.training.api.resolve import backbone_of
 
-    result = run(tasks, methods, strategies, out=out_dir, orders=orders, data_dir=data_dir, backbone=backbone, store=store,
-                 max_train=max_train, max_eval=max_eval, epochs=epochs, seed=seed, scoring=scoring, ewc_lambda=ewc_lambda,
-                 space=space, report_only=report_only, reporter=reporter(), device=device, precision=precision,
+    o = effective(ctx, config)
+    bb = o["backbone"]
+    if not o["report_only"]:
+        ask = not o["yes"] and _on_terminal()
+        if main_process():
+            if ask:
+                bb = backbone_of(bb, o["device"], o["precision"])  # loaded once: the probe's is the run's
+            _show_plan(plan_forgetting(o["tasks"], o["methods"], max_train=o["max_train"], max_eval=o["max_eval"],
+                                       epochs=o["epochs"], ewc_lambda=o["ewc_lambda"], backbone=bb, probe=ask))
+            if ask and not typer.confirm("Start?", default=True, err=True):
+                raise typer.Exit(1)
+            save(ctx, o, Path(o["out_dir"]) / "run.toml", leave_out=("report_only", "yes", "as_json"))
+    result = run(o["tasks"], o["methods"], o["strategies"], out=o["out_dir"], orders=o["orders"], data_dir=o["data_dir"],
+                 backbone=bb, store=o["store"], max_train=o["max_train"], max_eval=o["max_eval"], epochs=o["epochs"],
+                 seed=o["seed"], scoring=o["scoring"], ewc_lambda=o["ewc_lambda"], space=o["space"],
+                 report_only=o["report_only"], reporter=reporter(), device=o["device"], precision=o["precision"],
                  command="baas " + " ".join(a for a in sys.argv[1:] if a != "--report-only"))
+    as_json = o["as_json"]
     emit(result, as_json, lambda: _show(result))
     if not main_process():
         return
@@ -62,6 +86,25 @@ def eval_forgetting(
         note(f"{name} failed at task {failure['task']}: {failure['error']} (rerun the same command to retry it)", "error")
     if result.failed:
         raise typer.Exit(1)
+
+
+def _on_terminal() -> bool:
+    """Someone to ask: stdin and stdout both a terminal (not a script, a pipe or a batch job)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _show_plan(plan: dict) -> None:
+    """The plan on stderr (stdout stays the result's: one JSON line under --json)."""
+    b, n, t = plan["budget"], len(plan["methods"]), len(plan["tasks"])
+    note(f"{n} method{'s' * (n != 1)} x {t} task{'s' * (t != 1)}, up to {b['max_train']} training questions x "
+         f"{b['epochs']} epochs and {b['max_eval']} evaluation questions per task: about {plan['train_steps']:,} "
+         f"training steps and {plan['eval_questions']:,} evaluated questions", "plan")
+    note(f"methods: {', '.join(plan['methods'])}; tasks in order: {', '.join(plan['tasks'])}", "plan")
+    if "estimated_seconds" in plan:
+        hours = plan["estimated_seconds"] / 3600
+        note(f"roughly {hours:.1f} h here ({plan['seconds_per_step']:.3f} s a training step, "
+             f"{1000 * plan['seconds_per_eval_question']:.1f} ms an evaluated question, timed on a few synthetic batches; "
+             "a rough guide only: data loading, caches and the slower methods are not in it)", "plan")
 
 
 def _show(result) -> None:

@@ -1,5 +1,6 @@
-"""Tasks learned one after another: the continual protocol with every method (`eval_forgetting`), and the
-offline demo, the same protocol in small on the generated tasks (`demo`)."""
+"""Tasks learned one after another: the continual protocol with every method (`eval_forgetting`), its plan and
+rough cost before it starts (`plan_forgetting`), and the offline demo, the same protocol in small on the
+generated tasks (`demo`)."""
 
 from __future__ import annotations
 
@@ -47,6 +48,75 @@ def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[st
     if Processes().main:
         write_report(report, out, command)
     return ForgettingResult(report=report, folder=out)
+
+
+def plan_forgetting(tasks: str | list[str] | None = None, methods: str | list[str] = "all", *, max_train: int = 600,
+                    max_eval: int = 200, epochs: int = TrainConfig.epochs, ewc_lambda: float | None = None,
+                    backbone: str | Backbone | None = None, device: str = TrainConfig.device, precision: str = TrainConfig.precision, probe: bool = True) -> dict:
+    """What `eval_forgetting` with these arguments will do, before it does it: methods x tasks x budget, the
+    training steps and evaluated questions that implies (at most: a dataset may hold fewer questions), and with
+    `probe` a rough time, extrapolated from a few timed training steps and evaluation batches of the budget's
+    shape on `backbone` (synthetic token ids; data loading, caches and slower methods such as full_ft are not
+    in it). A dict: methods, tasks, budget, train_steps, eval_questions, and when probed seconds_per_step,
+    seconds_per_eval_question and estimated_seconds."""
+    from baas.training.continual import DEFAULT_ORDER, EWC, METHODS
+
+    chosen = list(METHODS) if methods == "all" else names(methods) or []
+    unknown = [m for m in chosen if m not in METHODS]
+    if unknown:
+        raise BaasError(f"unknown method {', '.join(map(repr, unknown))}; expected some of {', '.join(METHODS)}")
+    order = names(tasks) or list(DEFAULT_ORDER)
+    T, config = len(order), TrainConfig()
+    per_task = -(-max_train // config.batch_size) * epochs  # optimiser steps for one task at the full budget
+    steps = 0
+    for m in chosen:
+        if m == "zero_shot":
+            continue  # nothing trained
+        grid = max(1, len(getattr(METHODS[m], "lr_grid", None) or (1, 2, 3)))  # the first task once per rate
+        steps += per_task * (T + grid - 1)
+        if m == "ewc" and ewc_lambda is None:
+            steps += per_task * 2 * len(EWC.lambda_grid)  # lambda chosen on the first two tasks
+    evaluated = len(chosen) * T * (T + 1) // 2 * max_eval  # the cells a metric reads, each on max_eval questions
+    plan = dict(methods=chosen, tasks=order, budget=dict(max_train=max_train, max_eval=max_eval, epochs=epochs),
+                train_steps=steps, eval_questions=evaluated)
+    if probe:
+        bb = backbone_of(backbone, device, precision)
+        per_step, per_question = _probe(bb, config)
+        plan.update(seconds_per_step=per_step, seconds_per_eval_question=per_question,
+                    estimated_seconds=steps * per_step + evaluated * per_question)
+    return plan
+
+
+def _probe(bb: Backbone, config: TrainConfig, options: int = 4, length: int = 96, repeats: int = 3) -> tuple[float, float]:
+    """Seconds per training step (a batch of `config.batch_size` questions, each option a pass, forward and
+    backward into a prompt) and per evaluated question (a no-grad batch of `config.eval_batch_size`), timed over
+    `repeats` after one warm-up."""
+    import time
+
+    import torch
+
+    length = min(length, bb.max_positions - 8)
+    d = bb.hidden_size
+
+    def batch(n: int, grad: bool) -> None:
+        ids = torch.randint(5, max(6, len(bb.tokenizer) - 1), (n * options, length), device=bb.device)
+        prefix = torch.zeros(n * options, 1, 8, d, device=bb.device, requires_grad=grad)
+        with torch.set_grad_enabled(grad):
+            pooled = bb.forward(ids, torch.ones_like(ids), prefix, torch.zeros(n * options, 1, 0, d, device=bb.device),
+                                bb.default_pooling)
+            if grad:
+                pooled.sum().backward()
+        if bb.device.type == "cuda":
+            torch.cuda.synchronize(bb.device)
+
+    def timed(n: int, grad: bool) -> float:
+        batch(n, grad)  # warm-up
+        start = time.perf_counter()
+        for _ in range(repeats):
+            batch(n, grad)
+        return (time.perf_counter() - start) / repeats
+
+    return timed(config.batch_size, True), timed(config.eval_batch_size, False) / config.eval_batch_size
 
 
 def demo(*, store: str | Path | Store | None = None, backbone: str | Backbone | None = None, epochs: int = 2,

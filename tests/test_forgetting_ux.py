@@ -1,0 +1,73 @@
+"""`baas eval-forgetting` for a user about to start hours of work: the plan and a rough time shown (and confirmed
+on a terminal) first, a `--config run.toml` kept beside the results, and plots fit for a paper."""
+
+import tomllib
+
+import pytest
+from test_cli import baas, error_line, last_json
+
+from baas.cli.main import app
+
+TASKS = "demo_animal_sounds,demo_categories"
+
+
+def test_plan_counts_methods_tasks_and_budget_without_a_probe():
+    from baas.training.api.protocol import plan_forgetting
+
+    plan = plan_forgetting("a,b,c", "naive,zero_shot", max_train=40, max_eval=24, epochs=2, probe=False)
+    assert plan["methods"] == ["naive", "zero_shot"] and plan["tasks"] == ["a", "b", "c"]
+    assert plan["budget"] == dict(max_train=40, max_eval=24, epochs=2)
+    # naive: 10 steps an epoch, 2 epochs, 3 tasks plus the first task again for each further learning rate
+    from baas.training.continual import METHODS
+
+    grid = len(METHODS["naive"].lr_grid or (1, 2, 3))
+    assert plan["train_steps"] == 20 * (3 + grid - 1)  # zero_shot trains nothing
+    assert plan["eval_questions"] == 2 * 6 * 24  # two methods, the 6 cells of a 3-task triangle
+    assert "estimated_seconds" not in plan
+
+
+def test_a_terminal_is_shown_the_plan_with_a_rough_time_and_asked_before_anything_runs(tiny_backbone_dir, tmp_path,
+                                                                                          monkeypatch):
+    from typer.testing import CliRunner
+
+    from baas.cli.commands import forgetting
+
+    monkeypatch.setattr(forgetting, "_on_terminal", lambda: True)
+    args = ["eval-forgetting", "--backbone", str(tiny_backbone_dir("bert")), "--tasks", TASKS, "--methods", "naive",
+            "--max-train", "8", "--max-eval", "8", "--epochs", "1", "--out", str(tmp_path / "run")]
+    ran = CliRunner().invoke(app, args, input="n\n")
+    assert ran.exit_code == 1, ran.output
+    assert "1 method x 2 tasks" in ran.stderr and "roughly" in ran.stderr and "rough guide" in ran.stderr
+    assert "Start?" in ran.stderr
+    assert not (tmp_path / "run" / "cells.jsonl").exists()  # nothing ran
+
+
+def test_config_file_fills_in_options_the_command_line_wins_and_the_run_keeps_its_config(tiny_backbone_dir, cli_env,
+                                                                                          tmp_path):
+    config = tmp_path / "run.toml"
+    config.write_text(f'tasks = ["demo_animal_sounds", "demo_categories"]\nmethods = "zero_shot"\nmax_train = 8\n'
+                      f'max-eval = 24\nepochs = 1\nbackbone = "{tiny_backbone_dir("bert")}"\n')
+    out = tmp_path / "run"
+    ran = baas("eval-forgetting", "--config", config, "--max-eval", 12, "--out", out, "--json", env=cli_env)
+    report = last_json(ran)  # not a terminal: no question asked, the plan on stderr, stdout one JSON line
+    assert "plan: 1 method x 2 tasks" in ran.stderr
+    assert report["tasks"] == ["demo_animal_sounds", "demo_categories"] and set(report["methods"]) == {"zero_shot"}
+    assert report["budget"]["max_eval"] == 12 and report["budget"]["max_train"] == 8  # the flag won, the file filled in
+    kept = tomllib.loads((out / "run.toml").read_text())
+    assert kept["max-eval"] == 12 and kept["tasks"] == TASKS and kept["methods"] == "zero_shot" and kept["out"] == str(out)
+    assert "json" not in kept and "yes" not in kept
+    again = last_json(baas("eval-forgetting", "--config", out / "run.toml", "--report-only", "--json", env=cli_env))
+    assert again["methods"]["zero_shot"]["accuracy_matrix"] == report["methods"]["zero_shot"]["accuracy_matrix"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("epochs = 1\nmax_trian = 8\n", "unknown key 'max_trian'; valid keys: backbone, data-dir,"),
+    ("epochs = 0\n", "key 'epochs': Invalid value for '--epochs'"),
+    ("epochs = [\n", "not valid TOML"),
+])
+def test_a_wrong_config_file_is_one_error_line_naming_the_file_and_key(cli_env, tmp_path, text, message):
+    config = tmp_path / "bad.toml"
+    config.write_text(text)
+    line = error_line(baas("eval-forgetting", "--config", config, "--out", tmp_path / "run", env=cli_env, check=False))
+    assert line.startswith(f"--config {config}: ") and message in line
+    assert not (tmp_path / "run").exists()
