@@ -6,7 +6,9 @@ The Python API has the CLI's reach (every `baas` command is a thin call of one o
 
     baas.train_task("arc_easy", data_dir="DIR", max_train=600)     # baas train-task: one entry in the bank
     baas.eval_task("arc_easy@v1", data_dir="DIR")                    # baas eval-task: one entry on its questions
+    baas.train_seeds("arc_easy", 3, data_dir="DIR")                  # baas train-task --seeds 3: mean and sd of accuracy
     baas.init_prompts("arc_easy", data_dir="DIR")                    # baas init-prompts: the data-driven start
+    baas.runs()                                                      # baas runs: the train runs in the store's log
     baas.eval_forgetting(["arc_easy", "qasc"], "baas,naive", out="DIR2", data_dir="DIR")  # baas eval-forgetting
     baas.demo()                                                      # baas demo: the offline tour
     baas.list_datasets("DIR")                                        # baas datasets
@@ -42,6 +44,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a checkout that 
 
 _EXPORTS = {
     "train_task": "baas.training.api",
+    "train_seeds": "baas.training.api",
+    "runs": "baas.training.api",
     "eval_task": "baas.training.api",
     "eval_forgetting": "baas.training.api",
     "init_prompts": "baas.training.api",

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from baas.cli.commands import bank, datasets, demo, evaluate, forgetting, fuse, init_prompts, predict, store, train
+from baas.cli.commands import bank, datasets, demo, evaluate, forgetting, fuse, init_prompts, predict, runs, store, train
 
 app = typer.Typer(
     help=(
@@ -34,6 +34,7 @@ app.command("eval-task")(evaluate.eval_task)
 app.command("fuse")(fuse.fuse)
 app.command("eval-forgetting")(forgetting.eval_forgetting)
 app.command("predict")(predict.predict)
+app.command("runs")(runs.runs)
 app.command("datasets")(datasets.datasets)
 app.command("demo")(demo.demo)
 app.add_typer(bank.app, name="bank")

@@ -115,19 +115,24 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
 
 def evaluate(scorer: Callable[[Batch, list[int]], torch.Tensor], encoded: list[Encoded], pad_id: int, batch_size: int,
              reporter: Reporter | None = None, label: str = "evaluating", backoff: MemoryBackOff | None = None,
-             device: torch.device | None = None) -> dict:
+             device: torch.device | None = None, keep_scores: bool = False) -> dict:
     """Accuracy, macro P/R/F1, chance, n and each question's predicted option (`predictions`, in the order
-    of `encoded`) of `scorer(batch, question indices) -> logits`. `backoff`: kept across calls, so a batch
+    of `encoded`) of `scorer(batch, question indices) -> logits`; with `keep_scores`, also each question's
+    option scores (`scores`, one list per question, its options only). `backoff`: kept across calls, so a batch
     size that did not fit is not tried again at every evaluation. `device` (None: the CPU): where batches
     go and the logits stay until the predictions are read, once, at the end."""
     reporter = reporter or Reporter()
     reporter.start(label, len(Processes().share(list(range(len(encoded))))))
-    preds = score_questions(encoded, scorer, pad_id, batch_size, reporter.advance,
-                            backoff or MemoryBackOff(reporter.message), device).argmax(-1).tolist()
+    logits = score_questions(encoded, scorer, pad_id, batch_size, reporter.advance,
+                             backoff or MemoryBackOff(reporter.message), device)
+    preds = logits.argmax(-1).tolist()
     reporter.stop()
     labels = [e.label for e in encoded]
-    return dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded),
-                predictions=preds)
+    out = dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded),
+               predictions=preds)
+    if keep_scores:
+        out["scores"] = [row[: len(e.options)] for row, e in zip(logits.tolist(), encoded)]
+    return out
 
 
 def learner_scorer(learner: Learner) -> Callable[[Batch, list[int]], torch.Tensor]:

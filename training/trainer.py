@@ -210,18 +210,20 @@ def _existing_result(task: str, version: int, data: TaskData, backbone: Backbone
 
 
 def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, reporter: Reporter | None = None,
-                   batch_size: int = 32, version: int | None = None) -> dict:
-    """Evaluate a bank entry of `task` (the latest, or `version`) on its evaluation split, as single-task inference."""
+                   batch_size: int = 32, version: int | None = None, keep_scores: bool = False) -> dict:
+    """Evaluate a bank entry of `task` (the latest, or `version`) on its evaluation split, as single-task inference
+    (`keep_scores`: each question's option scores too, as `scores`)."""
     reporter = reporter or Reporter()
     started = time.time()
     entry = store.load_entry(task, version, backbone=backbone.name, hidden_size=backbone.hidden_size)
     encoded = encode_cached(data.eval.examples, backbone, entry.meta["max_length"], store)
     metrics = evaluate(prompt_scorer(backbone, on_device(*entry.prompt(), backbone.device), entry.meta["pooling"]), encoded,
-                       backbone.pad_id, batch_size, reporter, f"{task} {data.eval_split}", device=backbone.device)
+                       backbone.pad_id, batch_size, reporter, f"{task} {data.eval_split}", device=backbone.device,
+                       keep_scores=keep_scores)
     metrics.pop("n")
-    predictions = metrics.pop("predictions")
+    predictions, scores = metrics.pop("predictions"), metrics.pop("scores", None)
     run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})
     store.finish_run(run_id, "done", metrics)
-    return dict(task=task, **metrics, predictions=predictions, n_train=entry.meta.get("n_train"), n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
+    return dict(task=task, **metrics, predictions=predictions, scores=scores, n_train=entry.meta.get("n_train"), n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
                 bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
                 backbone=backbone.name, device=str(backbone.device))

@@ -1,4 +1,4 @@
-"""`baas bank list | show | rm | export | import`: the prompt bank's entries (the API's `Bank`)."""
+"""`baas bank list | show | routers | rm | export | import`: the prompt bank's entries and saved routers (the API's `Bank`)."""
 
 from __future__ import annotations
 
@@ -82,6 +82,31 @@ def _show_entry(info: dict) -> None:
             ("file", info["path"])]
     for k, v in rows:
         table.add_row(k, v)
+    show(table)
+
+
+@app.command("routers")
+@one_line_errors
+def bank_routers(store: StoreOpt = None, as_json: JsonOpt = False):
+    """The saved routers (made by `baas fuse`), newest first: the first is the one `predict` uses by default.
+    Each with its strategy, rule and space, the entries it was fitted on, and what no longer fits the bank.
+
+    Example: `baas bank routers --json`."""
+    from baas.training.api import Bank
+
+    bank = Bank(store)
+    rows = bank.routers()
+    emit({"store": str(bank.store.root), "routers": rows}, as_json, lambda: _show_routers(rows, bank.store.root))
+
+
+def _show_routers(rows: list[dict], root: Path) -> None:
+    if not rows:
+        say(f"no saved routers in {root}; fit one with `baas fuse`")
+        return
+    table = Table(f"saved routers at {root}", ["router", "strategy", "rule", "space", "entries", "problems"])
+    for r in rows:
+        table.add_row(r["name"], r["strategy"], r["rule"], r["space"], ", ".join(r.get("entries", [])) or "–",
+                      "; ".join(r["problems"]) or "none")
     show(table)
 
 

@@ -1,4 +1,5 @@
-"""`baas train-task`: train one dataset's prompt pair and head into the bank (the API's `train_task`)."""
+"""`baas train-task`: train one dataset's prompt pair and head into the bank (the API's `train_task`; with
+`--seeds`, once per seed: `train_seeds`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import typer
 from baas.cli.options import (DEFAULTS, BackboneOpt, ClustersOpt, DataDirOpt, DeviceOpt, FormatOpt, JsonOpt, LlmModelOpt,
                               LlmUrlOpt, MaxEvalOpt, MaxTrainOpt, PrecisionOpt, PrefixInitOpt, PrefixLenOpt, ScoringOpt,
                               SeedOpt, SkipOpt, StoreOpt, SuffixInitOpt, SuffixLenOpt)
-from baas.cli.render import emit, fields, main_process, note, one_line_errors
+from baas.cli.render import Table, emit, fields, main_process, note, one_line_errors, say, show, three
 
 # What the table shows of an evaluation (eval-task), and of a training run (train-task: these and more).
 RESULT_KEYS = ["task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
@@ -23,6 +24,35 @@ def show_record(result, as_json: bool, title: str, keys: list[str]) -> None:
         for text in result.notes:
             note(text)
     emit(result, as_json, lambda: fields(title, result.to_dict(), keys))
+
+
+def parse_seeds(text: str | None) -> int | list[int] | None:
+    """`--seeds`: N (that many seeds from --seed) or a comma-separated list (`0,1,2`)."""
+    if text is None:
+        return None
+    try:
+        return [int(x) for x in text.split(",") if x.strip()] if "," in text else int(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected a count (3) or seeds separated by commas (0,1,2)", param_hint="--seeds") from None
+
+
+def show_seeds(result, as_json: bool) -> None:
+    """One row per seed, then the mean ± sd of the accuracy (the table), or the SeedsResult's JSON line."""
+    if main_process():
+        for text in dict.fromkeys(t for r in result.runs for t in r.notes):
+            note(text)
+
+    def human() -> None:
+        table = Table(f"baas train-task {result.task}: {len(result.seeds)} seeds", ["seed", "entry", "accuracy", "questions",
+                                                                                  "best epoch", "seconds"])
+        for seed, r in zip(result.seeds, result.runs):
+            table.add_row(seed, f"{r.task}@v{r.version}" + (" (reused)" if r.reused else ""), three(r.accuracy),
+                          f"{r.n_eval} {r.eval_split}", r.best_epoch, r.seconds)
+        show(table)
+        sd = "" if result.sd_accuracy is None else f" ± {result.sd_accuracy:.3f} (sd)"
+        say(f"accuracy over {len(result.runs)} seeds: {three(result.mean_accuracy)}{sd}")
+
+    emit(result, as_json, human)
 
 
 @one_line_errors
@@ -55,6 +85,7 @@ def train_task(
     pooling: Annotated[Optional[str], typer.Option(help="mean_input | mean_all | suffix | last. Default: mean_input (encoders), last (decoders).")] = None,
     reparam_lr: Annotated[float, typer.Option(help="Learning rate of the reparameterisation (mlp, bap).")] = DEFAULTS.reparam_lr,
     seed: SeedOpt = DEFAULTS.seed,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", metavar="N|S,S,..", help="Train once per seed: N seeds from --seed, or a list (0,1,2). Each seed's entry is a version of --name (NAME@v1, v2, ...; a rerun reuses the seeds already trained); prints each and the mean ± sd of the accuracy.")] = None,
     checkpoint_every: Annotated[int, typer.Option(min=1, help="Steps between checkpoints (also written at each epoch end).")] = DEFAULTS.checkpoint_every,
     device: DeviceOpt = DEFAULTS.device,
     precision: PrecisionOpt = DEFAULTS.precision,
@@ -71,11 +102,14 @@ def train_task(
     made once per data and settings and kept in the store (see `init-prompts`).
 
     Examples: `baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2`;
-    `baas train-task demo_categories` (generated, offline); `baas train-task arc_easy --name arc_head --prefix-len 0 --suffix-len 0`.
+    `baas train-task demo_categories` (generated, offline); `baas train-task arc_easy --name arc_head --prefix-len 0 --suffix-len 0`;
+    `baas train-task arc_easy --seeds 3` (seeds 0, 1, 2: mean ± sd).
     """
     from baas.cli.progress import reporter
-    from baas.training.api import train_task as train
+    from baas.training.api import train_seeds, train_task
 
+    several = parse_seeds(seeds)
+    train = train_task if several is None else (lambda *a, **kw: train_seeds(*a, several, **kw))
     result = train(dataset, name=name, data_dir=data_dir, store=store, backbone=backbone, max_train=max_train,
                    max_eval=max_eval, format=format, skip_invalid=skip_invalid, reporter=reporter(), force=force,
                    epochs=epochs, batch_size=batch_size, lr=lr, head_lr=head_lr, prefix_len=prefix_len,
@@ -84,4 +118,7 @@ def train_task(
                    llm_base_url=llm_base_url, llm_model=llm_model, scoring=scoring, pooling=pooling,
                    max_length=max_length, seed=seed, checkpoint_every=checkpoint_every, device=device,
                    precision=precision)
-    show_record(result, as_json, f"baas train-task {result.task}", TRAIN_KEYS)
+    if several is None:
+        show_record(result, as_json, f"baas train-task {result.task}", TRAIN_KEYS)
+    else:
+        show_seeds(result, as_json)

@@ -27,7 +27,9 @@ class Result:
 @dataclass(kw_only=True)
 class EvalResult(Result):
     """One bank entry scored on its dataset's evaluation split (`baas eval-task`). `accuracy` is of `n_eval`
-    questions of `eval_split`; `predictions` is each question's chosen option, in order."""
+    questions of `eval_split`; `predictions` is each question's chosen option, in order. `dataset`: whose
+    questions were scored; `entry_dataset`: the one the entry was trained on (they differ under `on=`);
+    `predictions_file`: where each question's answer and option scores were written (JSONL), if asked."""
 
     task: str
     accuracy: float | None = None
@@ -45,6 +47,9 @@ class EvalResult(Result):
     backbone: str | None = None
     device: str | None = None
     predictions: list[int] | None = None
+    dataset: str | None = None
+    entry_dataset: str | None = None
+    predictions_file: str | None = None
 
 
 @dataclass(kw_only=True)
@@ -229,3 +234,29 @@ class DatasetList(Result):
 
     data_dir: str | None
     datasets: list[dict]
+
+
+@dataclass(kw_only=True)
+class SeedsResult(Result):
+    """`baas train-task --seeds`: one TrainResult per seed (`runs`, in seed order; each a version of `task`),
+    and the accuracy over them: `mean_accuracy`, `sd_accuracy` (sample standard deviation; None for one seed)."""
+
+    task: str
+    seeds: list[int]
+    runs: list[TrainResult]
+    mean_accuracy: float | None = None
+    sd_accuracy: float | None = None
+
+    def to_dict(self) -> dict:
+        return {"task": self.task, "seeds": list(self.seeds), "mean_accuracy": self.mean_accuracy,
+                "sd_accuracy": self.sd_accuracy, "runs": [r.to_dict() for r in self.runs]}
+
+
+@dataclass(kw_only=True)
+class RunList(Result):
+    """`baas runs`: the store's runs log, oldest first. Each run: id, task, kind (train or eval), status (running,
+    done, failed, interrupted), started and finished (Unix time), seconds, accuracy with `n_eval` and `eval_split`,
+    `settings` (the backbone and the TrainConfig fields that differ from their defaults) and the whole `config`."""
+
+    store: str
+    runs: list[dict]

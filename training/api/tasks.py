@@ -1,16 +1,19 @@
-"""One task at a time: train a dataset's entry into the bank, score an entry, make (or show) a task's
-data-driven start; and what these calls read: questions from plain values, the known datasets, a store's check."""
+"""One task at a time: train a dataset's entry into the bank (once, or once per seed), score an entry (on its
+own dataset or another's), make (or show) a task's data-driven start; and what these calls read: the runs log,
+questions from plain values, the known datasets, a store's check."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+import json
+import statistics
+from dataclasses import fields, replace
 from pathlib import Path
 
 from baas.prompts_bank.errors import BaasError
 from baas.store import Store, parse_entry_ref, validate_task_name
 from baas.training.api.progress import reporter_for
 from baas.training.api.resolve import backbone_of, open_store
-from baas.training.api.results import DatasetList, EvalResult, InitResult, TrainResult
+from baas.training.api.results import DatasetList, EvalResult, InitResult, RunList, SeedsResult, TrainResult
 from baas.training.backbone import Backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, RowError, dataset_table, load_task_data, question_from_row, resolve_data_dir
@@ -46,15 +49,47 @@ def train_task(dataset: str, *, name: str | None = None, data_dir: str | Path | 
     return TrainResult.of(record)
 
 
+def train_seeds(dataset: str, seeds: int | list[int], **kwargs) -> SeedsResult:
+    """`train_task` once per seed, as `baas train-task --seeds` does: `seeds` is a count (that many seeds from
+    `seed`, default 0: seed, seed+1, ...) or a list of seeds. Every seed's entry is a version of the one entry
+    `name` (NAME@v1, NAME@v2, ...; the seed is in each version's settings, so a rerun reuses the seeds already
+    trained); the newest, the last seed's, is what `eval-task NAME` and `fuse` use. Returns every run and the
+    mean and sample standard deviation of their accuracies."""
+    if isinstance(seeds, int):
+        if seeds < 1:
+            raise BaasError(f"seeds: {seeds}: expected at least 1")
+        first = kwargs.pop("seed", TrainConfig.seed)
+        seeds = list(range(first, first + seeds))
+    else:
+        seeds = list(seeds)
+        kwargs.pop("seed", None)
+        if not seeds or len(set(seeds)) != len(seeds):
+            raise BaasError(f"seeds: {seeds}: expected distinct seeds, at least one")
+    runs = [train_task(dataset, seed=s, **kwargs) for s in seeds]
+    accuracies = [r.accuracy for r in runs if r.accuracy is not None]
+    return SeedsResult(task=runs[0].task, seeds=seeds, runs=runs,
+                       mean_accuracy=statistics.fmean(accuracies) if accuracies else None,
+                       sd_accuracy=statistics.stdev(accuracies) if len(accuracies) > 1 else None)
+
+
+SPLITS = ("eval", "validation")
+
+
 def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | None = None, store: str | Path | Store | None = None,
               backbone: str | Backbone | None = None, max_eval: int | None = None, skip_invalid: bool = False,
               progress: bool = True, reporter=None, device: str = TrainConfig.device,
-              precision: str = TrainConfig.precision) -> EvalResult:
+              precision: str = TrainConfig.precision, split: str = "eval", on: str | None = None,
+              predictions: str | Path | None = None) -> EvalResult:
     """Evaluate a bank entry (`NAME`, `NAME@vN`, or `version=`) on its dataset's evaluation split, as `baas eval-task`
     does: with `backbone`, the newest version trained on that backbone, loaded onto `device` in `precision`
-    (see TrainConfig)."""
+    (see TrainConfig). `split="validation"`: the validation questions instead (those the best epoch was chosen
+    on). `on`: another dataset's questions (the result's `dataset`; `entry_dataset` is the entry's own).
+    `predictions`: a file to write, one JSON line per question (id, question, options, label, answer, correct,
+    and every option's score)."""
     from baas.training.trainer import evaluate_entry
 
+    if split not in SPLITS:
+        raise BaasError(f"split {split!r}: expected one of {', '.join(SPLITS)}")
     st = open_store(store, create=False)
     task, at = parse_entry_ref(name)
     version = at or version
@@ -64,9 +99,49 @@ def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | N
     if version is None:  # the newest version made for this backbone, when the newest overall is not
         version = next((v["version"] for v in st.versions(task) if v["backbone"] == bb.name), info["version"])
         info = st.describe(task, version)
-    data = load_task_data(info["meta"]["dataset"], data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
-                          format=info["meta"].get("format"))
-    return EvalResult.of(evaluate_entry(task, data, bb, st, reporter_for(reporter, progress), version=version))
+    own = info["meta"]["dataset"]
+    data = load_task_data(on or own, data_dir, max_eval=max_eval, skip_invalid=skip_invalid,
+                          format=None if on else info["meta"].get("format"))
+    if split == "validation":
+        data = replace(data, eval=data.validation)
+    record = evaluate_entry(task, data, bb, st, reporter_for(reporter, progress), version=version,
+                            keep_scores=predictions is not None)
+    record.update(dataset=data.name, entry_dataset=own)
+    if predictions is not None:
+        record["predictions_file"] = _write_predictions(Path(predictions), data.eval.examples, record)
+    return EvalResult.of(record)
+
+
+def _write_predictions(path: Path, examples: list[MCQExample], record: dict) -> str:
+    """One JSON line per question: what it asked, its label, the option chosen, whether that is right, the scores."""
+    try:
+        with path.open("w") as out:
+            for ex, answer, scores in zip(examples, record["predictions"], record["scores"]):
+                out.write(json.dumps({"id": ex.id, "question": ex.question, "options": list(ex.options), "label": ex.label,
+                                      "answer": answer, "correct": None if ex.label is None else answer == ex.label,
+                                      "scores": scores}) + "\n")
+    except OSError as exc:
+        raise BaasError(f"{path}: cannot write the predictions ({exc.strerror or exc})") from None
+    return str(path)
+
+
+def runs(store: str | Path | Store | None = None, *, task: str | None = None, kind: str | None = "train") -> RunList:
+    """The store's runs log, oldest first, as `baas runs` shows it: every train run (`kind="eval"`: evaluations,
+    None: both), or `task`'s only; see RunList for what a run holds."""
+    st = open_store(store, create=False)
+    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    out = []
+    for row in st.runs(task):
+        if kind is not None and row["kind"] != kind:
+            continue
+        config, metrics = json.loads(row["config"] or "{}"), json.loads(row["metrics"] or "{}")
+        settings = {k: v for k, v in config.items() if k == "backbone" or (k in defaults and v != defaults[k])}
+        finished = row["finished"]
+        out.append(dict(id=row["id"], task=row["task"], kind=row["kind"], status=row["status"], started=row["started"],
+                        finished=finished, seconds=round(finished - row["started"], 2) if finished else None,
+                        accuracy=metrics.get("accuracy"), n_eval=metrics.get("n_eval", metrics.get("n")),
+                        eval_split=metrics.get("eval_split"), settings=settings, config=config))
+    return RunList(store=str(st.root), runs=out)
 
 
 def init_prompts(name: str, *, data_dir: str | Path | None = None, store: str | Path | Store | None = None,

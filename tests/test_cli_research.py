@@ -1,0 +1,69 @@
+"""What researchers look for (issue 25 §5), as a user runs it: `baas runs` (the runs log), `baas bank routers`,
+`eval-task --split / --on / --predictions`, and `train-task --seeds` with the mean ± sd of the accuracy."""
+
+import json
+import statistics
+
+import baas
+from test_cli import TINY_TRAIN, baas as run_baas, error_line, last_json
+
+
+def test_seeds_runs_and_eval_options(tiny_backbone_dir, cli_env, tmp_path):
+    bb, store = tiny_backbone_dir("bert"), tmp_path / "store"
+    seeded = last_json(run_baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN,
+                                "--seeds", 2, "--json", env=cli_env))
+    # one version of the entry per seed (seeds from --seed, 0), and the mean ± sd of their accuracies
+    assert seeded["seeds"] == [0, 1] and [r["version"] for r in seeded["runs"]] == [1, 2]
+    assert [r["config"]["seed"] for r in seeded["runs"]] == [0, 1]
+    accuracies = [r["accuracy"] for r in seeded["runs"]]
+    assert seeded["mean_accuracy"] == statistics.fmean(accuracies) and seeded["sd_accuracy"] == statistics.stdev(accuracies)
+    again = run_baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--seeds", "1,0",
+                     env=dict(cli_env, COLUMNS="200"))
+    assert "demo_categories@v2 (reused)" in again.stdout and "accuracy over 2 seeds" in again.stdout  # nothing trained
+    assert "± " in again.stdout
+    assert "--seeds" in run_baas("train-task", "demo_categories", "--store", store, "--seeds", "x", env=cli_env, check=False).stderr
+
+    # baas runs: the train runs of the log (the reruns were reused: no run), the API gives the same
+    listed = last_json(run_baas("runs", "--store", store, "--json", env=cli_env))
+    assert listed == json.loads(json.dumps(baas.runs(store).to_dict()))
+    runs = listed["runs"]
+    assert [(r["task"], r["kind"], r["status"]) for r in runs] == [("demo_categories", "train", "done")] * 2
+    assert [r["accuracy"] for r in runs] == accuracies and all(r["n_eval"] == 24 and r["eval_split"] == "test" for r in runs)
+    assert runs[0]["settings"]["epochs"] == 1 and "seed" not in runs[0]["settings"] and runs[1]["settings"]["seed"] == 1
+    assert runs[0]["seconds"] > 0 and runs[0]["settings"]["backbone"] == runs[0]["config"]["backbone"]
+    table = run_baas("runs", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
+    assert "demo_categories" in table and "done" in table and "(24 test)" in table
+
+    # eval-task --split validation: the validation questions; the default stays the evaluation split
+    val = last_json(run_baas("eval-task", "demo_categories@v1", "--store", store, "--max-eval", 24, "--split", "validation",
+                             "--json", env=cli_env))
+    assert val["eval_split"] == "validation" and val["n_eval"] == 24 and val["dataset"] == val["entry_dataset"] == "demo_categories"
+    assert "expected one of eval, validation" in error_line(run_baas("eval-task", "demo_categories", "--store", store, "--split", "train",
+                                                    env=cli_env, check=False))
+    # --on another dataset's questions, --predictions: each question's answer and option scores
+    out = tmp_path / "opposites.jsonl"
+    on = last_json(run_baas("eval-task", "demo_categories@v1", "--store", store, "--max-eval", 16, "--on", "demo_opposites",
+                            "--predictions", out, "--json", env=cli_env))
+    assert (on["task"], on["dataset"], on["entry_dataset"], on["n_eval"]) == ("demo_categories", "demo_opposites",
+                                                                             "demo_categories", 16)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert on["predictions_file"] == str(out) and len(rows) == 16 and [r["answer"] for r in rows] == on["predictions"]
+    for r in rows:
+        assert len(r["scores"]) == len(r["options"]) and r["scores"].index(max(r["scores"])) == r["answer"]
+        assert r["correct"] == (r["answer"] == r["label"])
+    assert on["accuracy"] == sum(r["correct"] for r in rows) / 16
+    evals = last_json(run_baas("runs", "--store", store, "--evals", "--json", env=cli_env))["runs"]
+    assert [r["kind"] for r in evals] == ["eval", "eval"]
+
+
+def test_bank_routers_lists_the_saved_routers(tiny_backbone, cli_env, tmp_path):
+    bb, store = tiny_backbone("bert"), tmp_path / "store"
+    baas.train_task("demo_opposites", store=store, backbone=bb, progress=False, max_train=40, max_eval=16, epochs=1,
+                    prefix_len=2, suffix_len=2, batch_size=4, max_length=48)
+    assert last_json(run_baas("bank", "routers", "--store", store, "--json", env=cli_env))["routers"] == []
+    assert "no saved routers" in run_baas("bank", "routers", "--store", store, env=cli_env).stdout
+    baas.Bank(store, bb).fuse("hard")
+    listed = last_json(run_baas("bank", "routers", "--store", store, "--json", env=cli_env))["routers"]
+    assert [(r["name"], r["strategy"], r["entries"], r["problems"]) for r in listed] == [("hard", "hard", ["demo_opposites@v1"], [])]
+    table = run_baas("bank", "routers", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
+    assert "hard" in table and "demo_opposites@v1" in table
