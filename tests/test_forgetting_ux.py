@@ -71,3 +71,65 @@ def test_a_wrong_config_file_is_one_error_line_naming_the_file_and_key(cli_env, 
     line = error_line(baas("eval-forgetting", "--config", config, "--out", tmp_path / "run", env=cli_env, check=False))
     assert line.startswith(f"--config {config}: ") and message in line
     assert not (tmp_path / "run").exists()
+
+
+def hand_built_report() -> dict:
+    """Three tasks; baas and baas:cluster identical (one panel), naive with its forward-transfer cells, multitask
+    with only its last row, the oracle without cells before a task's entry exists."""
+    tasks = ["alpha", "beta", "gamma"]
+    baas = [[0.62, 0.30, None], [0.60, 0.55, 0.28], [0.58, 0.52, 0.70]]
+    naive = [[0.62, 0.31, None], [0.35, 0.57, 0.27], [0.30, 0.33, 0.71]]
+    n = [[50 if v is not None else None for v in row] for row in naive]
+    methods = {"baas": dict(accuracy_matrix=baas, n_matrix=n), "baas:cluster": dict(accuracy_matrix=baas, n_matrix=n),
+               "oracle": dict(accuracy_matrix=[[0.62, None, None], [0.62, 0.57, None], [0.62, 0.57, 0.71]]),
+               "naive": dict(accuracy_matrix=naive, n_matrix=n),
+               "multitask": dict(accuracy_matrix=[[None] * 3, [None] * 3, [0.5, 0.45, 0.66]])}
+    return dict(tasks=tasks, orders=[tasks], chance={"alpha": 0.25, "beta": 0.2, "gamma": 0.5}, methods=methods)
+
+
+def test_the_plots_are_drawn_from_a_report_with_undefined_cells(tmp_path):
+    from baas.training.continual.plots import plots
+
+    paths = plots(hand_built_report(), tmp_path)
+    assert [p.name for p in paths] == ["accuracy_matrix.png", "forgetting_curves.png"]
+    assert all(p.stat().st_size > 10_000 for p in paths)
+
+
+def test_the_heatmaps_span_the_data_mark_undefined_cells_and_share_identical_panels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from baas.training.continual.plots import accuracy_matrix_figure
+
+    fig = accuracy_matrix_figure(hand_built_report())
+    shown = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in shown] == ["baas = baas:cluster", "oracle", "naive", "multitask"]
+    image = shown[0].images[0]
+    assert image.get_clim() == (0.27, 0.71)  # the data's range, not 0-1
+    for ax in shown:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["alpha", "beta", "gamma"]
+        assert [t.get_text() for t in ax.get_yticklabels()] == ["alpha", "beta", "gamma"]
+        assert min(t.get_fontsize() for t in ax.texts) >= 8
+    marks = [t.get_text() for t in shown[3].texts]
+    assert marks.count("–") == 6 and "0.66" in marks  # multitask: only its last row
+
+
+def test_the_curves_have_task_names_as_ticks_a_chance_line_bars_and_no_forward_transfer_in_the_curve():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from baas.training.continual.plots import forgetting_curves_figure
+
+    fig = forgetting_curves_figure(hand_built_report())
+    naive = next(ax for ax in fig.axes if ax.get_title() == "naive")
+    assert [t.get_text() for t in naive.get_xticklabels()] == ["alpha", "beta", "gamma"]
+    assert min(t.get_fontsize() for t in naive.get_xticklabels()) >= 8
+    chance = sorted(round(seg[0][1], 3) for c in naive.collections if c.get_linestyle()[0][1] for seg in c.get_segments()
+                    if seg[0][1] == seg[1][1])
+    assert chance == [0.2, 0.25, 0.5]  # one dotted chance line per task
+    curves = {c.get_label(): c.lines[0] for c in naive.containers}  # each task's errorbar: its line and bars
+    # beta's curve starts where beta is trained (after task 2): its forward-transfer cell (0.31) is apart
+    assert list(curves["beta"].get_ydata()) == [0.57, 0.33]
+    assert 0.31 in [y for line in naive.lines if line.get_linestyle() == "None" for y in line.get_ydata()]
+    bars = [c for c in naive.collections if c.get_segments() and c.get_segments()[0][0][0] == c.get_segments()[0][1][0]]
+    assert bars  # vertical interval bars (n = 50 per cell)

@@ -7,7 +7,8 @@ matrix R[k][i] filled as they go, the methods compared on the same data, order a
     results.py   the results file DIR/cells.jsonl (cells and steps as they come: a rerun resumes)
     protocol.py  run_protocol: every method over every order, task by task
     summary.py   the report object: metrics, intervals, the learnable-task view, findings
-    report.py    the report folder: report.json, report.md, report.csv, plots
+    report.py    the report folder: report.json, report.md, report.csv, and the figures of plots.py
+    plots.py     accuracy_matrix.png and forgetting_curves.png; replot.py redraws them from a report.json
 
 What each method keeps (stated in the report, counted from the tensors):
     baas       one frozen bank entry (pair + head) per task and the entry's query summary; a router

@@ -1,15 +1,15 @@
 """The eval-forgetting report folder, rendered from the report object (summary.py): `report.json` (the object
-`--json` prints), `report.md` (tables a paper can take), `report.csv` (every measured cell) and two matplotlib
-plots: each method's accuracy matrix as a heatmap, and each task's accuracy over the sequence (forgetting
-curves)."""
+`--json` prints), `report.md` (tables a paper can take), `report.csv` (every measured cell) and the two figures
+plots.py draws: each method's accuracy matrix as a heatmap, and each task's accuracy over the sequence
+(forgetting curves)."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 from baas.store import atomic_write
+from baas.training.continual.plots import plots
 
 METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "avg incr acc"), ("bwt", "BWT"),
            ("fwt", "FWT"), ("forgetting", "forgetting")]
@@ -171,60 +171,6 @@ def learnable_section(report: dict) -> list[str]:
         interval = _interval((m.get("intervals") or {}).get("learnable_average_accuracy")) if value is not None else ""
         lines.append(f"| {name} | {_f(value)}{interval} | {'' if name == 'baas' else _versus(m.get('versus_baas_learnable'))} |")
     return lines + [""]
-
-
-def plots(report: dict, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    methods, order = report["methods"], report["orders"][0]
-    T, n = len(order), len(methods)
-    cols = min(n, 3)
-    rows = math.ceil(n / cols)
-    paths = []
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.8 * rows), squeeze=False)
-    for ax, (name, m) in zip(axes.flat, methods.items()):
-        grid = [[math.nan if v is None else v for v in row] for row in m["accuracy_matrix"]]
-        image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(name, fontsize=10)
-        ax.set_xticks(range(T), order, rotation=90, fontsize=6)
-        ax.set_yticks(range(T), order, fontsize=6)
-        ax.set_xlabel("evaluated on", fontsize=7)
-        ax.set_ylabel("after training", fontsize=7)
-        if T <= 10:
-            for k in range(T):
-                for i in range(T):
-                    if not math.isnan(grid[k][i]):
-                        ax.text(i, k, f"{grid[k][i]:.2f}", ha="center", va="center", fontsize=5, color="white")
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    fig.colorbar(image, ax=axes, shrink=0.6, label="accuracy")
-    paths.append(out / "accuracy_matrix.png")
-    fig.savefig(paths[-1], dpi=130, bbox_inches="tight")
-    plt.close(fig)
-
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False, sharey=True)
-    for ax, (name, m) in zip(axes.flat, methods.items()):
-        R = m["accuracy_matrix"]
-        for i, task in enumerate(order):
-            xs = [k for k in range(T) if R[k][i] is not None and k >= i - 1]
-            if xs:
-                ax.plot([x + 1 for x in xs], [R[x][i] for x in xs], marker="o", markersize=2, linewidth=1, label=task)
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("tasks trained", fontsize=7)
-        ax.set_ylabel("accuracy", fontsize=7)
-        ax.tick_params(labelsize=6)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(T, 5), fontsize=6)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
-    paths.append(out / "forgetting_curves.png")
-    fig.savefig(paths[-1], dpi=130)
-    plt.close(fig)
-    return paths
 
 
 def cells_csv(report: dict) -> str:
