@@ -34,7 +34,8 @@ class TrainConfig:
     clusters: int = 8  # K of the Auto-CoT clustering
     llm_base_url: str | None = None  # an OpenAI-compatible endpoint for the chains; None: offline chains
     llm_model: str | None = None
-    scoring: str = "joint"  # joint: a linear head on [question; option]; dual: cosine of question and option; both
+    scoring: str = "both"  # joint: a linear head on [question; option]; dual: cosine of question and option; both
+    # (the default, chosen on validation: benchmarks/results/scoring.md): the sum, starting at dual = zero-shot
     pooling: str | None = None  # None: the backbone's default (mean_input for encoders, last for decoders)
     max_length: int = 256
     seed: int = 0
