@@ -29,7 +29,8 @@ def test_seeds_runs_and_eval_options(tiny_backbone_dir, cli_env, tmp_path):
     runs = listed["runs"]
     assert [(r["task"], r["kind"], r["status"]) for r in runs] == [("demo_categories", "train", "done")] * 2
     assert [r["accuracy"] for r in runs] == accuracies and all(r["n_eval"] == 24 and r["eval_split"] == "test" for r in runs)
-    assert runs[0]["settings"]["epochs"] == 1 and "seed" not in runs[0]["settings"] and runs[1]["settings"]["seed"] == 1
+    assert runs[0]["settings"]["epochs"] == 1 and runs[1]["settings"]["seed"] == 1
+    assert not {"seed", "device", "precision"} & set(runs[0]["settings"])  # defaults, and where it ran, are no settings
     assert runs[0]["seconds"] > 0 and runs[0]["settings"]["backbone"] == runs[0]["config"]["backbone"]
     table = run_baas("runs", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
     assert "demo_categories" in table and "done" in table and "(24 test)" in table
@@ -53,7 +54,10 @@ def test_seeds_runs_and_eval_options(tiny_backbone_dir, cli_env, tmp_path):
         assert r["correct"] == (r["answer"] == r["label"])
     assert on["accuracy"] == sum(r["correct"] for r in rows) / 16
     evals = last_json(run_baas("runs", "--store", store, "--evals", "--json", env=cli_env))["runs"]
-    assert [r["kind"] for r in evals] == ["eval", "eval"]
+    assert [(r["kind"], r["eval_split"], r["n_eval"], r["accuracy"]) for r in evals] == [("eval", "validation", 24, val["accuracy"]),
+                                                                                       ("eval", "test", 16, on["accuracy"])]
+    assert evals[1]["dataset"] == "demo_opposites" and evals[1]["settings"]["version"] == 1
+    assert "demo_categories on demo_opposites" in run_baas("runs", "--evals", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
 
 
 def test_bank_routers_lists_the_saved_routers(tiny_backbone, cli_env, tmp_path):

@@ -223,7 +223,7 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     metrics.pop("n")
     predictions, scores = metrics.pop("predictions"), metrics.pop("scores", None)
     run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})
-    store.finish_run(run_id, "done", metrics)
+    store.finish_run(run_id, "done", dict(metrics, n_eval=len(encoded), eval_split=data.eval_split, dataset=data.name))
     return dict(task=task, **metrics, predictions=predictions, scores=scores, n_train=entry.meta.get("n_train"), n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
                 bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
                 backbone=backbone.name, device=str(backbone.device))

@@ -12,7 +12,8 @@ from baas.cli.render import Table, emit, one_line_errors, say, show, three
 
 
 def settings_text(settings: dict) -> str:
-    """A run's settings in one line: its backbone's last path part, then the changed TrainConfig fields."""
+    """A run's settings in one line: its backbone's last path part, then the rest (an evaluation's entry version,
+    the changed TrainConfig fields)."""
     backbone = str(settings.get("backbone", "")).rstrip("/").rsplit("/", 1)[-1]
     return ", ".join([backbone] * bool(backbone) + [f"{k}={v}" for k, v in settings.items() if k != "backbone"])
 
@@ -47,8 +48,9 @@ def runs(
         table = Table(f"{'evaluations' if evals else 'train runs'} in {result.store}",
                       ["run", "task", "settings", "status", "accuracy", "started", "seconds"])
         for r in result.runs:
-            table.add_row(r["id"], r["task"], settings_text(r["settings"]), r["status"], accuracy_text(r),
-                          time.strftime("%Y-%m-%d %H:%M", time.localtime(r["started"])),
+            on = f" on {r['dataset']}" if r.get("dataset") not in (None, r["task"]) else ""
+            table.add_row(r["id"], r["task"] + on, settings_text(r["settings"]), r["status"], accuracy_text(r),
+                          time.strftime("%m-%d %H:%M", time.localtime(r["started"])),
                           "–" if r["seconds"] is None else f"{r['seconds']:.0f}")
         show(table)
 

@@ -256,7 +256,9 @@ class SeedsResult(Result):
 class RunList(Result):
     """`baas runs`: the store's runs log, oldest first. Each run: id, task, kind (train or eval), status (running,
     done, failed, interrupted), started and finished (Unix time), seconds, accuracy with `n_eval` and `eval_split`,
-    `settings` (the backbone and the TrainConfig fields that differ from their defaults) and the whole `config`."""
+    `settings` (the backbone, an evaluation's entry version, the TrainConfig fields that differ from their defaults,
+    the device aside; precision when not fp32) and the whole `config`;
+    an evaluation logged since eval-task's --on also has `dataset`, whose questions it scored."""
 
     store: str
     runs: list[dict]

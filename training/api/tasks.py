@@ -129,18 +129,20 @@ def runs(store: str | Path | Store | None = None, *, task: str | None = None, ki
     """The store's runs log, oldest first, as `baas runs` shows it: every train run (`kind="eval"`: evaluations,
     None: both), or `task`'s only; see RunList for what a run holds."""
     st = open_store(store, create=False)
-    defaults = {f.name: f.default for f in fields(TrainConfig)}
+    # where a run ran is no setting; its precision (resolved from auto) is one when it is not fp32
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.name != "device"} | {"precision": "fp32"}
     out = []
     for row in st.runs(task):
         if kind is not None and row["kind"] != kind:
             continue
         config, metrics = json.loads(row["config"] or "{}"), json.loads(row["metrics"] or "{}")
-        settings = {k: v for k, v in config.items() if k == "backbone" or (k in defaults and v != defaults[k])}
+        settings = {k: v for k, v in config.items() if k in ("backbone", "version") or (k in defaults and v != defaults[k])}
         finished = row["finished"]
         out.append(dict(id=row["id"], task=row["task"], kind=row["kind"], status=row["status"], started=row["started"],
                         finished=finished, seconds=round(finished - row["started"], 2) if finished else None,
                         accuracy=metrics.get("accuracy"), n_eval=metrics.get("n_eval", metrics.get("n")),
-                        eval_split=metrics.get("eval_split"), settings=settings, config=config))
+                        eval_split=metrics.get("eval_split"), settings=settings, config=config,
+                        **({"dataset": metrics["dataset"]} if "dataset" in metrics else {})))
     return RunList(store=str(st.root), runs=out)
 
 
