@@ -4,6 +4,8 @@
 import json
 import statistics
 
+import pytest
+
 import baas
 from test_cli import TINY_TRAIN, baas as run_baas, error_line, last_json
 
@@ -71,3 +73,10 @@ def test_bank_routers_lists_the_saved_routers(tiny_backbone, cli_env, tmp_path):
     assert [(r["name"], r["strategy"], r["entries"], r["problems"]) for r in listed] == [("hard", "hard", ["demo_opposites@v1"], [])]
     table = run_baas("bank", "routers", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
     assert "hard" in table and "demo_opposites@v1" in table
+
+
+def test_seeds_are_a_count_or_distinct_seeds(tmp_path):
+    for seeds in (0, [], [1, 1]):
+        with pytest.raises(baas.BaasError, match="seeds"):
+            baas.train_seeds("demo_categories", seeds, store=tmp_path)
+    assert not (tmp_path / "catalog.sqlite").exists()  # refused before anything was opened or trained
