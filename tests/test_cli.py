@@ -74,7 +74,9 @@ def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
                 "eval_split", "seconds", "bank_file"):
         assert key in result
     assert result["n_train"] == 40 and result["n_eval"] == 24
-    assert set(load_file(result["bank_file"])) == {"prefix", "suffix", "head_weight", "head_bias", "key", "gate"}
+    # the default scoring, both: the joint head (weight, bias) and dual's scale and low-rank projection
+    assert set(load_file(result["bank_file"])) == {"prefix", "suffix", "head_weight", "head_bias", "head_scale",
+                                                   "head_proj_in", "head_proj_out", "key", "gate"}
 
     evaluated = last_json(baas("eval-task", "demo_categories", "--store", store, "--max-eval", 24, "--json", env=cli_env))
     assert evaluated["accuracy"] == result["accuracy"] and evaluated["eval_split"] == "test"
