@@ -50,7 +50,7 @@ def test_config_file_fills_in_options_the_command_line_wins_and_the_run_keeps_it
     out = tmp_path / "run"
     ran = baas("eval-forgetting", "--config", config, "--max-eval", 12, "--out", out, "--json", env=cli_env)
     report = last_json(ran)  # not a terminal: no question asked, the plan on stderr, stdout one JSON line
-    assert "plan: 1 method x 2 tasks" in ran.stderr
+    assert "plan: 1 method x 2 tasks" in ran.stderr and "roughly" in ran.stderr and "Start?" not in ran.stderr
     assert report["tasks"] == ["demo_animal_sounds", "demo_categories"] and set(report["methods"]) == {"zero_shot"}
     assert report["budget"]["max_eval"] == 12 and report["budget"]["max_train"] == 8  # the flag won, the file filled in
     kept = tomllib.loads((out / "run.toml").read_text())
@@ -58,6 +58,16 @@ def test_config_file_fills_in_options_the_command_line_wins_and_the_run_keeps_it
     assert "json" not in kept and "yes" not in kept
     again = last_json(baas("eval-forgetting", "--config", out / "run.toml", "--report-only", "--json", env=cli_env))
     assert again["methods"]["zero_shot"]["accuracy_matrix"] == report["methods"]["zero_shot"]["accuracy_matrix"]
+
+
+def test_yes_starts_at_once_on_a_terminal_after_the_plan(tiny_backbone_dir, cli_env, tmp_path, monkeypatch):
+    from baas.cli.commands import forgetting
+
+    monkeypatch.setattr(forgetting, "_on_terminal", lambda: True)
+    ran = baas("eval-forgetting", "--backbone", tiny_backbone_dir("bert"), "--tasks", TASKS, "--methods", "zero_shot",
+               "--max-eval", 8, "--out", tmp_path / "run", "--yes", "--json", env=cli_env)
+    assert "plan: 1 method x 2 tasks" in ran.stderr and "Start?" not in ran.stderr
+    assert set(last_json(ran)["methods"]) == {"zero_shot"}
 
 
 @pytest.mark.parametrize("text, message", [

@@ -66,10 +66,9 @@ def eval_forgetting(
     if not o["report_only"]:
         ask = not o["yes"] and _on_terminal()
         if main_process():
-            if ask:
-                bb = backbone_of(bb, o["device"], o["precision"])  # loaded once: the probe's is the run's
+            bb = backbone_of(bb, o["device"], o["precision"])  # loaded once: the probe's is the run's
             _show_plan(plan_forgetting(o["tasks"], o["methods"], max_train=o["max_train"], max_eval=o["max_eval"],
-                                       epochs=o["epochs"], ewc_lambda=o["ewc_lambda"], backbone=bb, probe=ask))
+                                       epochs=o["epochs"], ewc_lambda=o["ewc_lambda"], backbone=bb))
             if ask and not typer.confirm("Start?", default=True, err=True):
                 raise typer.Exit(1)
             save(ctx, o, Path(o["out_dir"]) / "run.toml", leave_out=("report_only", "yes", "as_json"))
