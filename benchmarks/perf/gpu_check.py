@@ -155,7 +155,8 @@ def learner(side: str, bb: Backbone, config: TrainConfig, train: list[Encoded]):
 
 def measure(side: str, bb: Backbone, precision: str, train: list[Encoded], val: list[Encoded], args, device) -> dict:
     config = TrainConfig(prefix_len=PROMPT, suffix_len=PROMPT, batch_size=args.batch, eval_batch_size=args.eval_batch,
-                         precision=precision, device=str(device), lr=1e-2 if side != "full_ft" else 1e-5)
+                         precision=precision, device=str(device), lr=1e-2 if side != "full_ft" else 1e-5,
+                         scoring="joint")  # the synthetic rows are joint rows, the PEFT sides' scoring too
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
@@ -198,7 +199,7 @@ def cpu_agreement(device: torch.device, tok) -> dict:
 
     cpu = backbone("tiny", torch.device("cpu"), tok, seed=1)
     enc = questions(8, 24, seed=5)
-    module, _ = make_trainable(cpu, enc, TrainConfig(prefix_len=PROMPT, suffix_len=PROMPT, device="cpu"))
+    module, _ = make_trainable(cpu, enc, TrainConfig(prefix_len=PROMPT, suffix_len=PROMPT, device="cpu", scoring="joint"))
     batch = collate(enc, cpu.pad_id)
     with torch.no_grad():
         pair, head = module()
