@@ -302,7 +302,9 @@ def test_peft_baselines_run_the_protocol_and_resume_from_their_saved_states(tiny
         assert m["lr"] in m["lr_scores"] or float(m["lr"]) in [float(x) for x in m["lr_scores"]]  # chosen on validation
         assert m["parameters"]["trainable"] > 0
     full, lora = whole["methods"]["full_ft"]["parameters"], whole["methods"]["lora"]["parameters"]
-    assert full["trainable"] > 100 * lora["trainable"] / 10  # every backbone weight against a low-rank adapter
+    # every backbone weight against a low-rank adapter (each beside the same scoring head: on the tiny model the
+    # default head, both, is about a third of what LoRA trains)
+    assert lora["trainable"] < full["trainable"] / 5
     # Stopped after the first task: only that task's cells are kept; the rerun reads each method's saved state
     # after task 1 from the store, trains task 2, and ends with the same figures.
     cells = tmp_path / "run" / "cells.jsonl"
