@@ -58,5 +58,6 @@ def test_training_with_bap_saves_the_materialised_pair(tiny_backbone, tmp_path):
     result = train_pair("cats", load_task_data("demo_categories", max_train=24, max_eval=16), bb, store, config)
     entry = store.load_entry("cats", backbone=bb.name, hidden_size=bb.hidden_size)
     assert entry.meta["reparam"] == "bap" and entry.prefix.shape == (bb.num_layers, 3, bb.hidden_size)  # default depth: every layer
-    assert set(entry.tensors()) == {"prefix", "suffix", "head_weight", "head_bias", "key", "gate"}  # no encoder weights
+    assert set(entry.tensors()) == {"prefix", "suffix", "head_weight", "head_bias", "head_scale", "head_proj_in",
+                                    "head_proj_out", "key", "gate"}  # no encoder weights (the head: the default, both)
     assert result["accuracy"] >= 0
