@@ -217,6 +217,31 @@ def test_tasks_join_one_by_one_without_earlier_text(tiny_backbone, tmp_path, mon
         assert router.tasks == names[: i + 1]
 
 
+def test_a_new_entry_keeps_its_answers_for_fused_evaluation(tiny_backbone, tmp_path, monkeypatch):
+    """The trainer's final evaluation runs the new entry once on its evaluation split and keeps the answers with
+    it: fused evaluation (the protocol's oracle, `baas fuse`) reads them instead of running them again, and
+    gets the trainer's accuracy."""
+    from baas.training import answers, fusion
+    from baas.training.data import load_task_data
+    from baas.training.trainer import TrainConfig, train_pair
+
+    bb, store = tiny_backbone("bert"), Store(tmp_path)
+    data = load_task_data("demo_categories", max_train=24, max_eval=16)
+    result = train_pair("demo_categories", data, bb, store, TrainConfig(epochs=1, batch_size=8, prefix_len=2,
+                                                                       suffix_len=2, max_length=48))
+    bank = fusion.load_bank(store, bb)
+    router = fusion.fit_router(bank, bb, store, "lda", "hard")
+    evals = fusion.eval_set(bank, [data], bb, store, fusion.DEFAULT_QUERY)
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("the new entry was run again on its evaluation split")
+
+    monkeypatch.setattr(answers, "logits", no_pass)
+    results = fusion.evaluate_fused(bank, router, bb, evals, ["hard"], ["output"], store=store)
+    oracle = next(r for r in results if r["strategy"] == "oracle")
+    assert oracle["per_task"][0]["accuracy"] == result["accuracy"] and oracle["per_task"][0]["n"] == 16
+
+
 def test_sequential_attention_forgets_and_its_continual_variants_hold_on():
     per_task = clustered_queries(tasks=5, d=64)  # room for every task's protected subspace (9 directions each)
     summaries = [QuerySummary.from_queries(q[:150]) for q in per_task]
@@ -260,6 +285,18 @@ def test_fused_evaluation_mixes_tasks_with_different_option_counts(tiny_backbone
         assert oracle["per_task"][j]["accuracy"] == alone
     again = evaluate_fused(bank, router, bb, evals, ["hard", "soft"], ["prompt", "output"], store=store)  # from the cache
     assert [r["mean_accuracy"] for r in again] == [r["mean_accuracy"] for r in results]
+    # One task alone (2 options, where the mixed set was 4 wide) reads the blocks the mixed run kept: no entry pass.
+    from baas.training import answers
+
+    def no_pass(*args, **kwargs):
+        raise AssertionError("an entry was run again on questions whose answers are kept")
+
+    alone = EvalSet(encoded[1], torch.tensor([1] * 10), evals.queries[12:], ["test", "test"], 0.0, 0, [(0, 10, "two")])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(answers, "logits", no_pass)
+        [oracle_alone] = [r for r in evaluate_fused(bank, router, bb, alone, ["hard"], ["output"], store=store)
+                          if r["strategy"] == "oracle"]
+    assert oracle_alone["per_task"][0]["accuracy"] == oracle["per_task"][1]["accuracy"]
     for r in results:  # shares of questions print as they should: 1/6 is 0.16666666666666666, not float32's 0.1666666716
         assert r["routing_accuracy"] == round(r["routing_accuracy"] * 22) / 22
         assert r["entries_per_question"] == round(r["entries_per_question"] * 22) / 22

@@ -25,12 +25,12 @@ from baas.router.router import Router
 from baas.router.strategies import STRATEGIES
 from baas.router.summary import QuerySummary
 from baas.store import Store
+from baas.training.answers import entry_answers
 from baas.training.backbone import Backbone
 from baas.training.batching import Encoded
-from baas.training.cache import encode_cached, logits_key, query_key
+from baas.training.cache import encode_cached, query_key
 from baas.training.data import MCQExample, TaskData, fingerprint, load_task_data
 from baas.training.metrics import mcq_metrics
-from baas.training.parallel import Processes
 from baas.training.scoring import logits, query_embeddings
 
 # What a query vector is made of: (text, passage or None). The passage is cut first when too long.
@@ -235,8 +235,8 @@ def eval_set(bank: PromptBank, datasets: list[TaskData], backbone: Backbone, sto
 def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: torch.Tensor, batch_size: int,
                   store: Store | None, reporter) -> tuple[torch.Tensor, float]:
     """[N, E, K] each entry's logits on the questions it is needed for (-inf elsewhere), and the seconds
-    one entry's pass takes per question. Per (entry, task) block, computed rows are kept in the store's
-    cache, so a later run (another rule, temperature or strategy) only runs what is new."""
+    one entry's pass takes per question. Each (entry, task) block is read from and kept in the store's cache
+    (`answers.entry_answers`), so a later run (another rule, strategy or bank) only runs what is new."""
     n, e = needed.shape
     k_max = max(len(x.options) for x in evals.encoded)
     out = torch.full((n, e, k_max), float("-inf"))
@@ -248,23 +248,11 @@ def _entry_logits(bank: PromptBank, backbone: Backbone, evals: EvalSet, needed: 
             rows = needed[start:end, j]
             if not rows.any():
                 continue
-            key = logits_key(entry, part, bank.meta["max_length"])
-            block = store.load_cached("logits", key) if store is not None else None
-            if block is None or block["logits"].shape != (end - start, k_max):
-                block = {"logits": torch.full((end - start, k_max), float("-inf")), "done": torch.zeros(end - start, dtype=torch.bool),
-                         "seconds": torch.zeros(2)}  # seconds spent, rows run
-            todo = (rows & ~block["done"]).nonzero().flatten().tolist()
-            if todo:
-                started = time.perf_counter()
-                scores = logits(backbone, [evals.encoded[start + i] for i in todo], bank.single(j), bank.meta["pooling"],
-                                batch_size)
-                block["logits"][todo, : scores.shape[1]] = scores  # a task's questions may have fewer options
-                block["seconds"] += torch.tensor([time.perf_counter() - started, len(todo)])
-                block["done"][todo] = True
-                if store is not None and Processes().main:  # (under a launch, every process has the same block)
-                    store.save_cached("logits", key, block)
+            block = entry_answers(entry, backbone, evals.encoded[start:end], part, bank.meta["max_length"], store, rows,
+                                  batch_size)
             seconds, computed = seconds + float(block["seconds"][0]), computed + int(block["seconds"][1])
-            out[start:end, j] = torch.where(rows[:, None], block["logits"], float("-inf"))
+            width = block["logits"].shape[1]  # a task's questions may have fewer options than the set's widest
+            out[start:end, j, :width] = torch.where(rows[:, None], block["logits"], float("-inf"))
             if reporter:
                 reporter.advance(int(rows.sum()))
     if reporter:

@@ -125,8 +125,13 @@ def evaluate(scorer: Callable[[Batch, list[int]], torch.Tensor], encoded: list[E
     reporter.start(label, len(Processes().share(list(range(len(encoded))))))
     logits = score_questions(encoded, scorer, pad_id, batch_size, reporter.advance,
                              backoff or MemoryBackOff(reporter.message), device)
-    preds = logits.argmax(-1).tolist()
     reporter.stop()
+    return answer_metrics(logits, encoded, keep_scores)
+
+
+def answer_metrics(logits: torch.Tensor, encoded: list[Encoded], keep_scores: bool = False) -> dict:
+    """`evaluate`'s record from logits [N, K_max] already computed for `encoded` (read to the CPU once)."""
+    preds = logits.argmax(-1).tolist()
     labels = [e.label for e in encoded]
     out = dict(mcq_metrics(labels, preds), chance=chance([len(e.options) for e in encoded]), n=len(encoded),
                predictions=preds)

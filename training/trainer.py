@@ -16,6 +16,7 @@ import torch
 from baas.prompts_bank.errors import BaasError
 from baas.prompts_bank.trainable import TrainablePromptPair
 from baas.store import Store
+from baas.training.answers import entry_answers, keep_answers
 from baas.training.backbone import Backbone, resolve_precision
 from baas.training.batching import Encoded
 from baas.training.cache import encode_cached, init_key, run_key
@@ -23,10 +24,10 @@ from baas.training.config import TrainConfig
 from baas.training.data import TaskData, fingerprint
 from baas.training.fusion import DEFAULT_QUERY, entry_summary
 from baas.training.init import LLMClient, LLMConfig, PromptInit, initialise
-from baas.training.loop import PairLearner, evaluate, fit, learner_scorer, make_optimizer
+from baas.training.loop import PairLearner, answer_metrics, fit, make_optimizer
 from baas.training.parallel import Processes
 from baas.training.progress import Reporter
-from baas.training.scoring import on_device, prompt_scorer, query_embeddings
+from baas.training.scoring import query_embeddings
 
 
 def make_trainable(backbone: Backbone, train_enc: list[Encoded], config: TrainConfig, init: PromptInit | None = None
@@ -157,8 +158,6 @@ def train_pair(
         finish_run("interrupted")
         return {"task": task, "interrupted_at_step": state["step"]}
 
-    result_metrics = evaluate(learner_scorer(learner), eval_enc, backbone.pad_id, config.eval_batch_size, reporter,
-                              f"{task} {data.eval_split}", device=device)
     task_key = questions().mean(0)
     meta = dict(
         backbone=backbone.name, hidden_size=backbone.hidden_size, is_decoder=backbone.is_decoder,
@@ -170,6 +169,12 @@ def train_pair(
         device=str(device), precision=precision,
     )
     entry = module.to_entry(task, task_key, meta)
+    # The new entry's answers on the evaluation split, made as fused evaluation makes them and kept with the entry
+    # in the store's cache: the protocol's oracle (and any later fuse) reads them instead of running them again.
+    eval_questions = fingerprint(data.eval.examples)
+    answers = _answers(entry, backbone, eval_enc, eval_questions, None, config.eval_batch_size, reporter,
+                       f"{task} {data.eval_split}")
+    result_metrics = answer_metrics(answers["logits"], eval_enc)
     metrics = {k: result_metrics[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1", "chance")}
     metrics.update(n_eval=len(eval_enc), eval_split=data.eval_split, max_eval=data.max_eval)  # what the accuracy is of
     if not processes.main:  # the main process saves; the others have trained the same pair
@@ -178,6 +183,7 @@ def train_pair(
                     version=store.find_version(task, key), reused=False, processes=processes.world, device=str(device),
                     precision=precision)
     entry = store.save_entry(entry, data.name, metrics)
+    keep_answers(store, entry, eval_questions, max_length, answers)
     # The router's summary of this task, made while its questions are at hand (a router never rereads them).
     entry_summary(entry, backbone, store, DEFAULT_QUERY, train_examples=data.train.examples)
     finish_run("done", metrics)
@@ -217,9 +223,9 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     started = time.time()
     entry = store.load_entry(task, version, backbone=backbone.name, hidden_size=backbone.hidden_size)
     encoded = encode_cached(data.eval.examples, backbone, entry.meta["max_length"], store)
-    metrics = evaluate(prompt_scorer(backbone, on_device(*entry.prompt(), backbone.device), entry.meta["pooling"]), encoded,
-                       backbone.pad_id, batch_size, reporter, f"{task} {data.eval_split}", device=backbone.device,
-                       keep_scores=keep_scores)
+    answers = _answers(entry, backbone, encoded, fingerprint(data.eval.examples), store, batch_size, reporter,
+                       f"{task} {data.eval_split}")
+    metrics = answer_metrics(answers["logits"], encoded, keep_scores)
     metrics.pop("n")
     predictions, scores = metrics.pop("predictions"), metrics.pop("scores", None)
     run_id = store.start_run(task, "eval", {"backbone": backbone.name, "version": entry.version})
@@ -227,3 +233,13 @@ def evaluate_entry(task: str, data: TaskData, backbone: Backbone, store: Store, 
     return dict(task=task, **metrics, predictions=predictions, scores=scores, n_train=entry.meta.get("n_train"), n_eval=len(encoded), eval_split=data.eval_split, seconds=round(time.time() - started, 2),
                 bank_file=str(store.entry_path(task, entry.version)), version=entry.version, notes=data.notes,
                 backbone=backbone.name, device=str(backbone.device))
+
+
+def _answers(entry, backbone: Backbone, encoded: list[Encoded], questions: str, store: Store | None, batch_size: int,
+             reporter: Reporter, label: str) -> dict:
+    """`answers.entry_answers` on every question of a split, with a progress bar (the share of this process)."""
+    reporter.start(label, len(Processes().share(list(range(len(encoded))))))
+    block = entry_answers(entry, backbone, encoded, questions, entry.meta["max_length"], store, batch_size=batch_size,
+                          on_batch=reporter.advance)
+    reporter.stop()
+    return block
