@@ -1,10 +1,11 @@
 """`--config run.toml`: a command's options kept in a file. The keys are the long option names (`max-train` or
-`max_train`); an option given on the command line wins over the file. `effective` merges the two, `save`
-writes the merged settings beside a run's results so that a long command is kept with them. `ctx` is the
-command's click context (typer's `typer.Context`)."""
+`max_train`); an option given on the command line wins over the file. `effective` merges the two (the
+decorator `configurable` does it for a whole command), `save` writes the merged settings beside a run's results
+so that a long command is kept with them. `ctx` is the command's click context (typer's `typer.Context`)."""
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from baas.prompts_bank.errors import BaasError
@@ -54,6 +55,20 @@ def effective(ctx, path: Path | None) -> dict:
             message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
             raise BaasError(f"--config {path}: key '{key}': {message}") from None
     return values
+
+
+def configurable(command):
+    """A command that reads `--config`: it declares `ctx: typer.Context` and `config: ConfigOpt = None`, and is
+    called with its options merged by `effective` (command line over file over defaults). Goes under
+    `one_line_errors`, which turns a wrong file into one error line."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        ctx = kwargs["ctx"]
+        merged = effective(ctx, kwargs.get("config"))  # only what the file set replaces the command's own values
+        return command(*args, **{**kwargs, **{k: v for k, v in merged.items() if v is not ctx.params.get(k)}})
+
+    return wrapper
 
 
 def _toml(value) -> str:

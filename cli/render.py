@@ -30,8 +30,9 @@ def main_process() -> bool:
 
 
 def say(text: str) -> None:
-    """A line of the result on stdout, as written (no markup, no highlighting), wrapped to the terminal."""
-    out.print(text, highlight=False, markup=False)
+    """A line of the result on stdout, as written (no markup, no highlighting), wrapped to the terminal between
+    words (an interval in brackets kept whole)."""
+    out.print(wrap(text, out.width, words=True), highlight=False, markup=False)
 
 
 def note(text: str, kind: str = "note") -> None:
@@ -84,6 +85,32 @@ def three(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
+FEW = 100  # fewer questions than this (per task, per cell): a comparison resting on them says so
+
+
+def acc(value: float | None, n: int | None = None, interval: list[float] | None = None, where: str | None = None) -> str:
+    """An accuracy as every command prints one: `0.450 [0.382, 0.520] n=200`, its 95% interval (given, else
+    Wilson's over `n` questions) and its question count, then `where` (a split) if given; – when there is none."""
+    if value is None:
+        return "–"
+    if interval is None and n:
+        from baas.training.metrics import accuracy_interval
+
+        interval = accuracy_interval(value, n)
+    return " ".join([three(value)] + [span(interval)] * bool(interval) + [f"n={n}"] * bool(n) + [where] * bool(where))
+
+
+def span(interval: list[float] | None) -> str:
+    """An interval, `[0.382, 0.520]`; – when there is none."""
+    return "–" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
+def few(n: int | None, what: str = "per task") -> str:
+    """What a comparison on `n` questions says when they are fewer than FEW, `on only 24 questions per task: too few
+    to rely on` (else nothing)."""
+    return f"on only {n} questions {what}: too few to rely on" if n is not None and n < FEW else ""
+
+
 # ---- tables ------------------------------------------------------------------------------------------
 
 CUT_MIN = 20  # the narrowest a cut column (one line, an ellipsis where it ends) is squeezed to
@@ -120,25 +147,44 @@ def fields(title: str, record: dict, keys: list[str]) -> None:
 _BREAK = re.compile(r"(?<=[A-Za-z0-9][-/_])(?=[A-Za-z0-9])")  # after a hyphen, slash or underscore inside a word
 
 
-def _pieces(text: str) -> list[tuple[str, bool]]:
-    """The pieces a line may break between: words (after a space: True), and within a word the parts after a
-    hyphen, slash or underscore (False), so `GBaker/MedQA-USMLE` may break as `GBaker/` `MedQA-` `USMLE`."""
-    return [(part, i == 0) for word in text.split() for i, part in enumerate(_BREAK.split(word))]
+def _words(text: str) -> list[str]:
+    """The words of a line, an interval in brackets (`[0.382, 0.520]`) one word: it never breaks inside."""
+    words: list[str] = []
+    for word in text.split():
+        if words and words[-1].count("[") > words[-1].count("]"):
+            words[-1] += " " + word
+        else:
+            words.append(word)
+    return words
 
 
-def wrap(text: str, width: int, cut: bool = False) -> str:
+def _pieces(text: str, groups: bool = True) -> list[tuple[str, bool]]:
+    """The pieces a line may break between: words (after a space: True; an interval one word unless `groups` is
+    False), and within a word the parts after a hyphen, slash or underscore (False), so `GBaker/MedQA-USMLE` may
+    break as `GBaker/` `MedQA-` `USMLE`."""
+    return [(part, i == 0) for word in (_words(text) if groups else text.split()) for i, part in enumerate(_BREAK.split(word))]
+
+
+def wrap(text: str, width: int, cut: bool = False, words: bool = False) -> str:
     """`text` in lines of at most `width`: broken between words, else inside a word after - / _, and only
-    a piece longer than the whole width is folded. `cut`: each line kept whole up to `width`, then `…`."""
+    a piece longer than the whole width is folded. `cut`: each line kept whole up to `width`, then `…`.
+    `words`: broken between words only (prose). An interval (`[0.382, 0.520]`) is broken only where the
+    width leaves no other way."""
     lines = []
     for para in text.split("\n"):
         if cut:
             lines.append(para if len(para) <= width else para[: width - 1] + "…")
             continue
-        line = ""
-        for piece, spaced in _pieces(para):
+        line, pieces = "", [(w, True) for w in _words(para)] if words else _pieces(para)
+        while pieces:
+            piece, spaced = pieces.pop(0)
             joined = line + (" " if spaced and line else "") + piece
             if len(joined) <= width:
                 line = joined
+                continue
+            if len(piece) > width and " " in piece:  # an interval wider than the column: broken between its words
+                first, *rest = piece.split(" ")
+                pieces[:0] = [(first, spaced)] + [(w, True) for w in rest]
                 continue
             if line:
                 lines.append(line)
@@ -160,18 +206,20 @@ def _spread(mins: list[int], wants: list[int], room: int) -> list[int]:
 
 
 def fit(table: Table, width: int) -> list[RichTable]:
-    """`table` as rich tables no wider than `width` that split no word: columns narrowed to their longest word;
-    if that is not enough, to their longest piece (long names break after - / _); if even that is too wide,
-    the columns in several tables, each repeating the first column."""
+    """`table` as rich tables no wider than `width` that split no word: columns narrowed to their longest word
+    (an interval in brackets one word); if that is not enough, to their longest piece (long names break after
+    - / _); then the same with intervals that may break after their comma; if even that is too wide, the
+    columns in several tables, each repeating the first column."""
     n = len(table.columns)
     texts = [([table.columns[c]] if table.header else []) + [row[c] for row in table.rows] for c in range(n)]
     lines = [[line for t in col for line in t.split("\n")] for col in texts]
     wants = [max(map(len, col), default=1) or 1 for col in lines]
-    words = [max((len(w) for line in col for w in line.split()), default=1) for col in lines]
-    pieces = [max((len(p) for line in col for p, _ in _pieces(line)), default=1) for col in lines]
+    longest = lambda split: [max((len(w) for line in col for w in split(line)), default=1) for col in lines]  # noqa: E731
+    words, pieces = longest(str.split), longest(lambda line: [p for p, _ in _pieces(line, groups=False)])
+    whole_words, whole_pieces = longest(_words), longest(lambda line: [p for p, _ in _pieces(line)])  # intervals whole
     floor = lambda level: [min(wants[c], CUT_MIN) if c == table.cut else wants[c] if c == 0 else level[c]  # noqa: E731
                            for c in range(n)]
-    for mins in (floor(words), floor(pieces)):
+    for mins in (floor(whole_words), floor(whole_pieces), floor(words), floor(pieces)):
         if sum(mins) + 3 * n + 1 <= width:
             return [_render(table, list(range(n)), _spread(mins, wants, width - 3 * n - 1), table.title)]
     whole, groups, group = floor(words), [], [0]

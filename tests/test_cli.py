@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from baas.cli.main import app
 from baas.store import Store
+from baas.training.metrics import wilson_interval
 
 BAAS = [sys.executable, "-m", "baas.cli.main"]
 TINY_TRAIN = ["--max-train", "40", "--max-eval", "24", "--epochs", "1", "--prefix-len", "2", "--suffix-len", "2",
@@ -74,22 +75,30 @@ def test_train_eval_and_bank(tiny_backbone_dir, cli_env, tmp_path):
                 "eval_split", "seconds", "bank_file"):
         assert key in result
     assert result["n_train"] == 40 and result["n_eval"] == 24
+    # every accuracy comes with its count and its 95% (Wilson) interval, in the JSON and in the table
+    interval = wilson_interval(round(result["accuracy"] * 24), 24)
+    assert result["accuracy_interval"] == interval
+    shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]"  # printed whole: a table never breaks it
     # the default scoring, both: the joint head (weight, bias) and dual's scale and low-rank projection
     assert set(load_file(result["bank_file"])) == {"prefix", "suffix", "head_weight", "head_bias", "head_scale",
                                                    "head_proj_in", "head_proj_out", "key", "gate"}
 
     evaluated = last_json(baas("eval-task", "demo_categories", "--store", store, "--max-eval", 24, "--json", env=cli_env))
     assert evaluated["accuracy"] == result["accuracy"] and evaluated["eval_split"] == "test"
+    assert evaluated["accuracy_interval"] == interval
 
     listed = last_json(baas("bank", "list", "--store", store, "--json", env=cli_env))
     assert [e["task"] for e in listed["entries"]] == ["demo_categories"]
-    shown = last_json(baas("bank", "show", "demo_categories", "--store", store, "--json", env=cli_env))
-    assert shown["tensors"]["prefix"] == [2, 2, 32]  # depth: every layer of the tiny model (the default), 2 vectors, hidden 32
-    for columns in ("80", "200"):  # every table fits the terminal and splits no word
-        for args in (["bank", "list"], ["bank", "show", "demo_categories"]):
+    assert listed["entries"][0]["metrics"]["accuracy_interval"] == interval
+    described = last_json(baas("bank", "show", "demo_categories", "--store", store, "--json", env=cli_env))
+    assert described["tensors"]["prefix"] == [2, 2, 32]  # depth: every layer of the tiny model (the default), 2 vectors, hidden 32
+    assert described["metrics"]["accuracy_interval"] == interval
+    for columns in ("80", "200"):  # every table fits the terminal and splits no word (nor an interval)
+        for args in (["bank", "list"], ["bank", "show", "demo_categories"], ["eval-task", "demo_categories", "--max-eval", 24]):
             human = baas(*args, "--store", store, env=dict(cli_env, COLUMNS=columns)).stdout
             assert max(len(line) for line in human.splitlines()) <= int(columns), human
-            assert "demo_categories" in human and "questions" in human, human
+            assert "demo_categories" in human and f"{result['accuracy']:.3f}" in human, human
+            assert shown in human and "n=24 test" in human, human
     refused = error_line(baas("bank", "rm", "demo_categories", "--store", store, env=cli_env, check=False))
     assert "without confirmation: rerun with --yes" in refused  # no terminal to ask on, and no --yes
     assert last_json(baas("bank", "rm", "demo_categories", "--store", store, "--yes", "--json", env=cli_env))["removed_versions"] == 1
@@ -279,6 +288,9 @@ def test_demo_learns_the_generated_tasks_in_turn_and_reports_forgetting(tiny_bac
     assert [r["task"] for r in out["tasks"]] == ["demo_animal_sounds", "demo_categories", "demo_opposites"]
     for r in out["tasks"]:
         assert 0 <= r["accuracy"] <= 1 and r["chance"] == 0.25
+        assert r["n"] == 100 and r["accuracy_interval"] == wilson_interval(round(100 * r["accuracy"]), 100)
+        assert r["naive_accuracy_interval"] == wilson_interval(round(100 * r["naive_accuracy"]), 100)
+    assert out["forgetting"]["baas"]["intervals"]["average_accuracy"] is not None
     assert set(out["forgetting"]) == {"baas", "oracle", "naive"}
     assert out["forgetting"]["baas"]["forgetting"] is not None
     # one entry per task, each trained once: the demo uses the default prompt rate, no learning-rate tries
@@ -288,6 +300,10 @@ def test_demo_learns_the_generated_tasks_in_turn_and_reports_forgetting(tiny_bac
     assert (Path(out["report"]) / "report.md").is_file()
     again = last_json(baas(*args, env=cli_env))  # a rerun reuses every entry, state and cell
     assert again == out and len(list((tmp_path / "demo" / "bank").glob("*/v*.safetensors"))) == 3
+    human = baas(*args[:-1], env=dict(cli_env, COLUMNS="80")).stdout  # the tables, each accuracy with its interval
+    assert max(map(len, human.splitlines())) <= 80 and "(continued)" not in human, human
+    low, high = out["tasks"][0]["naive_accuracy_interval"]
+    assert "100 test questions" in " ".join(human.split()) and f"[{low:.3f}, {high:.3f}]" in human, human
 
 
 CHAIN = "1. Read what the question asks.\n2. Recall the category each option belongs to.\n3. The answer is (A)."
@@ -359,11 +375,21 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
     # one-entry strategies are one computation in both spaces; mixing ones are reported in each
     assert {("oracle", "both"), ("hard", "both"), ("soft", "prompt"), ("soft", "output")} <= set(by_name)
     assert not any(name.startswith("topk") for name, _ in by_name)  # on two entries, topk2 and topk3 are soft
+    table = baas("fuse", "--store", store, "--strategy", "all", "--space", "both", "--rule", "cosine", "--max-eval", 16,
+                 env=dict(cli_env, COLUMNS="80")).stdout
+    assert max(map(len, table.splitlines())) <= 80 and "(continued)" not in table, table
+    assert "n=32" in table and "n=16" in table and "%.3f]" % by_name[("hard", "both")]["mean_accuracy_interval"][1] in table
+    # the best strategy, chosen on 16 questions a task, says how few those are
+    assert re.search(r"the best of \d+ on accuracy, on only 16 questions per task: too few to rely on", " ".join(table.split())), table
     wide = error_line(baas("fuse", "--store", store, "--strategy", "topk3", env=cli_env, check=False))
     assert "topk3 on a bank of 2 entries weighs every entry, as soft does" in wide
     for r in result["strategies"]:
         assert [t["task"] for t in r["per_task"]] == ["demo_categories", "demo_opposites"]
         assert all(t["n"] == 16 for t in r["per_task"])
+        # each task's accuracy with its Wilson interval; the mean over tasks with a bootstrap one over the questions
+        assert all(t["accuracy_interval"] == wilson_interval(round(16 * t["accuracy"]), 16) for t in r["per_task"])
+        low, high = r["mean_accuracy_interval"]
+        assert r["n"] == 32 and low <= r["mean_accuracy"] <= high and "correct" not in r["per_task"][0]
         assert sum(map(sum, r["confusion"]["counts"])) == 32
         assert r["mean_oracle_accuracy"] == by_name[("oracle", "both")]["mean_accuracy"]
     oracle = by_name[("oracle", "both")]
@@ -393,6 +419,10 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
                          + json.dumps({"question": "what is a cow", "options": ["animal", "tool"], "label": 0}) + "\n")
     from_file = last_json(baas("predict", "--store", store, "--file", questions, "--router", "soft", "--json", env=cli_env))
     assert len(from_file["predictions"]) == 2 and 0 <= from_file["accuracy"] <= 1
+    assert from_file["accuracy_interval"] == wilson_interval(round(2 * from_file["accuracy"]), 2)
+    said = baas("predict", "--store", store, "--file", questions, "--router", "soft", env=dict(cli_env, COLUMNS="200")).stdout
+    interval = from_file["accuracy_interval"]
+    assert f"accuracy on the labelled questions: {from_file['accuracy']:.3f} [{interval[0]:.3f}, {interval[1]:.3f}] n=2" in said
     assert len(from_file["predictions"][0]["entries"]) == 2  # soft weighs every entry
     bad = error_line(baas("predict", "--store", store, "--question", "q", "--option", "only one", env=cli_env, check=False))
     assert "two" in bad

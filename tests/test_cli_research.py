@@ -1,5 +1,6 @@
 """What researchers look for (issue 25 §5), as a user runs it: `baas runs` (the runs log), `baas bank routers`,
-`eval-task --split / --on / --predictions`, and `train-task --seeds` with the mean ± sd of the accuracy."""
+`eval-task --split / --on / --predictions`, `train-task --seeds` with the mean ± sd of the accuracy, and a run's
+options kept in a file (`--config run.toml`)."""
 
 import json
 import statistics
@@ -7,6 +8,7 @@ import statistics
 import pytest
 
 import baas
+from baas.training.metrics import wilson_interval
 from test_cli import TINY_TRAIN, baas as run_baas, error_line, last_json
 
 
@@ -19,10 +21,19 @@ def test_seeds_runs_and_eval_options(tiny_backbone_dir, cli_env, tmp_path):
     assert [r["config"]["seed"] for r in seeded["runs"]] == [0, 1]
     accuracies = [r["accuracy"] for r in seeded["runs"]]
     assert seeded["mean_accuracy"] == statistics.fmean(accuracies) and seeded["sd_accuracy"] == statistics.stdev(accuracies)
+    # each seed's accuracy with its Wilson interval; the mean's over the 24 questions every seed answered
+    assert [r["accuracy_interval"] for r in seeded["runs"]] == [wilson_interval(round(24 * a), 24) for a in accuracies]
+    assert seeded["n_eval"] == 24 and seeded["accuracy_interval"] == wilson_interval(24 * seeded["mean_accuracy"], 24)
     again = run_baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--seeds", "1,0",
                      env=dict(cli_env, COLUMNS="200"))
     assert "demo_categories@v2 (reused)" in again.stdout and "accuracy over 2 seeds" in again.stdout  # nothing trained
     assert "± " in again.stdout
+    low, high = seeded["accuracy_interval"]
+    assert f"95% interval [{low:.3f}, {high:.3f}] over the 24 questions every seed answered" in again.stdout
+    narrow = run_baas("train-task", "demo_categories", "--backbone", bb, "--store", store, *TINY_TRAIN, "--seeds", 2,
+                      env=dict(cli_env, COLUMNS="80")).stdout
+    low, high = seeded["runs"][0]["accuracy_interval"]
+    assert max(map(len, narrow.splitlines())) <= 80 and f"[{low:.3f}, {high:.3f}]" in narrow and "n=24" in narrow, narrow
     assert "--seeds" in run_baas("train-task", "demo_categories", "--store", store, "--seeds", "x", env=cli_env, check=False).stderr
 
     # baas runs: the train runs of the log (the reruns were reused: no run), the API gives the same
@@ -31,11 +42,15 @@ def test_seeds_runs_and_eval_options(tiny_backbone_dir, cli_env, tmp_path):
     runs = listed["runs"]
     assert [(r["task"], r["kind"], r["status"]) for r in runs] == [("demo_categories", "train", "done")] * 2
     assert [r["accuracy"] for r in runs] == accuracies and all(r["n_eval"] == 24 and r["eval_split"] == "test" for r in runs)
+    assert [r["accuracy_interval"] for r in runs] == [r["accuracy_interval"] for r in seeded["runs"]]
     assert runs[0]["settings"]["epochs"] == 1 and runs[1]["settings"]["seed"] == 1
     assert not {"seed", "device", "precision"} & set(runs[0]["settings"])  # defaults, and where it ran, are no settings
     assert runs[0]["seconds"] > 0 and runs[0]["settings"]["backbone"] == runs[0]["config"]["backbone"]
     table = run_baas("runs", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
-    assert "demo_categories" in table and "done" in table and "(24 test)" in table
+    assert "demo_categories" in table and "done" in table and "n=24 test" in table
+    low, high = runs[0]["accuracy_interval"]
+    narrow = run_baas("runs", "--store", store, env=dict(cli_env, COLUMNS="80")).stdout
+    assert max(map(len, narrow.splitlines())) <= 80 and f"[{low:.3f}, {high:.3f}]" in narrow, narrow
 
     # eval-task --split validation: the validation questions; the default stays the evaluation split
     val = last_json(run_baas("eval-task", "demo_categories@v1", "--store", store, "--max-eval", 24, "--split", "validation",
@@ -80,3 +95,23 @@ def test_seeds_are_a_count_or_distinct_seeds(tmp_path):
         with pytest.raises(baas.BaasError, match="seeds"):
             baas.train_seeds("demo_categories", seeds, store=tmp_path)
     assert not (tmp_path / "catalog.sqlite").exists()  # refused before anything was opened or trained
+
+
+def test_train_eval_and_fuse_read_a_config_file_and_the_command_line_wins(tiny_backbone_dir, cli_env, tmp_path):
+    bb, store = tiny_backbone_dir("bert"), tmp_path / "store"
+    config = tmp_path / "run.toml"
+    config.write_text(f'backbone = "{bb}"\nstore = "{store}"\nmax_train = 20\nmax-eval = 16\nepochs = 1\nprefix-len = 2\n'
+                      'suffix_len = 2\nbatch_size = 4\nmax_length = 48\nseeds = 1\n')
+    trained = last_json(run_baas("train-task", "demo_categories", "--config", config, "--max-eval", 24, "--json", env=cli_env))
+    run = trained["runs"][0]  # seeds = 1 in the file: a SeedsResult of one seed
+    assert (run["n_train"], run["n_eval"]) == (20, 24)  # the file filled in, the command line won
+    assert (run["config"]["epochs"], run["config"]["prefix_len"], run["config"]["batch_size"]) == (1, 2, 4)
+    # eval-task and fuse read their options from a file too
+    (tmp_path / "eval.toml").write_text(f'store = "{store}"\nmax_eval = 8\nsplit = "validation"\n')
+    evaluated = last_json(run_baas("eval-task", "demo_categories", "--config", tmp_path / "eval.toml", "--json", env=cli_env))
+    assert (evaluated["n_eval"], evaluated["eval_split"]) == (8, "validation")
+    (tmp_path / "fuse.toml").write_text(f'store = "{store}"\nmax-eval = 8\nstrategy = "soft"\n')
+    fused = last_json(run_baas("fuse", "--config", tmp_path / "fuse.toml", "--max-eval", 12, "--json", env=cli_env))
+    assert fused["strategy"] == "soft" and fused["per_task"][0]["n"] == 12
+    line = error_line(run_baas("train-task", "demo_categories", "--config", tmp_path / "eval.toml", env=cli_env, check=False))
+    assert line.startswith(f"--config {tmp_path / 'eval.toml'}: unknown key 'split'")

@@ -182,3 +182,22 @@ def verdict(difference: Interval | None) -> str | None:
     if difference is None:
         return None
     return "ahead" if difference[0] > 0 else "behind" if difference[1] < 0 else "level"
+
+
+def accuracy_interval(accuracy: float | None, n: int | None, confidence: float = CONFIDENCE) -> Interval | None:
+    """Wilson's interval of an accuracy over `n` questions, its successes recovered as accuracy x n (rounded:
+    an accuracy is a count over n); None without an accuracy or a count."""
+    if accuracy is None or not n:
+        return None
+    return wilson_interval(round(accuracy * n), n, confidence)
+
+
+def mean_accuracy_interval(correct: dict[str, list], resamples: int = RESAMPLES, seed: int = 0,
+                           confidence: float = CONFIDENCE) -> Interval | None:
+    """The percentile bootstrap interval of a mean accuracy over tasks (each task weighs alike), from each task's
+    0/1 correctness per question (`{task: correct}`): the questions resampled within each task as eval-forgetting
+    does (`resampled_cells`); None when a task has no per-question results."""
+    if not correct or any(c is None or not len(c) for c in correct.values()):
+        return None
+    samples = resampled_cells({task: (task, c) for task, c in correct.items()}, resamples, seed)
+    return percentile_interval(mean_of([samples[task] for task in correct]), confidence)

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from baas.cli.options import JsonOpt, StoreOpt, VersionOpt
-from baas.cli.render import Table, emit, note, one_line_errors, say, show
+from baas.cli.render import Table, acc, emit, note, one_line_errors, say, show
 from baas.prompts_bank.errors import BaasError
 
 app = typer.Typer(help="Inspect and manage the prompt bank (the trained, frozen task entries).\n\n"
@@ -21,12 +21,10 @@ EntryArg = Annotated[str, typer.Argument(help="A bank entry: NAME (newest versio
 
 
 def accuracy(metrics: dict) -> str:
-    """An accuracy with what it was measured on, e.g. `0.450 (test, 200 questions)`."""
-    acc = metrics.get("accuracy")
-    if acc is None:
-        return "–"
-    where = ", ".join(x for x in (metrics.get("eval_split"), f"{metrics['n_eval']} questions" if metrics.get("n_eval") else None) if x)
-    return f"{acc:.3f}" + (f" ({where})" if where else " (split and size not recorded)")
+    """An accuracy with its 95% interval and what it was measured on, e.g. `0.450 [0.382, 0.520] n=200 test`."""
+    if metrics.get("accuracy") is not None and not metrics.get("n_eval"):
+        return f"{metrics['accuracy']:.3f} (split and size not recorded)"
+    return acc(metrics.get("accuracy"), metrics.get("n_eval"), metrics.get("accuracy_interval"), metrics.get("eval_split"))
 
 
 @app.command("list")

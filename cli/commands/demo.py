@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from baas.cli.options import BackboneOpt, JsonOpt
-from baas.cli.render import Table, emit, one_line_errors, say, show, three
+from baas.cli.render import Table, acc, emit, few, one_line_errors, say, show, span, three
 
 
 @one_line_errors
@@ -31,18 +31,28 @@ def demo(
 
 
 def _show(result) -> None:
+    ns, chances = [r.get("n") for r in result.tasks], {r["chance"] for r in result.tasks}
+    same = len(set(ns)) == 1 and ns[0]  # the count (and the chance) in the title when every task has the same
     table = Table(f"baas demo: {len(result.tasks)} generated tasks learned one after another ({result.backbone}, frozen); "
-                  "final accuracy on each task's test questions",
-                  ["task", "chance", "baas (no task id)", "oracle (task id)", "naive (one pair, in turn)"])
+                  f"final accuracy on each task's {f'{ns[0]} ' if same else ''}test questions, 95% Wilson interval"
+                  + (f"; chance {three(next(iter(chances)))}" if len(chances) == 1 else ""),
+                  ["task", *["chance"] * (len(chances) > 1), "baas (no task id)", "oracle (task id)", "naive (one pair, in turn)"])
     for r in result.tasks:
-        table.add_row(r["task"], three(r["chance"]), three(r["accuracy"]), three(r["oracle_accuracy"]), three(r["naive_accuracy"]))
+        table.add_row(r["task"], *[three(r["chance"])] * (len(chances) > 1),
+                      *(acc(r[f"{p}accuracy"], None if same else r.get("n"), r.get(f"{p}accuracy_interval"))
+                        for p in ("", "oracle_", "naive_")))
     show(table)
-    table = Table("what each kept (R[k][i]: accuracy on task i after training tasks 1..k)",
-                  ["method", "avg accuracy", "avg incremental", "BWT", "forgetting"])
+    table = Table("what each kept (R[k][i]: accuracy on task i after training tasks 1..k; 95% bootstrap intervals "
+                  "over the questions)", ["method", "avg accuracy", "avg incremental", "BWT", "forgetting"])
     for name, f in result.forgetting.items():
-        table.add_row(name, three(f["average_accuracy"]), three(f["average_incremental_accuracy"]), three(f["bwt"]),
-                      three(f["forgetting"]))
+        ci = f.get("intervals") or {}
+        metric = lambda key: three(f[key]) + (f" {span(ci[key])}" if f[key] is not None and ci.get(key) else "")  # noqa: E731
+        table.add_row(name, metric("average_accuracy"), three(f["average_incremental_accuracy"]), metric("bwt"),
+                      metric("forgetting"))
     show(table)
+    smallest = min((n for n in ns if n), default=None)
+    if few(smallest):
+        say(f"note: baas, the oracle and naive are compared {few(smallest)}")
     say(f"bank: {result.store}; report: {Path(result.report) / 'report.md'}\nNext, real data: baas train-task arc_easy "
         "--data-dir DIR (one per dataset), baas fuse --data-dir DIR, baas eval-forgetting --data-dir DIR "
         "(DIR/NAME/{train,validation,test}.jsonl in the hub layout)")

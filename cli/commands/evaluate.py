@@ -9,12 +9,16 @@ from typing import Annotated, Optional
 import typer
 
 from baas.cli.commands.train import RESULT_KEYS, show_record
-from baas.cli.options import DEFAULTS, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalOpt, PrecisionOpt, SkipOpt, StoreOpt, VersionOpt
+from baas.cli.config import configurable
+from baas.cli.options import (DEFAULTS, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalOpt, PrecisionOpt, SkipOpt, StoreOpt,
+                              VersionOpt)
 from baas.cli.render import one_line_errors
 
 
 @one_line_errors
+@configurable
 def eval_task(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="A bank entry: NAME (its newest version for the backbone) or NAME@vN (see `baas bank list`).")],
     version: VersionOpt = None,
     data_dir: DataDirOpt = None,
@@ -28,11 +32,12 @@ def eval_task(
     on: Annotated[Optional[str], typer.Option("--on", metavar="DATASET", help="Score the entry on another dataset's questions (a dataset or a folder under --data-dir); the result names both.")] = None,
     predictions: Annotated[Optional[Path], typer.Option("--predictions", metavar="FILE", help="Write one JSON line per question: id, question, options, label, the answer chosen, whether it is right, every option's score.")] = None,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ):
     """Evaluate a bank entry on its dataset's evaluation split (single-task inference: the entry is told its task).
 
     Examples: `baas eval-task arc_easy --data-dir DIR`; `baas eval-task arc_easy@v1 --data-dir DIR --max-eval 200 --json`;
-    `baas eval-task arc_easy --on arc_challenge --data-dir DIR --predictions arc_c.jsonl`.
+    `baas eval-task arc_easy --on arc_challenge --data-dir DIR --predictions arc_c.jsonl`; `baas eval-task arc_easy --config eval.toml`.
     """
     from baas.cli.progress import reporter
     from baas.training.api import eval_task as evaluate

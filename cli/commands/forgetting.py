@@ -11,7 +11,7 @@ import typer
 
 from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, MaxTrainSomeOpt, PrecisionOpt,
                               ScoringOpt, SeedOpt)
-from baas.cli.render import Table, emit, main_process, note, one_line_errors, say, show, three
+from baas.cli.render import Table, emit, few, main_process, note, one_line_errors, say, show, three
 
 
 @one_line_errors
@@ -121,7 +121,9 @@ def _show(result) -> None:
         return f"{100 * v['difference']:+.1f} [{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}] {v['verdict']}"
 
     confidence = f"{100 * report['uncertainty']['confidence']:.0f}%" if report.get("uncertainty") else "95%"
-    table = Table(f"eval-forgetting: {len(report['tasks'])} tasks in turn, no task ids for baas ({confidence} intervals, "
+    counts = [n for m in report["methods"].values() for n in ((m.get("n_matrix") or [[]])[-1] or []) if n]
+    each = "" if not counts else f" of {min(counts)}" + (f"–{max(counts)}" if max(counts) > min(counts) else "") + " questions"
+    table = Table(f"eval-forgetting: {len(report['tasks'])} tasks{each} in turn, no task ids for baas ({confidence} intervals, "
                   "bootstrap over questions)",
                   ["method", "avg acc", "avg incr", "BWT", "FWT", "forgetting", "baas − method (points)",
                    "avg acc, learnable", "trainable/task", "seconds"])
@@ -138,13 +140,15 @@ def _show(result) -> None:
             f"{', '.join(view['tasks']) or 'none'}; left out: "
             f"{', '.join(t for t in report['tasks'] if t not in view['tasks']) or 'none'}")
     f = report.get("findings") or {}
+    thin = few(min(counts, default=None))  # the goals and comparisons rest on the final row's cells
+    thin = f" ({thin})" if thin else ""
     for goal, g in f.get("goals", {}).items():
-        say(f"goal {goal}: {three(g['value'])}{ci(g.get('interval'))} -> {'met' if g['met'] else 'missed'}")
+        say(f"goal {goal}: {three(g['value'])}{ci(g.get('interval'))} -> {'met' if g['met'] else 'missed'}{thin}")
     for name in f.get("baselines_above_baas", []):
-        say(f"{name} beats baas on average accuracy (paired {confidence} interval of baas − {name} below zero)")
+        say(f"{name} beats baas on average accuracy (paired {confidence} interval of baas − {name} below zero){thin}")
     said = {"ahead": "baas is ahead of", "level": "baas is level with", "behind": "baas is behind",
             "no_interval": "no interval (cells without per-question results) for"}
     for key, names in (f.get("baas_versus") or {}).items():
         if names:
-            say(f"{said[key]}: {', '.join(names)}")
+            say(f"{said[key]}: {', '.join(names)}{thin}")
     say(f"report: {result.folder / 'report.md'} (also report.json, report.csv, accuracy_matrix.png, forgetting_curves.png)")

@@ -7,8 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from baas.cli.options import DEFAULTS, BackboneOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, PrecisionOpt, SkipOpt, StoreOpt
-from baas.cli.render import Table, emit, one_line_errors, say, show
+from baas.cli.config import configurable
+from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, PrecisionOpt, SkipOpt,
+                              StoreOpt)
+from baas.cli.render import Table, acc, emit, few, one_line_errors, say, show
 
 TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
 QueryOpt = Annotated[str, typer.Option("--query", help="What a routing query is, KIND:LAYERS. KIND: context (question, then as much of the passage as fits), question, or options (question + options + passage); LAYERS: the backbone layers whose mean states are concatenated (0: the embeddings), e.g. context:2 or options:2,4,6. The pass stops after the deepest.")]
@@ -16,7 +18,9 @@ RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from t
 
 
 @one_line_errors
+@configurable
 def fuse(
+    ctx: typer.Context,
     strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry; the default, chosen on validation), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "hard",
     rule: RuleOpt = "lda",
     query: QueryOpt = "options:2",
@@ -32,6 +36,7 @@ def fuse(
     device: DeviceOpt = DEFAULTS.device,
     precision: PrecisionOpt = DEFAULTS.precision,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ):
     """Fit the Attention Router over the bank and answer every task's evaluation questions with no task id.
 
@@ -43,7 +48,7 @@ def fuse(
     best saved last); `baas predict` uses the latest one saved, and this command says which that is.
 
     Examples: `baas fuse --data-dir DIR`; `baas fuse --data-dir DIR --strategy all --space both`;
-    `baas fuse --data-dir DIR --strategy topk2 --rule qda --tasks arc_easy,qasc`.
+    `baas fuse --data-dir DIR --strategy topk2 --rule qda --tasks arc_easy,qasc`; `baas fuse --config fuse.toml`.
     """
     from baas.cli.progress import reporter
     from baas.training.api import Bank
@@ -57,21 +62,22 @@ def fuse(
 
 def _show(result, rule: str, query: str, split: str) -> None:
     best = result.best
+    n = sum(map(sum, best["confusion"]["counts"]))
     if len(result.strategies) > 1:
-        n = sum(map(sum, best["confusion"]["counts"]))
         table = Table(f"baas fuse: {len(best['confusion']['tasks'])} entries, rule {rule}, query {query}, {n} questions "
-                      f"({split} splits), no task ids",
-                      ["strategy", "space", "accuracy", "macro F1", "oracle", "routing", "entries/q", "ms/q (passes)"])
+                      f"({split} splits), no task ids; accuracy: the mean over tasks, 95% bootstrap interval",
+                      ["strategy", "space", "accuracy", "macro F1", "routing", "entries/q", "ms/q (passes)"])
         for r in result.strategies:
-            table.add_row(r["strategy"], r["space"], f"{r['mean_accuracy']:.3f}", f"{r['mean_macro_f1']:.3f}",
-                          f"{r['mean_oracle_accuracy']:.3f}", f"{r['routing_accuracy']:.3f}",
-                          f"{r['entries_per_question']:.1f}", f"{1000 * r['seconds_per_question']:.0f}")
+            table.add_row(r["strategy"], r["space"], acc(r["mean_accuracy"], r.get("n"), r.get("mean_accuracy_interval")),
+                          f"{r['mean_macro_f1']:.3f}", f"{r['routing_accuracy']:.3f}", f"{r['entries_per_question']:.1f}",
+                          f"{1000 * r['seconds_per_question']:.0f}")
         show(table)
-    table = Table(f"{best['strategy']} ({best['space']} space): mean accuracy {best['mean_accuracy']:.3f}, oracle "
+    table = Table(f"{best['strategy']} ({best['space']} space): mean accuracy "
+                  f"{acc(best['mean_accuracy'], best.get('n'), best.get('mean_accuracy_interval'))}, oracle "
                   f"{best['mean_oracle_accuracy']:.3f}, routing {best['routing_accuracy']:.3f}",
-                  ["task", "split (n)", "accuracy", "macro F1", "oracle", "routing"])
+                  ["task", "split", "accuracy (95%, n)", "macro F1", "oracle", "routing"])
     for t in best["per_task"]:
-        table.add_row(t["task"], f"{t['eval_split']} ({t['n']})", f"{t['accuracy']:.3f}", f"{t['macro_f1']:.3f}",
+        table.add_row(t["task"], t["eval_split"], acc(t["accuracy"], t["n"], t.get("accuracy_interval")), f"{t['macro_f1']:.3f}",
                       f"{t['oracle_accuracy']:.3f}", f"{t['routing_accuracy']:.3f}")
     show(table)
     tasks, counts = best["confusion"]["tasks"], best["confusion"]["counts"]
@@ -81,5 +87,10 @@ def _show(result, rule: str, query: str, split: str) -> None:
     show(confusion)
     if "router_file" in best:
         space = "output" if best["space"] == "output" else "prompt"
-        say(f"router '{best['router']}' saved ({best['strategy']}, rule {best['rule']}, {space} space): `baas predict` uses it; "
-            f"{best['router_file']}")
+        chosen = ""
+        rivals = [r for r in result.strategies if r["strategy"] != "oracle"]
+        if len(rivals) > 1:  # a comparison: on few questions, it says so
+            smallest = min(t["n"] for t in best["per_task"])
+            chosen = f"; the best of {len(rivals)} on accuracy" + (f", {few(smallest)}" if few(smallest) else "")
+        say(f"router '{best['router']}' saved ({best['strategy']}, rule {best['rule']}, {space} space{chosen}): "
+            f"`baas predict` uses it; {best['router_file']}")

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from baas.cli.options import DEFAULTS, DeviceOpt, JsonOpt, PrecisionOpt, StoreOpt
-from baas.cli.render import Table, emit, one_line_errors, say, show
+from baas.cli.render import Table, acc, emit, one_line_errors, say, show
 from baas.prompts_bank.errors import BaasError
 
 
@@ -59,4 +59,5 @@ def _show(result, entries: int) -> None:
     show(table)
     if result.n_labelled:
         n = len(result.predictions)
-        say(f"accuracy {result.accuracy:.3f} on {result.n_labelled} labelled questions" + (f" (of {n})" if result.n_labelled < n else ""))
+        say(f"accuracy on the labelled questions: {acc(result.accuracy, result.n_labelled, result.accuracy_interval)}"
+            + (f" (of {n} questions)" if result.n_labelled < n else ""))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from baas.cli.options import JsonOpt, StoreOpt
-from baas.cli.render import Table, emit, one_line_errors, say, show, three
+from baas.cli.render import Table, acc, emit, one_line_errors, say, show
 
 
 def settings_text(settings: dict) -> str:
@@ -19,11 +19,9 @@ def settings_text(settings: dict) -> str:
 
 
 def accuracy_text(run: dict) -> str:
-    """`0.450 (200 test)`: the accuracy with the questions it is of; – when the run gave none."""
-    if run["accuracy"] is None:
-        return "–"
-    where = " ".join(str(x) for x in (run["n_eval"], run["eval_split"]) if x is not None)
-    return three(run["accuracy"]) + (f" ({where})" if where else "")
+    """`0.450 [0.382, 0.520] n=200 test`: the accuracy, its 95% interval and the questions it is of; – when the run
+    gave none."""
+    return acc(run["accuracy"], run["n_eval"], run.get("accuracy_interval"), run["eval_split"])
 
 
 @one_line_errors
@@ -46,12 +44,12 @@ def runs(
             say(f"no {'evaluations' if evals else 'train runs'} in the runs log of {result.store}")
             return
         table = Table(f"{'evaluations' if evals else 'train runs'} in {result.store}",
-                      ["run", "task", "settings", "status", "accuracy", "started", "seconds"])
+                      ["run", "task", "settings", "status", "accuracy", "started (took)"])
         for r in result.runs:
             on = f" on {r['dataset']}" if r.get("dataset") not in (None, r["task"]) else ""
+            took = "" if r["seconds"] is None else f" ({r['seconds']:.0f}s)"
             table.add_row(r["id"], r["task"] + on, settings_text(r["settings"]), r["status"], accuracy_text(r),
-                          time.strftime("%m-%d %H:%M", time.localtime(r["started"])),
-                          "–" if r["seconds"] is None else f"{r['seconds']:.0f}")
+                          time.strftime("%m-%d %H:%M", time.localtime(r["started"])) + took)
         show(table)
 
     emit(result, as_json, human)

@@ -7,10 +7,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from baas.cli.options import (DEFAULTS, BackboneOpt, ClustersOpt, DataDirOpt, DeviceOpt, FormatOpt, JsonOpt, LlmModelOpt,
-                              LlmUrlOpt, MaxEvalOpt, MaxTrainOpt, PrecisionOpt, PrefixInitOpt, PrefixLenOpt, ScoringOpt,
-                              SeedOpt, SkipOpt, StoreOpt, SuffixInitOpt, SuffixLenOpt)
-from baas.cli.render import Table, emit, fields, main_process, note, one_line_errors, say, show, three
+from baas.cli.config import configurable
+from baas.cli.options import (DEFAULTS, BackboneOpt, ClustersOpt, ConfigOpt, DataDirOpt, DeviceOpt, FormatOpt, JsonOpt,
+                              LlmModelOpt, LlmUrlOpt, MaxEvalOpt, MaxTrainOpt, PrecisionOpt, PrefixInitOpt, PrefixLenOpt,
+                              ScoringOpt, SeedOpt, SkipOpt, StoreOpt, SuffixInitOpt, SuffixLenOpt)
+from baas.cli.render import Table, acc, emit, fields, main_process, note, one_line_errors, say, show, span, three
 
 # What the table shows of an evaluation (eval-task), and of a training run (train-task: these and more).
 RESULT_KEYS = ["task", "accuracy", "macro_precision", "macro_recall", "macro_f1", "chance", "n_train", "n_eval",
@@ -23,7 +24,9 @@ def show_record(result, as_json: bool, title: str, keys: list[str]) -> None:
     if main_process():
         for text in result.notes:
             note(text)
-    emit(result, as_json, lambda: fields(title, result.to_dict(), keys))
+    record = result.to_dict()
+    record["accuracy"] = acc(result.accuracy, result.n_eval, result.accuracy_interval, result.eval_split)  # 95% interval, n
+    emit(result, as_json, lambda: fields(title, record, keys))
 
 
 def parse_seeds(text: str | None) -> int | list[int] | None:
@@ -37,26 +40,30 @@ def parse_seeds(text: str | None) -> int | list[int] | None:
 
 
 def show_seeds(result, as_json: bool) -> None:
-    """One row per seed, then the mean ± sd of the accuracy (the table), or the SeedsResult's JSON line."""
+    """One row per seed (its accuracy with its 95% interval and n), then the mean ± sd of the accuracy and the
+    mean's interval over the shared questions (the table), or the SeedsResult's JSON line."""
     if main_process():
         for text in dict.fromkeys(t for r in result.runs for t in r.notes):
             note(text)
 
     def human() -> None:
-        table = Table(f"baas train-task {result.task}: {len(result.seeds)} seeds", ["seed", "entry", "accuracy", "questions",
-                                                                                  "best epoch", "seconds"])
+        table = Table(f"baas train-task {result.task}: {len(result.seeds)} seeds (accuracy: 95% interval, questions)",
+                      ["seed", "entry", "accuracy", "split", "best epoch", "seconds"])
         for seed, r in zip(result.seeds, result.runs):
-            table.add_row(seed, f"{r.task}@v{r.version}" + (" (reused)" if r.reused else ""), three(r.accuracy),
-                          f"{r.n_eval} {r.eval_split}", r.best_epoch, r.seconds)
+            table.add_row(seed, f"{r.task}@v{r.version}" + (" (reused)" if r.reused else ""),
+                          acc(r.accuracy, r.n_eval, r.accuracy_interval), r.eval_split, r.best_epoch, r.seconds)
         show(table)
-        sd = "" if result.sd_accuracy is None else f" ± {result.sd_accuracy:.3f} (sd)"
-        say(f"accuracy over {len(result.runs)} seeds: {three(result.mean_accuracy)}{sd}")
+        sd = "" if result.sd_accuracy is None else f" ± {result.sd_accuracy:.3f} (sd over seeds)"
+        say(f"accuracy over {len(result.runs)} seeds: {three(result.mean_accuracy)}{sd}; 95% interval "
+            f"{span(result.accuracy_interval)} over the {result.n_eval or '–'} questions every seed answered")
 
     emit(result, as_json, human)
 
 
 @one_line_errors
+@configurable
 def train_task(
+    ctx: typer.Context,
     dataset: Annotated[str, typer.Argument(help="Dataset (see `baas datasets`), or a folder name under --data-dir.")],
     name: Annotated[Optional[str], typer.Option("--name", help="The entry's name in the bank (default: the dataset's). Two set-ups of one dataset sit side by side under two names.")] = None,
     format: FormatOpt = None,
@@ -92,6 +99,7 @@ def train_task(
     skip_invalid: SkipOpt = False,
     force: Annotated[bool, typer.Option("--force", metavar="", help="Train a new version even if the store holds an entry made with the same data and settings (by default that entry is reported).")] = False,
     as_json: JsonOpt = False,
+    config: ConfigOpt = None,
 ):
     """Train DATASET's prompt pair and scoring head on the frozen backbone and save it to the bank (as --name).
 
@@ -103,7 +111,8 @@ def train_task(
 
     Examples: `baas train-task arc_easy --data-dir DIR --max-train 600 --epochs 2`;
     `baas train-task demo_categories` (generated, offline); `baas train-task arc_easy --name arc_head --prefix-len 0 --suffix-len 0`;
-    `baas train-task arc_easy --seeds 3` (seeds 0, 1, 2: mean ± sd).
+    `baas train-task arc_easy --seeds 3` (seeds 0, 1, 2: mean ± sd);
+    `baas train-task arc_easy --config run.toml --epochs 1` (the file's settings, one changed).
     """
     from baas.cli.progress import reporter
     from baas.training.api import train_seeds, train_task

@@ -19,6 +19,7 @@ from baas.training.api.tasks import questions
 from baas.training.backbone import Backbone, load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, load_task_data
+from baas.training.metrics import accuracy_interval, mean_accuracy_interval, wilson_interval
 from baas.training.fusion import (DEFAULT_QUERY, DEFAULT_RULE, SPACES, STRATEGIES, Query, StaleRouterWarning, eval_set,
                                    evaluate_fused, fit_router, load_bank, route_questions, router_problems, routers_using)
 
@@ -49,8 +50,9 @@ class Bank:
     # ---- the entries ------------------------------------------------------------------------------
 
     def entries(self) -> list[dict]:
-        """The newest version of every entry (name, version, backbone, metrics with their split and size, meta)."""
-        return self.store.list_entries()
+        """The newest version of every entry (name, version, backbone, metrics with their split, size and 95%
+        interval, meta)."""
+        return [_with_interval(row) for row in self.store.list_entries()]
 
     def load(self, name: str) -> BankEntry:
         """One entry's tensors and metadata: `NAME` (newest) or `NAME@vN`."""
@@ -59,13 +61,14 @@ class Bank:
     def describe(self, name: str, version: int | None = None) -> dict:
         """What `baas bank show` prints of `NAME` (newest), `NAME@vN` or `version`: the catalog's record (meta,
         metrics, backbone, file) with every version of the task (`all_versions`, newest first) and the
-        `tensors`' shapes, read from the file, which is verified."""
+        `tensors`' shapes, read from the file, which is verified. Metrics carry the accuracy's 95% Wilson interval
+        over its `n_eval` questions (`accuracy_interval`)."""
         task, at = parse_entry_ref(name)
         entry = self.store.load_entry(task, at or version)
         info = self.store.describe(task, entry.version)
         info["all_versions"] = [v["version"] for v in self.store.versions(task)]
         info["tensors"] = {k: list(v.shape) for k, v in entry.tensors().items()}
-        return info
+        return _with_interval(info)
 
     def routers_using(self, name: str) -> list[str]:
         """The saved routers fitted on an entry (`NAME`: any version; `NAME@vN`: that one), newest first."""
@@ -157,7 +160,9 @@ class Bank:
         """What `baas fuse` does: fit a router, answer every entry's evaluation questions (`split`: eval or
         validation) with no task id under `strategy` (or every strategy: `all`) in `space` (prompt, output or
         both), and save one router per strategy, in the space where it did best, the best one last: the one
-        `predict` uses, named by the result's `router`."""
+        `predict` uses, named by the result's `router`. Each report carries 95% intervals: each task's accuracy
+        its Wilson interval (`accuracy_interval`, over its `n` questions), the mean over tasks a bootstrap over
+        the questions (`mean_accuracy_interval`, `n` the questions of all tasks)."""
         from baas.training.parallel import Processes
 
         if space not in (*SPACES, "both"):
@@ -175,8 +180,8 @@ class Bank:
                                    format=e.meta.get("format")) for e in bank.entries]
         evals = eval_set(bank, datasets, bb, self.store, spec, split)
         strategies = [s for s in STRATEGIES if not wide(s)] if strategy == "all" else [strategy]
-        results = evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
-                                 reporter=reporter_for(reporter, progress), store=self.store)
+        results = _intervals(evaluate_fused(bank, router, bb, evals, strategies, list(SPACES) if space == "both" else [space],
+                                            reporter=reporter_for(reporter, progress), store=self.store, per_question=True))
         if strategy != "all":  # the oracle was computed as the reference; the report is the strategy asked for
             results = [r for r in results if r["strategy"] == strategy]
         deployable = [r for r in results if r["strategy"] != "oracle"] or results
@@ -210,7 +215,8 @@ class Bank:
         datasets = [load_task_data(e.meta["dataset"], data_dir, max_eval=max_eval, format=e.meta.get("format"))
                     for e in bank.entries]
         evals = eval_set(bank, datasets, bb, self.store, Query.parse(router.query))
-        return evaluate_fused(bank, router, bb, evals, strategies or [router.strategy.name], [space], store=self.store)
+        return _intervals(evaluate_fused(bank, router, bb, evals, strategies or [router.strategy.name], [space],
+                                         store=self.store, per_question=True))
 
     def _loaded_router(self, name: str | None = None) -> Router:
         if name is None and self.router is not None:
@@ -260,3 +266,23 @@ class Bank:
         accuracy = mcq_metrics(*map(list, zip(*labelled)))["accuracy"] if labelled else None
         return PredictResult(router=self.router_name, strategy=fitted.strategy.name, rule=fitted.rule.name, space=fitted.space,
                              predictions=answers, warnings=stale, accuracy=accuracy, n_labelled=len(labelled))
+
+
+def _with_interval(record: dict) -> dict:
+    """A catalog record whose metrics (an accuracy over `n_eval` questions) gain its 95% Wilson interval."""
+    metrics = record.get("metrics")
+    if isinstance(metrics, dict) and "accuracy" in metrics:
+        metrics["accuracy_interval"] = accuracy_interval(metrics.get("accuracy"), metrics.get("n_eval"))
+    return record
+
+
+def _intervals(reports: list[dict]) -> list[dict]:
+    """Fused reports with 95% intervals: per task Wilson's (its `correct` per question then dropped), the mean
+    over tasks a percentile bootstrap over each task's questions (eval-forgetting's resampling), with `n`."""
+    for r in reports:
+        r["mean_accuracy_interval"] = mean_accuracy_interval({t["task"]: t.get("correct") for t in r["per_task"]})
+        r["n"] = sum(t["n"] for t in r["per_task"])
+        for t in r["per_task"]:
+            correct = t.pop("correct", None)
+            t["accuracy_interval"] = wilson_interval(sum(correct), len(correct)) if correct else accuracy_interval(t["accuracy"], t["n"])
+    return reports

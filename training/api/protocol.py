@@ -137,9 +137,12 @@ def demo(*, store: str | Path | Store | None = None, backbone: str | Backbone | 
     report = run_protocol(settings, ["baas", "naive"], ["hard"], bb, st, out, reporter=reporter_for(reporter, progress))
     write_report(report, out, f"baas demo --epochs {epochs}")
     m = report["methods"]
-    rows = [dict(task=t, chance=report["chance"][t], accuracy=m["baas"]["final_accuracy"][t],
-                 oracle_accuracy=m["oracle"]["final_accuracy"][t], naive_accuracy=m["naive"]["final_accuracy"][t])
-            for t in report["tasks"]]
-    keys = ("average_accuracy", "average_incremental_accuracy", "bwt", "fwt", "forgetting")
+    # each accuracy with its question count and 95% interval (Wilson per task; the metrics' bootstrap over questions)
+    rows = [dict(task=t, chance=report["chance"][t], n=m["baas"]["n_matrix"][-1][i],
+                 accuracy=m["baas"]["final_accuracy"][t], accuracy_interval=m["baas"]["final_accuracy_interval"][t],
+                 oracle_accuracy=m["oracle"]["final_accuracy"][t], oracle_accuracy_interval=m["oracle"]["final_accuracy_interval"][t],
+                 naive_accuracy=m["naive"]["final_accuracy"][t], naive_accuracy_interval=m["naive"]["final_accuracy_interval"][t])
+            for i, t in enumerate(report["tasks"])]
+    keys = ("average_accuracy", "average_incremental_accuracy", "bwt", "fwt", "forgetting", "intervals")
     forgetting = {name: {k: m[name][k] for k in keys} for name in ("baas", "oracle", "naive")}
     return DemoResult(backbone=bb.name, store=str(st.root), report=str(out), tasks=rows, forgetting=forgetting)

@@ -7,6 +7,8 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from baas.training.metrics import accuracy_interval, wilson_interval
+
 
 class Result:
     """A call's result: `to_dict()` is what `--json` prints, `to_json()` that line."""
@@ -27,7 +29,7 @@ class Result:
 @dataclass(kw_only=True)
 class EvalResult(Result):
     """One bank entry scored on its dataset's evaluation split (`baas eval-task`). `accuracy` is of `n_eval`
-    questions of `eval_split`; `predictions` is each question's chosen option, in order. `dataset`: whose
+    questions of `eval_split`, `accuracy_interval` its 95% Wilson interval ([low, high]); `predictions` is each question's chosen option, in order. `dataset`: whose
     questions were scored; `entry_dataset`: the one the entry was trained on (they differ under `on=`);
     `predictions_file`: where each question's answer and option scores were written (JSONL), if asked."""
 
@@ -39,6 +41,7 @@ class EvalResult(Result):
     chance: float | None = None
     n_train: int | None = None
     n_eval: int | None = None
+    accuracy_interval: list[float] | None = None
     eval_split: str | None = None
     seconds: float | None = None
     bank_file: str | None = None
@@ -50,6 +53,10 @@ class EvalResult(Result):
     dataset: str | None = None
     entry_dataset: str | None = None
     predictions_file: str | None = None
+
+    def __post_init__(self):
+        if self.accuracy_interval is None:
+            self.accuracy_interval = accuracy_interval(self.accuracy, self.n_eval)
 
 
 @dataclass(kw_only=True)
@@ -139,9 +146,10 @@ class ForgettingResult(Result):
 
 @dataclass(kw_only=True)
 class DemoResult(Result):
-    """`baas demo`: per generated task its chance and final accuracy for baas (no task id), the oracle and
-    naive; per method the forgetting metrics; the backbone; where the bank (`store`) and the report folder
-    (`report`) are."""
+    """`baas demo`: per generated task its chance, its test questions `n` and the final accuracy for baas (no
+    task id), the oracle and naive, each with its 95% Wilson interval (`accuracy_interval`, ...); per method the
+    forgetting metrics with their bootstrap `intervals`; the backbone; where the bank (`store`) and the report
+    folder (`report`) are."""
 
     backbone: str
     store: str
@@ -167,7 +175,7 @@ class Answer:
 class PredictResult(Result):
     """Answers from the fused bank (`baas predict`): which saved router answered (its strategy, rule and space),
     one Answer per question, the router's `warnings` (an entry it does not know), and, when some questions carry
-    a label, the `accuracy` on those `n_labelled` questions."""
+    a label, the `accuracy` on those `n_labelled` questions and its 95% Wilson interval (`accuracy_interval`)."""
 
     router: str
     strategy: str
@@ -177,15 +185,21 @@ class PredictResult(Result):
     warnings: list[str] = field(default_factory=list)
     accuracy: float | None = None
     n_labelled: int = 0
+    accuracy_interval: list[float] | None = None
+
+    def __post_init__(self):
+        if self.accuracy_interval is None:
+            self.accuracy_interval = accuracy_interval(self.accuracy, self.n_labelled)
 
     def to_dict(self) -> dict:
-        """`warnings` only when there are some, `accuracy` and `n_labelled` only when a question had a label."""
+        """`warnings` only when there are some; `accuracy`, `n_labelled` and `accuracy_interval` only when a
+        question had a label."""
         out = {k: getattr(self, k) for k in ("router", "strategy", "rule", "space")}
         out["predictions"] = [asdict(a) for a in self.predictions]
         if self.warnings:
             out["warnings"] = list(self.warnings)
         if self.n_labelled:
-            out.update(accuracy=self.accuracy, n_labelled=self.n_labelled)
+            out.update(accuracy=self.accuracy, n_labelled=self.n_labelled, accuracy_interval=self.accuracy_interval)
         return out
 
 
@@ -239,23 +253,37 @@ class DatasetList(Result):
 @dataclass(kw_only=True)
 class SeedsResult(Result):
     """`baas train-task --seeds`: one TrainResult per seed (`runs`, in seed order; each a version of `task`),
-    and the accuracy over them: `mean_accuracy`, `sd_accuracy` (sample standard deviation; None for one seed)."""
+    and the accuracy over them: `mean_accuracy`, `sd_accuracy` (sample standard deviation over the seeds; None
+    for one seed), `n_eval` (the questions every seed was scored on, the same ones; None if they differ) and
+    `accuracy_interval`, the 95% Wilson interval of the mean over those n_eval questions: the questions' share
+    of the uncertainty (a bootstrap over them would be no wider, to first order; the seeds' share is `sd_accuracy`)."""
 
     task: str
     seeds: list[int]
     runs: list[TrainResult]
     mean_accuracy: float | None = None
     sd_accuracy: float | None = None
+    n_eval: int | None = None
+    accuracy_interval: list[float] | None = None
+
+    def __post_init__(self):
+        counts = {r.n_eval for r in self.runs}
+        if self.n_eval is None and len(counts) == 1:
+            self.n_eval = counts.pop()
+        if self.accuracy_interval is None and self.mean_accuracy is not None and self.n_eval:
+            self.accuracy_interval = wilson_interval(self.mean_accuracy * self.n_eval, self.n_eval)  # not rounded: a mean
 
     def to_dict(self) -> dict:
         return {"task": self.task, "seeds": list(self.seeds), "mean_accuracy": self.mean_accuracy,
-                "sd_accuracy": self.sd_accuracy, "runs": [r.to_dict() for r in self.runs]}
+                "sd_accuracy": self.sd_accuracy, "n_eval": self.n_eval, "accuracy_interval": self.accuracy_interval,
+                "runs": [r.to_dict() for r in self.runs]}
 
 
 @dataclass(kw_only=True)
 class RunList(Result):
     """`baas runs`: the store's runs log, oldest first. Each run: id, task, kind (train or eval), status (running,
-    done, failed, interrupted), started and finished (Unix time), seconds, accuracy with `n_eval` and `eval_split`,
+    done, failed, interrupted), started and finished (Unix time), seconds, accuracy with `n_eval`, `accuracy_interval`
+    (95% Wilson) and `eval_split`,
     `settings` (the backbone, an evaluation's entry version, the TrainConfig fields that differ from their defaults,
     the device aside; precision when not fp32) and the whole `config`;
     an evaluation logged since eval-task's --on also has `dataset`, whose questions it scored."""

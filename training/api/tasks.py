@@ -17,6 +17,7 @@ from baas.training.api.results import DatasetList, EvalResult, InitResult, RunLi
 from baas.training.backbone import Backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, RowError, dataset_table, load_task_data, question_from_row, resolve_data_dir
+from baas.training.metrics import accuracy_interval
 
 
 def _config(settings: dict) -> TrainConfig:
@@ -137,10 +138,11 @@ def runs(store: str | Path | Store | None = None, *, task: str | None = None, ki
             continue
         config, metrics = json.loads(row["config"] or "{}"), json.loads(row["metrics"] or "{}")
         settings = {k: v for k, v in config.items() if k in ("backbone", "version") or (k in defaults and v != defaults[k])}
-        finished = row["finished"]
+        finished, n_eval = row["finished"], metrics.get("n_eval", metrics.get("n"))
         out.append(dict(id=row["id"], task=row["task"], kind=row["kind"], status=row["status"], started=row["started"],
                         finished=finished, seconds=round(finished - row["started"], 2) if finished else None,
-                        accuracy=metrics.get("accuracy"), n_eval=metrics.get("n_eval", metrics.get("n")),
+                        accuracy=metrics.get("accuracy"), n_eval=n_eval,
+                        accuracy_interval=accuracy_interval(metrics.get("accuracy"), n_eval),
                         eval_split=metrics.get("eval_split"), settings=settings, config=config,
                         **({"dataset": metrics["dataset"]} if "dataset" in metrics else {})))
     return RunList(store=str(st.root), runs=out)
