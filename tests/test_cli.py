@@ -398,8 +398,10 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
     alone = last_json(baas("eval-task", "demo_opposites", "--store", store, "--max-eval", 16, "--json", env=cli_env))
     assert oracle["per_task"][1]["accuracy"] == alone["accuracy"]
 
-    cached = {f: f.stat().st_mtime_ns for f in (store / "logits").glob("*.safetensors")}  # one per (entry, task)
-    assert len(cached) == 4
+    # one per (entry, task) for fuse's 16 questions a task, and one per entry that train-task's final evaluation kept
+    # (its own 24 test questions, another set)
+    cached = {f: f.stat().st_mtime_ns for f in (store / "logits").glob("*.safetensors")}
+    assert len(cached) == 2 * 2 + 2
     one = last_json(baas("fuse", "--store", store, "--strategy", "hard", "--max-eval", 16, "--json", env=cli_env))
     assert {f: f.stat().st_mtime_ns for f in (store / "logits").glob("*.safetensors")} == cached  # nothing rerun
     assert {"strategy", "per_task", "mean_accuracy", "mean_oracle_accuracy", "routing_accuracy", "confusion"} <= set(one)
