@@ -85,9 +85,6 @@ def three(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
-FEW = 100  # fewer questions than this (per task, per cell): a comparison resting on them says so
-
-
 def acc(value: float | None, n: int | None = None, interval: list[float] | None = None, where: str | None = None) -> str:
     """An accuracy as every command prints one: `0.450 [0.382, 0.520] n=200`, its 95% interval (given, else
     Wilson's over `n` questions) and its question count, then `where` (a split) if given; – when there is none."""
@@ -103,12 +100,6 @@ def acc(value: float | None, n: int | None = None, interval: list[float] | None 
 def span(interval: list[float] | None) -> str:
     """An interval, `[0.382, 0.520]`; – when there is none."""
     return "–" if not interval else f"[{interval[0]:.3f}, {interval[1]:.3f}]"
-
-
-def few(n: int | None, what: str = "per task") -> str:
-    """What a comparison on `n` questions says when they are fewer than FEW, `on only 24 questions per task: too few
-    to rely on` (else nothing)."""
-    return f"on only {n} questions {what}: too few to rely on" if n is not None and n < FEW else ""
 
 
 # ---- tables ------------------------------------------------------------------------------------------

@@ -161,6 +161,7 @@ def test_report_intervals_and_paired_verdicts_on_hand_built_results(tmp_path):
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(out))
     text = markdown(out)
     assert "[+0.0, +0.0] level" in text and "baas is behind better (-47.5 [" in text and "no interval" in text
+    assert "**Every finding below rests on only 40 questions per task: too few to rely on.**" in text
     assert f"{baas['average_accuracy']:.3f} [{baas['intervals']['average_accuracy'][0]:.3f}," in text
 
 

@@ -5,10 +5,10 @@ keep an interval whole at 80 columns."""
 import numpy as np
 import pytest
 
-from baas.cli.render import Table, acc, few, fit, span, wrap
+from baas.cli.render import Table, acc, fit, span, wrap
 from baas.training.api.results import EvalResult, PredictResult, SeedsResult, TrainResult
 from baas.training.metrics import (RESAMPLES, accuracy_interval, mean_accuracy_interval, mean_of, percentile_interval,
-                                   resampled_cells, wilson_interval)
+                                   few, resampled_cells, wilson_interval)
 
 
 def test_one_helper_prints_an_accuracy_with_its_interval_and_count():

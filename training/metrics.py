@@ -201,3 +201,12 @@ def mean_accuracy_interval(correct: dict[str, list], resamples: int = RESAMPLES,
         return None
     samples = resampled_cells({task: (task, c) for task, c in correct.items()}, resamples, seed)
     return percentile_interval(mean_of([samples[task] for task in correct]), confidence)
+
+
+FEW = 100  # fewer questions than this (per task, per cell): a comparison resting on them says so
+
+
+def few(n: int | None, what: str = "per task") -> str:
+    """What a comparison on `n` questions says when they are fewer than FEW, `on only 24 questions per task: too few
+    to rely on` (else nothing)."""
+    return f"on only {n} questions {what}: too few to rely on" if n is not None and n < FEW else ""

@@ -8,7 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 from baas.cli.options import BackboneOpt, JsonOpt
-from baas.cli.render import Table, acc, emit, few, one_line_errors, say, show, span, three
+from baas.cli.render import Table, acc, emit, one_line_errors, say, show, span, three
+from baas.training.metrics import few
 
 
 @one_line_errors

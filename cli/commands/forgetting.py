@@ -11,7 +11,8 @@ import typer
 
 from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, MaxTrainSomeOpt, PrecisionOpt,
                               ScoringOpt, SeedOpt)
-from baas.cli.render import Table, emit, few, main_process, note, one_line_errors, say, show, three
+from baas.cli.render import Table, emit, main_process, note, one_line_errors, say, show, three
+from baas.training.metrics import few
 
 
 @one_line_errors

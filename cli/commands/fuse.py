@@ -10,7 +10,8 @@ import typer
 from baas.cli.config import configurable
 from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, PrecisionOpt, SkipOpt,
                               StoreOpt)
-from baas.cli.render import Table, acc, emit, few, one_line_errors, say, show
+from baas.cli.render import Table, acc, emit, one_line_errors, say, show
+from baas.training.metrics import few
 
 TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
 QueryOpt = Annotated[str, typer.Option("--query", help="What a routing query is, KIND:LAYERS. KIND: context (question, then as much of the passage as fits), question, or options (question + options + passage); LAYERS: the backbone layers whose mean states are concatenated (0: the embeddings), e.g. context:2 or options:2,4,6. The pass stops after the deepest.")]

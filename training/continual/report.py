@@ -10,6 +10,7 @@ from pathlib import Path
 
 from baas.store import atomic_write
 from baas.training.continual.plots import plots
+from baas.training.metrics import few
 
 METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "avg incr acc"), ("bwt", "BWT"),
            ("fwt", "FWT"), ("forgetting", "forgetting")]
@@ -114,8 +115,12 @@ def markdown(report: dict, command: str | None = None) -> str:
             if m["final_accuracy"][t] is not None else "–" for m in methods.values()) + " |")
     f = report.get("findings") or {}
     if f:
-        lines += ["", "## Findings", "", f"- Best router strategy by average accuracy: **{f['best_strategy']}** "
-                  f"({_f(methods[f['best_strategy']]['average_accuracy'])})."]
+        # the goals and comparisons rest on the final row's cells: on few questions, every finding says so first
+        counts = [n for m in methods.values() for n in ((m.get("n_matrix") or [[]])[-1]) if n]
+        thin = few(min(counts, default=None))
+        lines += ["", "## Findings", ""] + [f"- **Every finding below rests {thin}.**"] * bool(thin) + [
+            f"- Best router strategy by average accuracy: **{f['best_strategy']}** "
+            f"({_f(methods[f['best_strategy']]['average_accuracy'])})."]
         for goal, g in f["goals"].items():
             ref = f", reference {_f(g['reference'])}, target {_f(g['target'])}" if "reference" in g else ""
             ref = _interval(g.get("interval")) + ref
