@@ -171,13 +171,15 @@ class _Messages:
 
 
 def test_a_batch_that_does_not_fit_is_trained_in_pieces_with_the_same_result(tiny_backbone, tmp_path, monkeypatch):
-    # joint: no untrained start is evaluated first, so the first back-offs are the training batch's own
-    bb, config = tiny_backbone("bert"), TrainConfig(**dict(SMALL, epochs=1), scoring="joint")
+    # (the default scoring evaluates the untrained start first: its back-offs say "evaluation", not "training")
+    bb, config = tiny_backbone("bert"), TrainConfig(**dict(SMALL, epochs=1))
     whole = train_pair("cats", _data(), bb, Store(tmp_path / "a"), config)
     _small_memory(monkeypatch, most=1)
     messages = _Messages()
     pieces = train_pair("cats", _data(), bb, Store(tmp_path / "b"), config, reporter=messages)
-    assert [m.split(" did not")[0] for m in messages.lines if "did not fit" in m][:2] == ["4 questions at once", "2 questions at once"]
+    assert [m.split(" did not")[0] for m in messages.lines if m.startswith("training:")][:2] == \
+        ["training: 4 questions at once", "training: 2 questions at once"]
+    assert any(m.startswith("evaluation: ") for m in messages.lines)  # validation backed off on its own
     a, b = (Store(tmp_path / s).load_entry("cats").tensors() for s in "ab")
     # (the head's bias moves every option's score alike, so its gradient is rounding noise that Adam scales up:
     # it changes no answer and is left out)

@@ -205,9 +205,11 @@ class MemoryBackOff:
     piece's share of the loss, so the optimiser step is the one the whole batch gives. A message says when,
     and how far, it backed off."""
 
-    def __init__(self, warn: Callable[[str], None] | None = None):
+    def __init__(self, warn: Callable[[str], None] | None = None, what: str = "scoring"):
+        """`what`: the work it runs (training, evaluation), named first in its messages."""
         self.size: int | None = None  # the most questions per piece; None: no limit met yet
         self.warn = warn or (lambda text: print(f"warning: {text}", file=sys.stderr, flush=True))
+        self.what = what
 
     def run(self, items: list, attempt: Callable[[list[list]], Any]) -> Any:
         while True:
@@ -224,5 +226,5 @@ class MemoryBackOff:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()  # ... and their blocks go back to the GPU, so the halved batch has the room
             self.size = -(-size // 2)
-            self.warn(f"{size} questions at once did not fit in memory: going on {self.size} at a time "
+            self.warn(f"{self.what}: {size} questions at once did not fit in memory: going on {self.size} at a time "
                       "(the result is the same, only slower)")

@@ -124,7 +124,7 @@ def evaluate(scorer: Callable[[Batch, list[int]], torch.Tensor], encoded: list[E
     reporter = reporter or Reporter()
     reporter.start(label, len(Processes().share(list(range(len(encoded))))))
     logits = score_questions(encoded, scorer, pad_id, batch_size, reporter.advance,
-                             backoff or MemoryBackOff(reporter.message), device)
+                             backoff or MemoryBackOff(reporter.message, "evaluation"), device)
     reporter.stop()
     return answer_metrics(logits, encoded, keep_scores)
 
@@ -211,7 +211,7 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
         best, state = resume["best_module"], dict(state, **json.loads(resume["progress"]))
         torch.set_rng_state(resume["rng"])
         reporter.message(f"resuming '{label}' from step {state['step']} of {total}")
-    eval_backoff = MemoryBackOff(reporter.message)
+    eval_backoff = MemoryBackOff(reporter.message, "evaluation")
     # The epoch's loss is added up where it is computed and read once per epoch (and at checkpoints); the bar
     # shows each step's loss on the CPU, and on a GPU the one read every SHOW_LOSS_EVERY steps (a host sync).
     epoch_loss = torch.tensor(state["epoch_loss"], dtype=torch.float32 if device.type == "mps" else torch.float64,
@@ -236,7 +236,7 @@ def fit(learner: Learner, train: list[Encoded], val: list[Encoded], config: Trai
         learner.module.load_state_dict(current, strict=False)
         reporter.message(f"{label}: the untrained start scores {state['start_accuracy']:.3f} on validation")
 
-    backoff = MemoryBackOff(reporter.message)
+    backoff = MemoryBackOff(reporter.message, "training")
     # From the first epoch whose validation is not made: a checkpoint taken at an epoch's last step, before
     # its validation, resumes into that validation (not past it).
     for epoch in range(len(state["history"]), config.epochs):

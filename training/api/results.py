@@ -21,9 +21,16 @@ class Result:
 
     @classmethod
     def of(cls, record: dict):
-        """From a library record: its keys that are fields here (a launcher worker's `rank` is not)."""
+        """From a library record. Its keys must be fields here, except those in NOT_RESULTS (a launcher worker's
+        `rank`): a key the library adds without a field fails here, in the tests, not silently in a user's JSON."""
         known = {f.name for f in fields(cls)}
+        unknown = set(record) - known - NOT_RESULTS
+        if unknown:
+            raise TypeError(f"{cls.__name__} has no field for {', '.join(sorted(unknown))}")
         return cls(**{k: v for k, v in record.items() if k in known})
+
+
+NOT_RESULTS = {"rank"}  # record keys that are not results: which launcher worker made the record
 
 
 @dataclass(kw_only=True)

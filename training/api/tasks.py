@@ -110,6 +110,7 @@ def eval_task(name: str, *, version: int | None = None, data_dir: str | Path | N
     record.update(dataset=data.name, entry_dataset=own)
     if predictions is not None:
         record["predictions_file"] = _write_predictions(Path(predictions), data.eval.examples, record)
+    record.pop("scores")  # every option's score goes to the predictions file, not into the result
     return EvalResult.of(record)
 
 
