@@ -240,6 +240,9 @@ def test_a_new_entry_keeps_its_answers_for_fused_evaluation(tiny_backbone, tmp_p
     results = fusion.evaluate_fused(bank, router, bb, evals, ["hard"], ["output"], store=store)
     oracle = next(r for r in results if r["strategy"] == "oracle")
     assert oracle["per_task"][0]["accuracy"] == result["accuracy"] and oracle["per_task"][0]["n"] == 16
+    from baas.training.trainer import evaluate_entry  # eval-task reads them too
+
+    assert evaluate_entry("demo_categories", data, bb, store)["accuracy"] == result["accuracy"]
 
 
 def test_sequential_attention_forgets_and_its_continual_variants_hold_on():
