@@ -1,6 +1,8 @@
-"""The README's headline table from an eval-forgetting report: one row per method, baas first, then the
-task-agnostic baselines by average accuracy, the task-aware oracle and multitask last. Rows that beat baas
-are shown as they are (marked); methods not finished say how far they got.
+"""The README's headline table from an eval-forgetting report: one row per method, ordered by average accuracy
+(95% bootstrap interval over questions), with the paired bootstrap of baas − method and its verdict (ahead,
+level, behind: the interval above, holding or below zero), the learnable-task view, forgetting and BWT, size
+and time. References that are not task-agnostic sequential learners are marked; methods not finished say how
+far they got.
 
 Usage, from the repository root: python benchmarks/continual/forgetting_headline.py [benchmarks/results/forgetting/report.json]
 """
@@ -11,39 +13,48 @@ import argparse
 import json
 from pathlib import Path
 
-REFERENCES = ("oracle", "multitask")  # not task-agnostic sequential learners: shown last, for reference
+MARKS = {"oracle": " (task id)", "multitask": " (all tasks at once)", "zero_shot": " (nothing trained)"}
 
 
 def fmt(value, spec: str = ".3f") -> str:
     return "–" if value is None else format(value, spec)
 
 
+def with_interval(value, interval, spec: str = ".3f") -> str:
+    if value is None:
+        return "–"
+    return fmt(value, spec) + (f" [{fmt(interval[0], spec)}, {fmt(interval[1], spec)}]" if interval else "")
+
+
+def versus(v: dict | None) -> str:
+    """baas − method in points: `+4.1 [+1.2, +7.0] ahead`."""
+    if not v or v.get("difference") is None:
+        return "–"
+    text = f"{100 * v['difference']:+.1f}"
+    return text + (f" [{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}] {v['verdict']}" if v.get("interval") else "")
+
+
 def headline(report: dict) -> str:
     methods, tasks = report["methods"], len(report["tasks"])
-    baas = methods["baas"]["average_accuracy"]
-    strategies = [m for m in methods if m.startswith("baas:")]  # baas with another router strategy
-    others = [m for m in methods if m != "baas" and m not in strategies and m not in REFERENCES]
-    finished = sorted((m for m in others if methods[m]["average_accuracy"] is not None),
-                      key=lambda m: -methods[m]["average_accuracy"])
-    order = ["baas", *strategies, *finished, *(m for m in others if m not in finished),
-             *(m for m in REFERENCES if m in methods)]
-    lines = ["| method | avg acc | BWT | forgetting | trained / task | stored / task | stored in all | time (min) |",
-             "|---|---|---|---|---|---|---|---|"]
+    order = sorted(methods, key=lambda m: (methods[m]["average_accuracy"] is None, -(methods[m]["average_accuracy"] or 0)))
+    learnable = (report.get("learnable") or {}).get("tasks")
+    lines = ["| method | avg acc [95%] | baas − method, points [95% paired] | "
+             f"learnable tasks ({len(learnable) if learnable else '–'}) avg acc | forgetting [95%] | BWT | "
+             "trained / task | time (min) |", "|---|---|---|---|---|---|---|---|"]
     for name in order:
         m = methods[name]
-        p = m.get("parameters") or {}
-        label = f"**{name}**" if name == "baas" else name
-        if name in REFERENCES:
-            label += " (task id)" if name == "oracle" else " (all tasks at once)"
-        elif baas is not None and (m["average_accuracy"] or 0) > baas:
-            label += " (above baas)"
+        iv = m.get("intervals") or {}
+        label = (f"**{name}**" if name == "baas" else name) + MARKS.get(name, "")
         if m["average_accuracy"] is None:
             label += f" — {m['steps_done']} of {tasks} tasks so far"
         shared = name.startswith("baas:") or name == "oracle"  # one bank: its cost is baas's row
         minutes = None if shared or not m.get("seconds") else m["seconds"] / 60
-        lines.append(f"| {label} | {fmt(m['average_accuracy'])} | {fmt(m['bwt'], '+.3f')} | {fmt(m['forgetting'])} | "
-                     f"{fmt(p.get('trainable'), ',')} | {fmt(p.get('stored_per_task'), ',')} | {fmt(p.get('stored_total'), ',')} | "
-                     f"{fmt(minutes, '.0f')} |")
+        p = m.get("parameters") or {}
+        lines.append(f"| {label} | {with_interval(m['average_accuracy'], iv.get('average_accuracy'))} | "
+                     f"{'–' if name == 'baas' else versus(m.get('versus_baas'))} | "
+                     f"{with_interval(m.get('learnable_average_accuracy'), iv.get('learnable_average_accuracy'))} | "
+                     f"{with_interval(m['forgetting'], iv.get('forgetting'))} | {fmt(m['bwt'], '+.3f')} | "
+                     f"{fmt(p.get('trainable'), ',')} | {fmt(minutes, '.0f')} |")
     return "\n".join(lines)
 
 
