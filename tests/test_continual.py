@@ -180,7 +180,7 @@ def figures(report: dict) -> dict:
     return {name: {k: m[k] for k in keep} for name, m in report["methods"].items()}
 
 
-def test_the_learnable_tasks_are_those_some_method_beats_chance_on_by_5_points_on_validation(tmp_path):
+def test_the_learnable_tasks_are_those_some_method_beats_chance_on_by_5_points_on_validation(tmp_path, capsys):
     from baas.training.continual import Budget, Settings, build_report, markdown
 
     results, (a1, a2, b1, b2) = hand_results(tmp_path)
@@ -209,6 +209,14 @@ def test_the_learnable_tasks_are_those_some_method_beats_chance_on_by_5_points_o
     text = markdown(out)
     assert "## The learnable tasks" in text and "(1 of 2): a (baas 0.600 against chance 0.250)" in text
     assert "Left out, every method within 5 points of chance: b (best twin 0.290, chance 0.250)" in text
+    # the command's line: a task no method has reached yet (a run still going) is not "left out"
+    from types import SimpleNamespace
+
+    from baas.cli.commands.forgetting import _show
+
+    for learnable, said in ((view, "left out: b"), (dict(view, unknown=["b"]), "left out: none; not measured yet: b")):
+        _show(SimpleNamespace(report=dict(out, learnable=learnable), folder=tmp_path))
+        assert said in " ".join(capsys.readouterr().out.split())
 
 
 def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_path):

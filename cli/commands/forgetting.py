@@ -139,7 +139,8 @@ def _show(result) -> None:
     if view.get("tasks") is not None:
         say(f"learnable tasks (some method {100 * view['margin']:.0f} points above chance on validation): "
             f"{', '.join(view['tasks']) or 'none'}; left out: "
-            f"{', '.join(t for t in report['tasks'] if t not in view['tasks']) or 'none'}")
+            f"{', '.join(t for t in report['tasks'] if t not in view['tasks'] and t not in view['unknown']) or 'none'}"
+            + (f"; not measured yet: {', '.join(view['unknown'])}" if view["unknown"] else ""))
     f = report.get("findings") or {}
     thin = few(min(counts, default=None))  # the goals and comparisons rest on the final row's cells
     thin = f" ({thin})" if thin else ""
