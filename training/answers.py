@@ -48,13 +48,13 @@ def entry_answers(entry, backbone: Backbone, encoded: list[Encoded], questions: 
         block["logits"][todo, : scores.shape[1]] = scores
         block["seconds"] += torch.tensor([time.perf_counter() - started, len(todo)])
         block["done"][todo] = True
-        if key is not None and Processes().main:
-            store.save_cached("logits", key, block)
+        if key is not None:
+            keep_answers(store, entry, questions, max_length, block)
     return block
 
 
 def keep_answers(store: Store, entry, questions: str, max_length: int, block: dict[str, torch.Tensor]) -> None:
-    """Keep a block computed before `entry` was saved (the trainer evaluates a new entry before the store gives it
-    its version) under the saved entry, for fused evaluation to read."""
+    """Keep `entry`'s block in the store's cache (the main process writes it). The trainer calls it itself for a
+    block computed before `entry` was saved (a new entry is evaluated before the store gives it its version)."""
     if Processes().main:
         store.save_cached("logits", logits_key(entry, questions, max_length), block)
