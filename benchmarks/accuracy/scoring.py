@@ -11,6 +11,9 @@ Rows (MiniLM, frozen unless said):
     deep_both    the gated deep pair, both
     full_joint   every backbone weight and the head trained (eval-forgetting's full_ft learner), joint
     full_dual    the same, dual
+    full_both    the same, both: full fine-tuning scored as the default is (the seeds' goal compares with it)
+    st_ft        the sentence encoder fine-tuned by the sentence-transformers trainer with a ranking loss, the
+                 wrong options as hard negatives (eval-forgetting's st_ft on one task), scored by its cosine
 
 Budget: 600 training questions, 2 epochs, at most 200 validation and 200 evaluation questions per dataset,
 seed 0 (`--seeds 0,1,2` adds seeds). Each row's epoch is chosen on validation; dual and both also consider
@@ -49,7 +52,12 @@ ROWS = {
     "deep_both": dict(scoring="both"),
     "full_joint": dict(scoring="joint", lr=3e-5),  # full_ft's rate chosen on arc_easy validation (recipe_chosen.json)
     "full_dual": dict(scoring="dual", lr=3e-5),
+    "full_both": dict(scoring="both", lr=3e-5),
+    "st_ft": dict(scoring="dual", lr=3e-5),  # sentence-transformers' usual rate, full_ft's (ST_FT_LR)
 }
+DEFAULT_ROW = "deep_both"  # the row the default was chosen from (mean validation accuracy over the ten)
+SEED_DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa")  # where the goals ask for 3 seeds
+FULL_FT_BEFORE = {"arc_easy": 0.503, "commonsense_qa": 0.363, "cosmos_qa": 0.559}  # full_ft, joint, before (zero_shot.md)
 BUDGET = dict(max_train=600, max_eval=200, epochs=2)
 
 
@@ -78,8 +86,8 @@ def one(dataset: str, row: str, seed: int, data_dir: str, backbone, store) -> di
         val, test = (evaluate(learner_scorer(learner), enc, backbone.pad_id, 32) for enc in (val_enc, test_enc))
         record = dict(validation_accuracy=val["accuracy"], accuracy=test["accuracy"], predictions=test["predictions"],
                       trainable_parameters=0, history=[], best_epoch=0)
-    elif row.startswith("full_"):
-        record = full_fine_tuning(data, config, backbone, store)
+    elif row.startswith("full_") or row == "st_ft":
+        record = one_task_baseline("st_ft" if row == "st_ft" else "full_ft", data, config, backbone, store)
     else:
         result = train_pair(f"{dataset}-{row}-s{seed}", data, backbone, store, config, force=True)
         best = max([h["validation_accuracy"] for h in result["history"]] + [result.get("start_accuracy") or 0.0])
@@ -92,20 +100,25 @@ def one(dataset: str, row: str, seed: int, data_dir: str, backbone, store) -> di
                 seconds=round(time.perf_counter() - started, 1), threads=torch.get_num_threads())
 
 
-def full_fine_tuning(data, config, backbone, store) -> dict:
-    """eval-forgetting's full_ft learner on one task, through the protocol's own loop and evaluator."""
+def one_task_baseline(key: str, data, config, backbone, store) -> dict:
+    """eval-forgetting's `key` method (full_ft, st_ft) on one task at `config.lr`, trained as the protocol trains
+    it (the one loop for full_ft, the sentence-transformers trainer for st_ft) and scored by the one evaluator."""
     import torch
 
-    from baas.training.continual import BASELINES, Budget, Context, Settings, fit, learner_metrics
+    from baas.training.continual import METHODS, Budget, Context, Settings, fit, learner_metrics
     from baas.training.progress import Reporter
 
     ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
                   backbone, store, None, Reporter())
     ctx.add_data(data)
-    learner = BASELINES["full_ft"](ctx, [data.name], "scoring").new_learner()
+    method = METHODS[key](ctx, [data.name], "scoring")
+    learner = method.new_learner()
     torch.manual_seed(config.seed * 1000)
     train, val, test = (ctx.encoded(data.name, split) for split in ("train", "validation", "eval"))
-    validation = fit(ctx, learner, train, val, f"{data.name} full_ft", lr=config.lr)
+    if key == "st_ft":
+        validation = method.fit(learner, 0, config.lr)
+    else:
+        validation = fit(ctx, learner, train, val, f"{data.name} {key}", lr=config.lr)
     metrics = learner_metrics(ctx, learner, test, "test")
     return dict(validation_accuracy=validation, accuracy=metrics["accuracy"], predictions=metrics.get("predictions"),
                 trainable_parameters=sum(t.numel() for t in learner.trainable().values()), history=[], best_epoch=None)
@@ -206,8 +219,73 @@ def report(args) -> None:
               "so differences are paired; over the datasets a row has when it is not complete. 'ahead', 'level', "
               "'behind': the interval above, holding, or below zero. Wilson intervals of single cells: "
               + "; ".join(cell_interval(d) for d in datasets[:3]) + "."]
+    lines += seeds_section(done()) + goals_section(runs, versus)
     (RESULTS / "scoring.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
+
+def seed_means(all_runs: dict, row: str) -> dict[str, tuple[float, list[float]]]:
+    """Per seed dataset where `row` has every seed 0, 1, 2: (mean test accuracy, the three accuracies)."""
+    out = {}
+    for d in SEED_DATASETS:
+        accs = [all_runs[(d, row, s)]["accuracy"] for s in (0, 1, 2) if (d, row, s) in all_runs]
+        if len(accs) == 3:
+            out[d] = (sum(accs) / 3, accs)
+    return out
+
+
+def seeds_section(all_runs: dict) -> list[str]:
+    """Rows run with seeds 0, 1, 2 on the seed datasets: the mean over seeds and each seed's accuracy."""
+    rows = [r for r in ROWS if seed_means(all_runs, r)]
+    if not rows:
+        return ["", "## Three seeds", "", f"No row has seeds 0, 1 and 2 on {', '.join(SEED_DATASETS)} yet."]
+    lines = ["", "## Three seeds", "", "Test accuracy, mean of seeds 0, 1, 2 (each seed's in brackets).", "",
+             "| row | " + " | ".join(SEED_DATASETS) + " |", "|---|" + "---|" * len(SEED_DATASETS)]
+    for row in rows:
+        means = seed_means(all_runs, row)
+        lines.append(f"| {row} | " + " | ".join(
+            f"{means[d][0]:.3f} ({', '.join(f'{a:.3f}' for a in means[d][1])})" if d in means else "–"
+            for d in SEED_DATASETS) + " |")
+    return lines
+
+
+def goals_section(runs: dict, versus) -> list[str]:
+    """The issue's goals for the default, each from the figures above, or 'not measured yet' where a row is missing."""
+    default, all_runs = DEFAULT_ROW, done()
+    have = lambda row: all((d, row, 0) in runs for d in DATASETS)  # noqa: E731
+    lines = ["", f"## Goals for the default ({default})", ""]
+    if have(default) and have("zero_shot"):
+        below = [f"{d} {runs[(d, default, 0)]['accuracy']:.3f} < {runs[(d, 'zero_shot', 0)]['accuracy']:.3f}"
+                 for d in DATASETS if runs[(d, default, 0)]["accuracy"] < runs[(d, "zero_shot", 0)]["accuracy"]]
+        lines.append(f"- At or above zero-shot on each of the ten, on test: "
+                     + (f"missed on {len(below)}: {'; '.join(below)}." if below else "met (every dataset)."))
+    if have(default) and have("deep_joint"):
+        gain = 100 * sum(runs[(d, default, 0)]["accuracy"] - runs[(d, "deep_joint", 0)]["accuracy"] for d in DATASETS) / len(DATASETS)
+        lines.append(f"- At least 7 points above the former default (deep_joint) on the ten-dataset mean: "
+                     f"{'met' if gain >= 7 else 'missed'}, {versus(default, 'deep_joint', list(DATASETS))} (points, 95% paired).")
+    mine, before = seed_means(all_runs, default), FULL_FT_BEFORE
+    if len(mine) == len(SEED_DATASETS):
+        short = [f"{d} {mine[d][0]:.3f} < {before[d]:.3f}" for d in SEED_DATASETS if mine[d][0] < before[d]]
+        lines.append("- At least the former full fine-tuning (joint: " + " / ".join(f"{before[d]:.3f}" for d in SEED_DATASETS)
+                     + ") on 3 seeds: " + (f"missed on {'; '.join(short)}." if short else "met."))
+    else:
+        lines.append(f"- 3 seeds on {', '.join(SEED_DATASETS)}: not measured yet.")
+    full = seed_means(all_runs, "full_both")
+    if len(mine) == len(SEED_DATASETS) and len(full) == len(SEED_DATASETS):
+        ratios = "; ".join(f"{d} {mine[d][0] / full[d][0]:.0%}" for d in SEED_DATASETS)
+        share = runs[(DATASETS[0], default, 0)]["trainable_parameters"] / all_runs[(SEED_DATASETS[0], "full_both", 0)]["trainable_parameters"]
+        lines.append(f"- At least 95% of full fine-tuning scored the same way (full_both), 3 seeds: {ratios}; "
+                     f"with {share:.3%} of its trained numbers (goal: at most 0.2%).")
+    else:
+        lines.append("- Against full fine-tuning scored the same way (full_both, 3 seeds): not measured yet.")
+    if have(default) and have("st_ft"):
+        share = runs[(DATASETS[0], default, 0)]["trainable_parameters"] / runs[(DATASETS[0], "st_ft", 0)]["trainable_parameters"]
+        lines.append(f"- Level with or ahead of st_ft on the ten-dataset mean: {versus(default, 'st_ft', list(DATASETS))} "
+                     f"points, with {share:.3%} of its trained numbers (goal: at most 0.1%).")
+    else:
+        lines.append("- Against st_ft on the ten-dataset mean: not measured yet.")
+    lines.append("- Speed of dual against joint: `benchmarks/results/scoring_speed.md`.")
+    return lines
 
 
 def main() -> None:
