@@ -5,18 +5,24 @@
 # finished cells and states are never redone. Run it from a fixed commit in its own worktree, so code landing
 # meanwhile cannot change a half-finished run:
 #   git worktree add ../baas-headline <commit> && cd ../baas-headline && make setup
-#   nohup benchmarks/continual/headline.sh ../shared/data/mcq ../stores/headline dual > headline.log 2>&1 &
-# then, from the main checkout, copy benchmarks/results/headline/ over and refresh the report with the same
-# command plus --report-only. Cells keep each question's correctness, so the report's intervals are exact.
+#   nohup benchmarks/continual/headline.sh ../shared/data/mcq ../stores/headline both > headline.log 2>&1 &
+# METHODS (default: all of them, in the order below) runs a share of the methods, so that two streams can use
+# two cores; give each stream its own folder and store (OUT, STORE), e.g.
+#   METHODS=st_ft,prefix_tuning OUT=benchmarks/results/forgetting_b benchmarks/continual/headline.sh DIR ../stores/headline_b both
+# and merge their cells in the main checkout (benchmarks/continual/merge_cells.py), then refresh the report
+# with `baas eval-forgetting --config benchmarks/results/forgetting/run.toml --report-only`.
+# Cells keep each question's correctness, so the report's intervals are exact.
 # Methods in the order they run: the references and the cheap ones first, then the PEFT rows.
 set -euo pipefail
 data=${1:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING [extra eval-forgetting options]}
 store=${2:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING}
 scoring=${3:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING}
 shift 3
+methods=${METHODS:-baas,zero_shot,naive,ewc,multitask,st_ft,prefix_tuning,lora,olora,full_ft}
+out=${OUT:-benchmarks/results/forgetting}
 cd "$(dirname "$0")/../.."
-for methods in baas zero_shot naive ewc multitask st_ft prefix_tuning lora olora full_ft; do
-  .venv/bin/baas eval-forgetting --data-dir "$data" --store "$store" --methods "$methods" --scoring "$scoring" \
+for method in ${methods//,/ }; do
+  .venv/bin/baas eval-forgetting --data-dir "$data" --store "$store" --methods "$method" --scoring "$scoring" \
     --strategies hard,cluster,topk2 --max-train 600 --epochs 2 --max-eval 200 --seed 0 \
-    --out benchmarks/results/headline "$@"
+    --out "$out" "$@"
 done
