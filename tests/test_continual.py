@@ -445,3 +445,34 @@ def test_ewc_chooses_its_lambda_on_the_first_two_tasks_validation(tiny_backbone,
         assert again["reused_steps"] == 0  # every step was recorded before: nothing was run again
     finally:
         EWC.lambda_grid = original
+
+
+def test_the_strategy_shown_as_baas_is_the_one_its_cells_were_made_with(tiny_backbone, tmp_path):
+    """`baas` cells are those of the first --strategies of the run that made them. Resuming with another first
+    is refused (it would mix two strategies in one matrix); --report-only may show another first, relabelled.
+    A folder from before the strategies were recorded with the steps is read from the names its cells have."""
+    import json
+
+    from baas.store import Store
+    from baas.training.continual import Budget, Settings, run_protocol
+
+    settings = Settings(tasks=["demo_animal_sounds", "demo_categories"], budget=Budget(24, 16, 1, 0))
+    bb, store, out = tiny_backbone("bert"), Store(tmp_path / "store"), tmp_path / "run"
+    made = run_protocol(settings, ["baas"], ["hard", "soft"], bb, store, out)["methods"]
+    hard, soft = made["baas"]["accuracy_matrix"], made["baas:soft"]["accuracy_matrix"]
+    with pytest.raises(BaasError, match="name `baas` the strategy 'hard'.*resume with 'hard' first"):
+        run_protocol(settings, ["baas"], ["soft", "hard"], bb, store, out)
+    shown = run_protocol(settings, ["baas"], ["soft", "hard"], bb, store, out, report_only=True)["methods"]
+    assert shown["baas"]["accuracy_matrix"] == soft and shown["baas:hard"]["accuracy_matrix"] == hard
+    with pytest.raises(BaasError, match="no cells of the strategy 'topk2'"):
+        run_protocol(settings, ["baas"], ["topk2", "hard", "soft"], bb, store, out, report_only=True)
+    lines = [json.loads(line) for line in (out / "cells.jsonl").read_text().splitlines()]
+    assert all(r["strategies"] == ["hard", "soft"] for r in lines if r["type"] == "step")
+    for r in lines:  # the same folder as an older run wrote it: no strategies with its steps
+        r.pop("strategies", None)
+    (out / "cells.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    shown = run_protocol(settings, ["baas"], ["soft", "hard"], bb, store, out, report_only=True)["methods"]
+    assert shown["baas"]["accuracy_matrix"] == soft and shown["baas:hard"]["accuracy_matrix"] == hard
+    with pytest.raises(BaasError, match="cannot tell which strategy.*topk2, hard"):
+        run_protocol(settings, ["baas"], ["topk2", "hard", "soft"], bb, store, out, report_only=True)
+

@@ -17,19 +17,18 @@ import os
 import sys
 from pathlib import Path
 
+from baas.prompts_bank.errors import BaasError
+from baas.training.continual.results import CELLS, read_records
+
 KEYS = {"cell": ("order", "matrix", "k", "i"), "step": ("order", "method", "k"), "failure": ("order", "method", "k")}
 
 
 def records(folder: Path) -> list[dict]:
-    path = folder / "cells.jsonl"
-    lines = path.read_text().splitlines()
-    out = []
-    for n, line in enumerate(lines, 1):
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if n < len(lines):
-                sys.exit(f"{path}:{n}: not a JSON line")  # a half-written last line (a kill mid-write) is dropped
+    path = folder / CELLS
+    try:
+        out = read_records(path)
+    except (OSError, BaasError) as exc:
+        sys.exit(str(exc))
     if not out or out[0].get("type") != "run":
         sys.exit(f"{path}:1: expected the run's header line (type 'run')")
     return out
@@ -42,13 +41,13 @@ def merge(inputs: list[Path]) -> list[dict]:
         if header is None:
             header = lines[0]
         elif lines[0] != header:
-            sys.exit(f"{folder / 'cells.jsonl'}:1: a run with other settings than {inputs[0] / 'cells.jsonl'}; "
+            sys.exit(f"{folder / CELLS}:1: a run with other settings than {inputs[0] / CELLS}; "
                      "only streams of one run can be merged")
         for n, r in enumerate(lines[1:], 2):
             key = (r["type"], *(r[f] for f in KEYS[r["type"]]))
             if key in seen:
                 if r["type"] == "cell" and seen[key] != r:
-                    sys.exit(f"{folder / 'cells.jsonl'}:{n}: cell {key[1:]} differs from the one already read")
+                    sys.exit(f"{folder / CELLS}:{n}: cell {key[1:]} differs from the one already read")
                 if r["type"] == "cell" or seen[key] == r:
                     continue
             seen[key] = r
@@ -63,10 +62,10 @@ def main() -> None:
     args = ap.parse_args()
     lines = merge(args.inputs)
     args.out.mkdir(parents=True, exist_ok=True)
-    tmp = args.out / "cells.jsonl.tmp"
+    tmp = args.out / f"{CELLS}.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in lines))
-    os.replace(tmp, args.out / "cells.jsonl")
-    print(f"{args.out / 'cells.jsonl'}: {len(lines) - 1} records from {len(args.inputs)} folders")
+    os.replace(tmp, args.out / CELLS)
+    print(f"{args.out / CELLS}: {len(lines) - 1} records from {len(args.inputs)} folders")
 
 
 if __name__ == "__main__":

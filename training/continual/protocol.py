@@ -91,6 +91,16 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     identity = settings.identity(backbone.name, resolve_precision(settings.config.precision, backbone.device))
     ctx = Context(settings, backbone, store, data_dir, reporter)
     results = Results(out, identity, writer=ctx.processes.main)
+    for o in range(settings.orders) if "baas" in methods else ():
+        recorded = results.baas_first(o, strategies)
+        if recorded is not None and recorded != strategies[0]:
+            if not report_only:
+                raise BaasError(f"{out}: its cells name `baas` the strategy '{recorded}' (the first of --strategies when "
+                                f"they were made); resume with '{recorded}' first, or show '{strategies[0]}' as baas "
+                                "with --report-only")
+            if not any(m == f"baas:{strategies[0]}" for (_, m, _, _) in results.cells):
+                raise BaasError(f"{out}: no cells of the strategy '{strategies[0]}' to show as baas")
+            results.relabel_baas(o, recorded, strategies[0])
     for task in settings.tasks:
         ctx.data(task)  # every dataset's problems show up now, not hours into the run
     run = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]

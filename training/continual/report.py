@@ -16,6 +16,15 @@ METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "av
            ("fwt", "FWT"), ("forgetting", "forgetting")]
 
 
+
+def _strategies(report: dict) -> str:
+    """', baas routes with `hard` (baas:NAME: the others)' when baas ran."""
+    strategies = report.get("strategies") or []
+    if "baas" not in report.get("methods", {}) or not strategies:
+        return ""
+    others = f" (baas:NAME: {', '.join(strategies[1:])})" if len(strategies) > 1 else ""
+    return f"; the row baas routes with `{strategies[0]}`{others}"
+
 def _f(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"
 
@@ -51,7 +60,7 @@ def markdown(report: dict, command: str | None = None) -> str:
     lines += [f"Budget: {b['max_train']} training questions per task, {b['epochs']} epochs, up to {b['max_eval']} "
               f"evaluation questions per task (test split, else validation), seed {b['seed']}; "
               f"{len(report['orders'])} order(s). Every method scored `{report.get('scoring', 'joint')}` (see --scoring). Router: rule `{report['rule']}`, query `{report['query']}`, "
-              f"{report['space']}-space fusion. Order: {', '.join(order)}.", "",
+              f"{report['space']}-space fusion{_strategies(report)}. Order: {', '.join(order)}.", "",
               "Metrics (R[k][i]: accuracy on task i after training tasks 1..k; T tasks): average accuracy "
               "= mean_i R[T][i]; average incremental accuracy = mean_k mean_{i<=k} R[k][i]; BWT = mean_{i<T} "
               "(R[T][i] - R[i][i]); FWT = mean_{i>1} (R[i-1][i] - chance_i); forgetting = mean_{i<T} "

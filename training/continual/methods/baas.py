@@ -51,6 +51,10 @@ class Baas(Method):
             version, _, self.reused = self.entry(task, self.lr)
         self.versions[k:] = [version]
 
+    def chosen(self, k: int) -> dict:
+        """Also the strategies, in order: the first is the one whose cells are named `baas` (`Results.baas_first`)."""
+        return dict(super().chosen(k), strategies=self.strategies)
+
     def resume(self, first_step: dict | None) -> None:
         """The rate chosen before a stop (the first step's record), so the other tries are not remade."""
         if first_step and first_step.get("lr") is not None:
