@@ -458,6 +458,9 @@ def test_the_strategy_shown_as_baas_is_the_one_its_cells_were_made_with(tiny_bac
 
     settings = Settings(tasks=["demo_animal_sounds", "demo_categories"], budget=Budget(24, 16, 1, 0))
     bb, store, out = tiny_backbone("bert"), Store(tmp_path / "store"), tmp_path / "run"
+    with pytest.raises(BaasError, match="holds no results yet"):
+        run_protocol(settings, ["baas"], ["hard"], bb, store, out, report_only=True)
+    assert not (out / "cells.jsonl").exists()  # (it used to leave a header-only results file behind)
     made = run_protocol(settings, ["baas"], ["hard", "soft"], bb, store, out)["methods"]
     hard, soft = made["baas"]["accuracy_matrix"], made["baas:soft"]["accuracy_matrix"]
     with pytest.raises(BaasError, match="name `baas` the strategy 'hard'.*resume with 'hard' first"):

@@ -30,7 +30,7 @@ from baas.training.continual.context import Context, Settings
 from baas.training.continual.method import Method
 from baas.training.continual.methods.baas import Baas
 from baas.training.continual.registry import METHODS
-from baas.training.continual.results import Results
+from baas.training.continual.results import CELLS, Results
 from baas.training.continual.summary import build_report
 from baas.training.metrics import chance
 from baas.training.progress import Reporter
@@ -90,6 +90,9 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
     reporter = reporter or Reporter()
     identity = settings.identity(backbone.name, resolve_precision(settings.config.precision, backbone.device))
     ctx = Context(settings, backbone, store, data_dir, reporter)
+    if report_only and not (out / CELLS).is_file():
+        raise BaasError(f"{out} holds no results yet (no {CELLS}): nothing to report; run the same command without "
+                        "--report-only to start the run")
     results = Results(out, identity, writer=ctx.processes.main)
     for o in range(settings.orders) if "baas" in methods else ():
         recorded = results.baas_first(o, strategies)
