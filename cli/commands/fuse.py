@@ -22,7 +22,7 @@ RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from t
 @configurable
 def fuse(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry; the default, chosen on validation), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "hard",
+    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry; the default, and the cheapest: on the benchmark bank, validation prefers cluster at --temperature 4, see docs/results.md), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "hard",
     rule: RuleOpt = "lda",
     query: QueryOpt = "options:2",
     temperature: Annotated[float, typer.Option("--temperature", help="Divides the rule's log-probabilities before the strategy: above 1 spreads weight over more entries (soft, topk, memory).")] = 1.0,
