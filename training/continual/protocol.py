@@ -101,8 +101,6 @@ def run_protocol(settings: Settings, methods: list[str], strategies: list[str], 
                 raise BaasError(f"{out}: its cells name `baas` the strategy '{recorded}' (the first of --strategies when "
                                 f"they were made); resume with '{recorded}' first, or show '{strategies[0]}' as baas "
                                 "with --report-only")
-            if not any(m == f"baas:{strategies[0]}" for (_, m, _, _) in results.cells):
-                raise BaasError(f"{out}: no cells of the strategy '{strategies[0]}' to show as baas")
             results.relabel_baas(o, recorded, strategies[0])
     for task in settings.tasks:
         ctx.data(task)  # every dataset's problems show up now, not hours into the run

@@ -16,7 +16,6 @@ METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "av
            ("fwt", "FWT"), ("forgetting", "forgetting")]
 
 
-
 def _strategies(report: dict) -> str:
     """', baas routes with `hard` (baas:NAME: the others)' when baas ran."""
     strategies = report.get("strategies") or []
@@ -24,6 +23,7 @@ def _strategies(report: dict) -> str:
         return ""
     others = f" (baas:NAME: {', '.join(strategies[1:])})" if len(strategies) > 1 else ""
     return f"; the row baas routes with `{strategies[0]}`{others}"
+
 
 def _f(value, digits: int = 3) -> str:
     return "–" if value is None else f"{value:.{digits}f}"

@@ -100,7 +100,9 @@ class Results:
 
     def relabel_baas(self, o: int, recorded: str, first: str) -> None:
         """Order o's cells read with `first` as `baas` and `recorded` (the folder's `baas`) as `baas:recorded`;
-        in memory only, the file keeps its names."""
+        in memory only, the file keeps its names. `first` must have cells of its own in that order."""
+        if not any(order == o and m == f"baas:{first}" for (order, m, _, _) in self.cells):
+            raise BaasError(f"{self.path.parent}: no cells of the strategy '{first}' to show as baas")
         swap = {"baas": f"baas:{recorded}", f"baas:{first}": "baas"}
         self.cells = {(order, swap.get(m, m) if order == o else m, k, i): v for (order, m, k, i), v in self.cells.items()}
 
