@@ -20,7 +20,7 @@ The Python API has the CLI's reach (every `baas` command is a thin call of one o
     bank.export("arc_easy", "SHARED")     # baas bank export
     bank.import_entry("SHARED", "easy")   # baas bank import
     bank.remove("easy")                   # baas bank rm (names the routers fitted on it)
-    bank.fuse("hard")                     # fit a router and save it (no evaluation)
+    bank.fuse()                           # fit a router (cluster, the default) and save it; no evaluation
     bank.fuse_and_evaluate("all", data_dir="DIR")  # baas fuse: every strategy scored, the best saved for predict
     bank.routers()                        # the saved routers, and whether each still fits the bank
     bank.predict("Which gas do plants take in?", ["oxygen", "carbon dioxide"])   # baas predict

@@ -402,14 +402,14 @@ def test_fuse_and_predict_answer_without_task_ids(tiny_backbone_dir, cli_env, tm
     # (its own 24 test questions, another set)
     cached = {f: f.stat().st_mtime_ns for f in (store / "logits").glob("*.safetensors")}
     assert len(cached) == 2 * 2 + 2
-    one = last_json(baas("fuse", "--store", store, "--strategy", "hard", "--max-eval", 16, "--json", env=cli_env))
+    one = last_json(baas("fuse", "--store", store, "--max-eval", 16, "--json", env=cli_env))  # the default strategy
     assert {f: f.stat().st_mtime_ns for f in (store / "logits").glob("*.safetensors")} == cached  # nothing rerun
     assert {"strategy", "per_task", "mean_accuracy", "mean_oracle_accuracy", "routing_accuracy", "confusion"} <= set(one)
-    assert one["routing_accuracy"] == by_name[("hard", "both")]["routing_accuracy"]
+    assert one["strategy"] == "cluster" and one["routing_accuracy"] == by_name[("hard", "both")]["routing_accuracy"]
 
     answer = last_json(baas("predict", "--store", store, "--question", "what is the opposite of hot", "--option", "cold",
                             "--option", "big", "--json", env=cli_env))
-    assert answer["router"] == "hard" and answer["predictions"][0]["answer_text"] in ("cold", "big")
+    assert answer["router"] == "cluster" and answer["predictions"][0]["answer_text"] in ("cold", "big")
     assert abs(sum(e["weight"] for e in answer["predictions"][0]["entries"]) - 1) < 1e-4
     long = "what is the opposite of hot, " + "and of cold " * 20
     narrow = baas("predict", "--store", store, "--question", long, "--option", "cold", "--option", "big",

@@ -7,7 +7,7 @@ import pytest
 
 from baas.cli.render import Table, acc, fit, span, wrap
 from baas.training.api.results import EvalResult, PredictResult, SeedsResult, TrainResult
-from baas.training.metrics import (RESAMPLES, accuracy_interval, mean_accuracy_interval, mean_of, percentile_interval,
+from baas.training.metrics import (RESAMPLES, accuracy_interval, few_on_average, mean_accuracy_interval, mean_of, percentile_interval,
                                    few, resampled_cells, wilson_interval)
 
 
@@ -18,6 +18,9 @@ def test_one_helper_prints_an_accuracy_with_its_interval_and_count():
     assert acc(0.5) == "0.500" and acc(None, 24) == "–"
     assert span(None) == "–" and span([0.1, 0.2]) == "[0.100, 0.200]"
     assert few(24) == "on only 24 questions per task: too few to rely on" and few(100) == "" and few(None) == ""
+    # a mean over tasks rests on their average count: one small task among large ones does not make it thin
+    assert few_on_average([78, 200, 200]) == "" and few_on_average([]) == ""
+    assert few_on_average([24, 30]) == "on only 27 questions per task on average: too few to rely on"
 
 
 def test_results_carry_the_interval_next_to_the_count():

@@ -22,7 +22,7 @@ import torch
 from baas.prompts_bank.bank import PromptBank
 from baas.prompts_bank.errors import BaasError
 from baas.router.router import Router
-from baas.router.strategies import STRATEGIES
+from baas.router.strategies import DEFAULT_STRATEGIES, DEFAULT_STRATEGY, STRATEGIES  # noqa: F401 - the defaults, for cli and api
 from baas.router.summary import QuerySummary
 from baas.store import Store
 from baas.training.answers import entry_answers
@@ -136,7 +136,7 @@ def load_bank(store: Store, backbone: Backbone, tasks: list[str] | None = None) 
                        for t, v in refs])
 
 
-def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = "hard",
+def fit_router(bank: PromptBank, backbone: Backbone, store: Store, rule: str = DEFAULT_RULE, strategy: str = DEFAULT_STRATEGY,
                query: Query = DEFAULT_QUERY, data_dir=None, temperature: float = 1.0) -> Router:
     """A router over the bank's entries, from their query summaries; it records each entry's version and checksum,
     so that a bank that changes after it was fitted is noticed (`router_problems`)."""

@@ -210,3 +210,9 @@ def few(n: int | None, what: str = "per task") -> str:
     """What a comparison on `n` questions says when they are fewer than FEW, `on only 24 questions per task: too few
     to rely on` (else nothing)."""
     return f"on only {n} questions {what}: too few to rely on" if n is not None and n < FEW else ""
+
+
+def few_on_average(counts: list[int]) -> str:
+    """`few` for a mean over tasks with `counts` questions each: what a mean rests on is their average (one small
+    task among large ones does not make every comparison thin)."""
+    return few(round(sum(counts) / len(counts)), "per task on average") if counts else ""

@@ -12,7 +12,8 @@ import typer
 from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, MaxTrainSomeOpt, PrecisionOpt,
                               ScoringOpt, SeedOpt)
 from baas.cli.render import Table, emit, main_process, note, one_line_errors, say, show, three
-from baas.training.metrics import few
+from baas.training.fusion import DEFAULT_STRATEGIES
+from baas.training.metrics import few_on_average
 
 
 @one_line_errors
@@ -21,7 +22,7 @@ def eval_forgetting(
     out_dir: Annotated[Path, typer.Option("--out", help="Report folder: cells.jsonl (results as they come), report.json, report.md, report.csv (every cell with its n and 95% interval), plots. Rerunning the same command there resumes.")] = Path("baas-forgetting"),
     tasks: Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated datasets, in the order they are learned. Default: the ten shared datasets (arc_easy, arc_challenge, openbookqa, commonsense_qa, qasc, mmlu, medqa, medmcqa, dream, cosmos_qa).")] = None,
     methods: Annotated[str, typer.Option("--methods", help="Comma-separated: baas (the bank and its router; reports each --strategies and the oracle), naive (one pair trained on each task in turn: the lower bound), ewc (the same with an EWC penalty), multitask (one pair trained on all tasks at once: the upper bound), the PEFT baselines prompt_tuning, prefix_tuning, p_tuning, lora, adalora, dora, olora, and full_ft (sequential full fine-tuning), the reference rows zero_shot (the frozen encoder's cosine of question and option, nothing trained: no forgetting by construction) and st_ft (the sentence encoder fine-tuned with the sentence-transformers trainer and a ranking loss, wrong options as hard negatives, on each task in turn), or all.")] = "all",
-    strategies: Annotated[str, typer.Option("--strategies", help="Router strategies reported for baas; the first is the method `baas`, the others `baas:NAME`. Default: hard, and cluster and topk2, the two best in the project's fuse benchmark. A run resumes with the first it was made with; --report-only may name another first (the rows are relabelled).")] = "hard,cluster,topk2",
+    strategies: Annotated[str, typer.Option("--strategies", help="Router strategies reported for baas; the first is the method `baas`, the others `baas:NAME`. Default: cluster (the default strategy, chosen on validation), hard and topk2. A run resumes with the first it was made with; --report-only may name another first (the rows are relabelled).")] = DEFAULT_STRATEGIES,
     orders: Annotated[int, typer.Option("--orders", min=1, help="Task orders: the first as given, the others seeded shuffles; metrics are the mean and spread over orders.")] = 1,
     data_dir: DataDirOpt = None,
     backbone: BackboneOpt = None,
@@ -142,7 +143,7 @@ def _show(result) -> None:
             f"{', '.join(t for t in report['tasks'] if t not in view['tasks'] and t not in view['unknown']) or 'none'}"
             + (f"; not measured yet: {', '.join(view['unknown'])}" if view["unknown"] else ""))
     f = report.get("findings") or {}
-    thin = few(min(counts, default=None))  # the goals and comparisons rest on the final row's cells
+    thin = few_on_average(counts)  # the goals and comparisons rest on the final row's cells
     thin = f" ({thin})" if thin else ""
     for goal, g in f.get("goals", {}).items():
         say(f"goal {goal}: {three(g['value'])}{ci(g.get('interval'))} -> {'met' if g['met'] else 'missed'}{thin}")

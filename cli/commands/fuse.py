@@ -11,6 +11,7 @@ from baas.cli.config import configurable
 from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, DeviceOpt, JsonOpt, MaxEvalSomeOpt, PrecisionOpt, SkipOpt,
                               StoreOpt)
 from baas.cli.render import Table, acc, emit, one_line_errors, say, show
+from baas.training.fusion import DEFAULT_STRATEGY
 from baas.training.metrics import few
 
 TasksOpt = Annotated[Optional[str], typer.Option("--tasks", help="Comma-separated bank entries to use (default: every task in the bank).")]
@@ -22,7 +23,7 @@ RuleOpt = Annotated[str, typer.Option("--rule", help="Routing rule fitted from t
 @configurable
 def fuse(
     ctx: typer.Context,
-    strategy: Annotated[str, typer.Option("--strategy", help="hard (one entry; the default, and the cheapest: on the benchmark bank, validation prefers cluster at --temperature 4, see docs/results.md), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), cluster, oracle (needs the task id: a reference), or all (every one, one table).")] = "hard",
+    strategy: Annotated[str, typer.Option("--strategy", help="cluster (the default: the most likely group of alike tasks, its entries weighted within it; chosen on validation, see docs/results.md), hard (one entry, the cheapest), topk<k> (e.g. topk3), soft (every entry), memory (confidence-gated: hard when sure, soft when not), oracle (needs the task id: a reference), or all (every one, one table).")] = DEFAULT_STRATEGY,
     rule: RuleOpt = "lda",
     query: QueryOpt = "options:2",
     temperature: Annotated[float, typer.Option("--temperature", help="Divides the rule's log-probabilities before the strategy: above 1 spreads weight over more entries (soft, topk, memory).")] = 1.0,

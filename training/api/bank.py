@@ -20,8 +20,9 @@ from baas.training.backbone import Backbone, load_backbone
 from baas.training.config import TrainConfig
 from baas.training.data import MCQExample, load_task_data
 from baas.training.metrics import accuracy_interval, mean_accuracy_interval, wilson_interval
-from baas.training.fusion import (DEFAULT_QUERY, DEFAULT_RULE, SPACES, STRATEGIES, Query, StaleRouterWarning, eval_set,
-                                   evaluate_fused, fit_router, load_bank, route_questions, router_problems, routers_using)
+from baas.training.fusion import (DEFAULT_QUERY, DEFAULT_RULE, DEFAULT_STRATEGY, SPACES, STRATEGIES, Query, StaleRouterWarning,
+                                   eval_set, evaluate_fused, fit_router, load_bank, route_questions, router_problems,
+                                   routers_using)
 
 
 class Bank:
@@ -137,7 +138,7 @@ class Bank:
         router = fit_router(bank, bb, self.store, rule, strategy, query, data_dir, temperature)
         return bank, replace(router, selection=list(tasks) if tasks else None)
 
-    def fuse(self, strategy: str = "hard", *, tasks: list[str] | None = None, rule: str = DEFAULT_RULE,
+    def fuse(self, strategy: str = DEFAULT_STRATEGY, *, tasks: list[str] | None = None, rule: str = DEFAULT_RULE,
              query: str = str(DEFAULT_QUERY), temperature: float = 1.0, space: str = "prompt", data_dir=None,
              save: bool = True) -> Router:
         """Fit a router over the bank (or the entries `tasks` names) and, by default, save it in the store under
@@ -153,7 +154,7 @@ class Bank:
             self.store.save_artifact("router", strategy, *self.router.state())
         return self.router
 
-    def fuse_and_evaluate(self, strategy: str = "hard", *, tasks: str | list[str] | None = None, rule: str = DEFAULT_RULE,
+    def fuse_and_evaluate(self, strategy: str = DEFAULT_STRATEGY, *, tasks: str | list[str] | None = None, rule: str = DEFAULT_RULE,
                           query: str = str(DEFAULT_QUERY), temperature: float = 1.0, space: str = "prompt",
                           split: str = "eval", max_eval: int | None = 200, data_dir=None, skip_invalid: bool = False,
                           progress: bool = True, reporter=None, save: bool = True) -> FuseResult:

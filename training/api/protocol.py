@@ -15,11 +15,11 @@ from baas.training.api.resolve import backbone_of, names, open_store
 from baas.training.api.results import DemoResult, ForgettingResult
 from baas.training.backbone import Backbone
 from baas.training.config import TrainConfig
-from baas.training.fusion import Query
+from baas.training.fusion import DEFAULT_STRATEGIES, DEFAULT_STRATEGY, Query
 
 
 def eval_forgetting(tasks: str | list[str] | None = None, methods: str | list[str] = "all",
-                    strategies: str | list[str] = "hard,cluster,topk2", *, out: str | Path = "baas-forgetting", orders: int = 1,
+                    strategies: str | list[str] = DEFAULT_STRATEGIES, *, out: str | Path = "baas-forgetting", orders: int = 1,
                     data_dir: str | Path | None = None, backbone: str | Backbone | None = None, store: str | Path | Store | None = None,
                     max_train: int = 600, max_eval: int = 200, epochs: int = TrainConfig.epochs, seed: int = TrainConfig.seed,
                     scoring: str = TrainConfig.scoring, ewc_lambda: float | None = None, space: str = "output",
@@ -134,7 +134,7 @@ def demo(*, store: str | Path | Store | None = None, backbone: str | Backbone | 
     settings = Settings(tasks=list(GENERATORS), budget=Budget(max_train=None, max_eval=None, epochs=epochs, seed=0),
                         lr_grid=(TrainConfig.lr,))
     out = st.root / "forgetting" / hashlib.sha256(json.dumps([bb.name, epochs]).encode()).hexdigest()[:12]
-    report = run_protocol(settings, ["baas", "naive"], ["hard"], bb, st, out, reporter=reporter_for(reporter, progress))
+    report = run_protocol(settings, ["baas", "naive"], [DEFAULT_STRATEGY], bb, st, out, reporter=reporter_for(reporter, progress))
     write_report(report, out, f"baas demo --epochs {epochs}")
     m = report["methods"]
     # each accuracy with its question count and 95% interval (Wilson per task; the metrics' bootstrap over questions)
