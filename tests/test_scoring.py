@@ -3,6 +3,8 @@ gradients through each mode, entries that keep their mode, and a bank that refus
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -169,3 +171,23 @@ def test_a_bank_of_dual_entries_fuses_heads_per_question(tiny_backbone):
     fused = logits(bb, enc, lambda idx: bank.fuse(torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]])[idx]), "mean_input")
     alone = logits(bb, enc, bank.single(1), "mean_input")
     assert torch.allclose(fused[1], alone[1], atol=1e-5)
+
+
+def test_the_scoring_benchmark_keeps_each_question_of_its_full_ft_row(tiny_backbone, tmp_path):
+    """benchmarks/accuracy/scoring.py's full_* and st_ft rows go through eval-forgetting's learners; their records must
+    keep each test question's prediction, which the report's paired intervals need (st_ft's first records had none)."""
+    import importlib.util
+
+    from baas.store import Store
+    from baas.training.data import load_task_data
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "accuracy" / "scoring.py"
+    spec = importlib.util.spec_from_file_location("scoring_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    data = load_task_data("demo_opposites", max_train=8, max_eval=12)
+    config = TrainConfig(scoring="dual", epochs=1, batch_size=4, lr=3e-5)
+    record = bench.one_task_baseline("full_ft", data, config, tiny_backbone("bert"), Store(tmp_path / "store"))
+    labels = [e.label for e in data.eval.examples]
+    assert len(record["predictions"]) == len(labels) == 12
+    assert record["accuracy"] == pytest.approx(sum(p == y for p, y in zip(record["predictions"], labels)) / 12)

@@ -105,7 +105,8 @@ def one_task_baseline(key: str, data, config, backbone, store) -> dict:
     it (the one loop for full_ft, the sentence-transformers trainer for st_ft) and scored by the one evaluator."""
     import torch
 
-    from baas.training.continual import METHODS, Budget, Context, Settings, fit, learner_metrics
+    from baas.training.continual import METHODS, Budget, Context, Settings, fit
+    from baas.training.loop import evaluate, learner_scorer
     from baas.training.progress import Reporter
 
     ctx = Context(Settings(tasks=[data.name], budget=Budget(None, None, config.epochs, config.seed), config=config),
@@ -119,8 +120,9 @@ def one_task_baseline(key: str, data, config, backbone, store) -> dict:
     else:
         train, val = (ctx.encoded(data.name, split) for split in ("train", "validation"))
         validation = fit(ctx, learner, train, val, f"{data.name} {key}", lr=config.lr)
-    metrics = learner_metrics(ctx, learner, ctx.encoded(data.name, "eval"), "test")
-    return dict(validation_accuracy=validation, accuracy=metrics["accuracy"], predictions=metrics.get("predictions"),
+    metrics = evaluate(learner_scorer(learner), ctx.encoded(data.name, "eval"), backbone.pad_id, config.eval_batch_size,
+                       device=learner.device)  # the one evaluator, as learner_metrics runs it, keeping the predictions
+    return dict(validation_accuracy=validation, accuracy=metrics["accuracy"], predictions=metrics["predictions"],
                 trainable_parameters=sum(t.numel() for t in learner.trainable().values()), history=[], best_epoch=None)
 
 
