@@ -233,6 +233,9 @@ def test_eval_forgetting_json_and_report_folder(tiny_backbone_dir, cli_env, tmp_
     assert report["methods"]["multitask"]["bwt"] is None
     assert report["methods"]["oracle"]["accuracy_matrix"][0][1] is None  # no entry of its own yet
     assert report["methods"]["baas"]["parameters"]["stored_per_task"] > report["methods"]["baas"]["parameters"]["trainable"]
+    # CPU time beside the wall time: this run trained and evaluated, so both are positive
+    assert all(report["methods"][name]["cpu_seconds"] > 0 and report["methods"][name]["seconds"] > 0
+               for name in ("baas", "naive", "multitask"))
     folder = tmp_path / "run"
     # every cell keeps each question's correctness, in one order per task, so the report has intervals
     cells = [json.loads(line) for line in (folder / "cells.jsonl").read_text().splitlines()[1:]]

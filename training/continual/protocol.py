@@ -47,9 +47,9 @@ def _step(method: Method, results: Results, o: int, name: str, k: int, T: int) -
     done = results.steps.get((o, name, k))
     if done is not None and not missing and name != "baas":
         return  # nothing left at this step (baas always looks its entry up: its bank is rebuilt from them)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     method.learn(k)
-    learned = time.perf_counter()
+    learned, cpu_learned = time.perf_counter(), time.process_time()
     if missing:
         for matrix, cells in method.evaluate(k, missing).items():
             for i, value in cells.items():
@@ -62,8 +62,12 @@ def _step(method: Method, results: Results, o: int, name: str, k: int, T: int) -
         validation = method.validation_accuracy(k)
         if validation is not None:
             chosen["validation_accuracy"] = validation
+        # CPU seconds (every thread of the process) beside the wall time: another job on the machine stretches the
+        # wall time of a step, much less its CPU time
         results.add_step(o, name, k, learn_seconds=round(learned - started, 2),
                          eval_seconds=round(time.perf_counter() - learned, 2), reused=method.reused,
+                         learn_cpu_seconds=round(cpu_learned - cpu_started, 2),
+                         eval_cpu_seconds=round(time.process_time() - cpu_learned, 2),
                          peak_rss_mb=round(peak_rss_mb(), 1), **chosen)
 
 

@@ -94,8 +94,8 @@ def markdown(report: dict, command: str | None = None) -> str:
         lines += [f"**Failed:** {name} at task {failure['task']}: `{failure['error']}`. Rerunning the command retries it.", ""]
     spread = len(report["orders"]) > 1
     lines += ["| method | " + " | ".join(label for _, label in METRICS) + " | baas − method (points) | avg macro F1 | "
-              "trainable / task | stored / task | stored total | wall time (s) | peak RSS (MB) |",
-              "|---" * (len(METRICS) + 8) + "|"]
+              "trainable / task | stored / task | stored total | wall time (s) | CPU time (s) | peak RSS (MB) |",
+              "|---" * (len(METRICS) + 9) + "|"]
     for name, m in methods.items():
         cells = []
         for key, _ in METRICS:
@@ -111,10 +111,13 @@ def markdown(report: dict, command: str | None = None) -> str:
         reused = f" ({m['reused_steps']} steps reused)" if m["reused_steps"] and cost is not None else ""
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {_f(m['macro_f1']['average_accuracy'])} | "
                      f"{_count(p.get('trainable'))} | {_count(p.get('stored_per_task'))} | {_count(p.get('stored_total'))} | "
-                     f"{'–' if cost is None else f'{cost:.0f}'}{reused} | {_f(m['peak_rss_mb'], 0) if cost is not None else '–'} |")
+                     f"{'–' if cost is None else f'{cost:.0f}'}{reused} | "
+                     f"{_f(m.get('cpu_seconds'), 0) if cost is not None else '–'} | "
+                     f"{_f(m['peak_rss_mb'], 0) if cost is not None else '–'} |")
     lines += ["", "baas, its other strategies and the oracle share one bank, so their cost is the baas row's. "
               "Peak RSS is the process's peak when the method's last step ended (methods run one after another "
-              "in one process).", "", "## Final accuracy per task", "",
+              "in one process). CPU time counts every thread of the process: another job on the machine stretches "
+              "the wall time, much less the CPU time ('–': steps recorded before it was kept).", "", "## Final accuracy per task", "",
               "Each cell: accuracy [Wilson interval]; n: the task's evaluation questions.", "",
               "| task | n | chance | " + " | ".join(methods) + " |", "|---" * (len(methods) + 3) + "|"]
     for i, t in enumerate(order):

@@ -58,6 +58,9 @@ def build_report(settings: Settings, methods: list[str], strategies: list[str], 
             parameters=next((s["parameters"] for s in steps if s.get("parameters")), None),  # counted after the last task
             seconds=round(sum(s["learn_seconds"] + s["eval_seconds"] for s in steps), 1),
             train_seconds=round(sum(s["learn_seconds"] for s in steps), 1),
+            # steps recorded before CPU time was: none for the method
+            cpu_seconds=round(sum(s["learn_cpu_seconds"] + s["eval_cpu_seconds"] for s in steps), 1)
+            if steps and all("learn_cpu_seconds" in s for s in steps) else None,
             reused_steps=sum(bool(s["reused"]) for s in steps),
             peak_rss_mb=max((s["peak_rss_mb"] for s in steps), default=None),
             lr=next((s["lr"] for s in steps if s.get("lr") is not None), None),
