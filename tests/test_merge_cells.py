@@ -48,3 +48,33 @@ def test_other_settings_or_a_conflicting_cell_stop_the_merge(tmp_path):
     assert ran.returncode != 0 and "differs" in ran.stderr
     assert not (tmp_path / "out" / "cells.jsonl").exists()
     assert json.loads((a / "cells.jsonl").read_text().splitlines()[0])["type"] == "run"
+
+
+CARRY = SCRIPT.parent / "carry_states.py"
+
+
+def carry(*args) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(CARRY), *map(str, args)], capture_output=True, text=True, check=True)
+
+
+def test_the_latest_state_of_each_run_carries_to_a_new_store(tmp_path):
+    """carry_states.py: a run's state after its latest task goes from one store to a fresh one, metadata and tensors
+    as they were; earlier states stay behind, a newer one replaces the carried one, an oversized one is refused."""
+    import torch
+
+    from baas.store import Store
+
+    old, folder = Store(tmp_path / "old"), tmp_path / "carried"
+    for k in (0, 1):
+        old.save_artifact("state", f"naive-abc-o0-k{k}", {"module.w": torch.full((3,), float(k))}, {"task": f"t{k}", "lr": "0.01"})
+    old.save_artifact("state", "full_ft-abc-o0-k0", {"module.w": torch.zeros(2**20)}, {"task": "t0"})  # 4 MB
+    said = carry("save", tmp_path / "old", folder, "--max-mb", 1).stdout
+    assert "full_ft-abc-o0: the state after task 1 is 4 MB, over --max-mb 1: not carried" in said
+    assert sorted(p.name for p in folder.iterdir()) == ["naive-abc-o0-k1.safetensors"]
+    carry("load", folder, tmp_path / "new")
+    tensors, meta = Store(tmp_path / "new").load_artifact("state", "naive-abc-o0-k1")
+    assert torch.equal(tensors["module.w"], torch.full((3,), 1.0)) and meta == {"task": "t1", "lr": "0.01"}
+    assert Store(tmp_path / "new").load_artifact("state", "naive-abc-o0-k0") is None
+    old.save_artifact("state", "naive-abc-o0-k2", {"module.w": torch.full((3,), 2.0)}, {"task": "t2", "lr": "0.01"})
+    carry("save", tmp_path / "old", folder, "--max-mb", 1)
+    assert sorted(p.name for p in folder.iterdir()) == ["naive-abc-o0-k2.safetensors"]

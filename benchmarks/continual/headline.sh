@@ -12,6 +12,12 @@
 # and merge their cells in the main checkout (benchmarks/continual/merge_cells.py), then refresh the report
 # with `baas eval-forgetting --config benchmarks/results/forgetting/run.toml --report-only`.
 # Cells keep each question's correctness, so the report's intervals are exact.
+# On a new machine (the store is gone): copy the merged cells.jsonl into OUT and the carried states into the
+# stream's store (benchmarks/continual/carry_states.py load benchmarks/results/headline_states STORE); a
+# baseline then resumes after its last carried task. Before a machine goes: carry_states.py save STORE
+# benchmarks/results/headline_states, and commit it with the merged cells.
+# The run was made with hard first (the default then): keep that order here, or the protocol refuses to resume
+# it; its report names cluster, the default now, as `baas` (run.toml: strategies = "cluster,hard,topk2").
 # Methods in the order they run: the references and the cheap ones first, then the PEFT rows.
 set -euo pipefail
 data=${1:?usage: benchmarks/continual/headline.sh DATA_DIR STORE SCORING [extra eval-forgetting options]}
