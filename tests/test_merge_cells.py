@@ -36,6 +36,10 @@ def test_two_streams_merge_into_one_run(tmp_path):
     assert set(merged.steps) == {(0, "baas", 0), (0, "naive", 0)}
     assert merge(a, a, b).returncode == 0  # merging again adds nothing
     assert len((a / "cells.jsonl").read_text().splitlines()) == 5
+    # a folder that holds cells keeps them when it is not named as an input too (it was overwritten once)
+    c = stream(tmp_path / "c", "ewc", 0.5)
+    assert merge(a, c).returncode == 0
+    assert {m for (_, m, _, _) in Results(a, IDENTITY).cells} == {"baas", "naive", "ewc"}
 
 
 def test_other_settings_or_a_conflicting_cell_stop_the_merge(tmp_path):

@@ -6,7 +6,8 @@ cell, step and failure of every input in the order read. A record that two input
 
 Usage, from the repository root:
     python benchmarks/continual/merge_cells.py OUT_DIR IN_DIR [IN_DIR ...]
-OUT_DIR may be one of the inputs (its cells are read first and the file is rewritten in place, atomically).
+When OUT_DIR already holds cells, they are read first and kept (whether or not it is also named as an input):
+the merge only ever adds to a folder, and the file is rewritten in place, atomically.
 """
 
 from __future__ import annotations
@@ -60,12 +61,14 @@ def main() -> None:
     ap.add_argument("out", type=Path)
     ap.add_argument("inputs", type=Path, nargs="+")
     args = ap.parse_args()
-    lines = merge(args.inputs)
+    inputs = [args.out] * (args.out / CELLS).exists() + args.inputs  # what OUT holds is never dropped
+    inputs = [f for n, f in enumerate(inputs) if f.resolve() not in {g.resolve() for g in inputs[:n]}]
+    lines = merge(inputs)
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = args.out / f"{CELLS}.tmp"
     tmp.write_text("".join(json.dumps(r) + "\n" for r in lines))
     os.replace(tmp, args.out / CELLS)
-    print(f"{args.out / CELLS}: {len(lines) - 1} records from {len(args.inputs)} folders")
+    print(f"{args.out / CELLS}: {len(lines) - 1} records from {len(inputs)} folders")
 
 
 if __name__ == "__main__":
