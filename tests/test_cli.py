@@ -469,7 +469,7 @@ def test_predict_uses_the_router_fuse_reports_and_stale_routers_say_so(tiny_back
     assert "rerun `baas fuse`" in stale
     baas("fuse", "--store", store, "--max-eval", 16, env=cli_env)
     again = baas(*ask, "--json", env=cli_env)
-    assert "warning" not in again.stderr and last_json(again)["router"] == "hard"
+    assert "warning" not in again.stderr and last_json(again)["router"] == "cluster"  # the default strategy
 
 
 def test_version_and_json_errors_for_scripts(cli_env, tmp_path):
