@@ -82,3 +82,9 @@ def test_the_latest_state_of_each_run_carries_to_a_new_store(tmp_path):
     old.save_artifact("state", "naive-abc-o0-k2", {"module.w": torch.full((3,), 2.0)}, {"task": "t2", "lr": "0.01"})
     carry("save", tmp_path / "old", folder, "--max-mb", 1)
     assert sorted(p.name for p in folder.iterdir()) == ["naive-abc-o0-k2.safetensors"]
+    # a file it did not write stops the load before anything goes into the store
+    (folder / "stray.safetensors").write_bytes((folder / "naive-abc-o0-k2.safetensors").read_bytes())
+    refused = subprocess.run([sys.executable, str(CARRY), "load", str(folder), str(tmp_path / "third")],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "stray.safetensors: not a state file" in refused.stderr
+    assert Store(tmp_path / "third").artifacts("state") == []

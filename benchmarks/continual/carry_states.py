@@ -46,20 +46,25 @@ def save(store_dir: Path, folder: Path, max_mb: float) -> None:
         if size > max_mb:
             print(f"{run}: the state after task {k + 1} is {size:.0f} MB, over --max-mb {max_mb:g}: not carried")
             continue
+        target = folder / f"{row['name']}.safetensors"
+        shutil.copyfile(row["path"], target.with_suffix(".tmp"))
+        target.with_suffix(".tmp").replace(target)  # the newer state is in place before the one it supersedes goes
         for old in folder.glob(f"{run}-k*.safetensors"):
-            old.unlink()
-        shutil.copyfile(row["path"], folder / f"{row['name']}.safetensors")
+            if old != target:
+                old.unlink()
         print(f"{run}: the state after task {k + 1} ({size:.2f} MB)")
 
 
 def load(folder: Path, store_dir: Path) -> None:
+    paths = sorted(folder.glob("*.safetensors"))
+    for path in paths:  # every name checked before anything is written
+        if not NAME.fullmatch(path.name.removesuffix(".safetensors")):
+            sys.exit(f"{path}: not a state file this script wrote (expected METHOD-RUN-oO-kK.safetensors)")
     store = Store(store_dir)
-    for path in sorted(folder.glob("*.safetensors")):
+    for path in paths:
         with safe_open(path, "pt") as f:
             meta = f.metadata() or {}
         name = path.name.removesuffix(".safetensors")
-        if not NAME.fullmatch(name):
-            sys.exit(f"{path}: not a state file this script wrote (expected METHOD-RUN-oO-kK.safetensors)")
         store.save_artifact("state", name, load_file(path), meta)
         print(f"{name}: into {store_dir} ({meta.get('method', '?')}, task {meta.get('task', '?')})")
 
