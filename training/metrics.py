@@ -212,6 +212,12 @@ def few(n: int | None, what: str = "per task") -> str:
     return f"on only {n} questions {what}: too few to rely on" if n is not None and n < FEW else ""
 
 
+def final_counts(methods: dict) -> list[int]:
+    """The question count of each cell in the final row of every method's matrix (a report object's `methods`):
+    what the report's goals and comparisons rest on."""
+    return [n for m in methods.values() for n in ((m.get("n_matrix") or [[]])[-1] or []) if n]
+
+
 def few_on_average(counts: list[int]) -> str:
     """`few` for a mean over tasks with `counts` questions each: what a mean rests on is their average (one small
     task among large ones does not make every comparison thin)."""

@@ -13,7 +13,7 @@ from baas.cli.options import (DEFAULTS, BackboneOpt, ConfigOpt, DataDirOpt, Devi
                               ScoringOpt, SeedOpt)
 from baas.cli.render import Table, emit, main_process, note, one_line_errors, say, show, three
 from baas.training.fusion import DEFAULT_STRATEGIES
-from baas.training.metrics import few_on_average
+from baas.training.metrics import few_on_average, final_counts
 
 
 @one_line_errors
@@ -123,7 +123,7 @@ def _show(result) -> None:
         return f"{100 * v['difference']:+.1f} [{100 * v['interval'][0]:+.1f}, {100 * v['interval'][1]:+.1f}] {v['verdict']}"
 
     confidence = f"{100 * report['uncertainty']['confidence']:.0f}%" if report.get("uncertainty") else "95%"
-    counts = [n for m in report["methods"].values() for n in ((m.get("n_matrix") or [[]])[-1] or []) if n]
+    counts = final_counts(report["methods"])
     each = "" if not counts else f" of {min(counts)}" + (f"–{max(counts)}" if max(counts) > min(counts) else "") + " questions"
     table = Table(f"eval-forgetting: {len(report['tasks'])} tasks{each} in turn, no task ids for baas ({confidence} intervals, "
                   "bootstrap over questions)",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from baas.store import atomic_write
 from baas.training.continual.plots import plots
-from baas.training.metrics import few_on_average
+from baas.training.metrics import few_on_average, final_counts
 
 METRICS = [("average_accuracy", "avg acc"), ("average_incremental_accuracy", "avg incr acc"), ("bwt", "BWT"),
            ("fwt", "FWT"), ("forgetting", "forgetting")]
@@ -128,8 +128,7 @@ def markdown(report: dict, command: str | None = None) -> str:
     f = report.get("findings") or {}
     if f:
         # the goals and comparisons rest on the final row's cells: on few questions, every finding says so first
-        counts = [n for m in methods.values() for n in ((m.get("n_matrix") or [[]])[-1]) if n]
-        thin = few_on_average(counts)
+        thin = few_on_average(final_counts(methods))
         lines += ["", "## Findings", ""] + [f"- **Every finding below rests {thin}.**"] * bool(thin) + [
             f"- Best router strategy by average accuracy: **{f['best_strategy']}** "
             f"({_f(methods[f['best_strategy']]['average_accuracy'])})."]
