@@ -37,6 +37,7 @@ from throughput import (
     BenchError,
     Chunks,
     PeftUserSide,
+    SCORING,
     SideSpec,
     add_common_args,
     check_logits,
@@ -48,6 +49,7 @@ from throughput import (
     main_guard,
     measured,
     peft_learner,
+    peft_summary,
     resolve_data_dir,
     results_table,
     report_path,
@@ -63,7 +65,7 @@ class BaasEncodedEval(BaasTokens):
 
     def __init__(self, examples, backbone_spec, batch_size: int):
         # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
-        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size, depth=1))
+        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size, depth=1, scoring=SCORING))
         self.batch_size = batch_size
         self.chunks = Chunks(len(self.encoded))
 
@@ -101,7 +103,7 @@ class PeftEvalSameBatches(BaasEncodedEval):
 class PeftEvalUser(PeftUserSide):
     def __init__(self, examples, backbone_spec, batch_size: int):
         # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
-        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size, depth=1))
+        super().__init__(examples, backbone_spec, TrainConfig(eval_batch_size=batch_size, depth=1, scoring=SCORING))
         self.batch_size = batch_size
         self.chunks = Chunks(len(self.data))
 
@@ -141,22 +143,8 @@ def main() -> None:
     log(f"{len(examples)} evaluation questions from {args.datasets}; batch {args.batch_size}; "
         f"{args.rounds} rounds x {per_round} questions per side; {args.threads} thread(s)")
     result = compare(specs, args.rounds, args.steps, args.warmup, args.threads)
-    sides, peak = result["sides"], result["matmul_peak_gflops"]
-    baas, user, same = sides["baas"], sides["peft_user"], sides["peft_same"]
-    summary = {
-        "speedup_vs_peft": baas["questions_per_s"] / user["questions_per_s"],
-        "speedup_vs_peft_same_batches": baas["questions_per_s"] / same["questions_per_s"],
-        "fraction_of_matmul_peak": baas["gflops"] / peak,
-        "baas_questions_per_s": baas["questions_per_s"],
-        "peft_questions_per_s": user["questions_per_s"],
-        "peft_same_batches_questions_per_s": same["questions_per_s"],
-        "baas_peak_rss_mb": baas["peak_rss_mb"],
-        "peft_peak_rss_mb": user["peak_rss_mb"],
-        "matmul_peak_gflops": peak,
-        "threads": args.threads,
-        "questions": len(examples), "batch_size": args.batch_size, "rounds": args.rounds,
-        "questions_per_round": per_round,
-    }
+    sides = result["sides"]
+    summary = dict(peft_summary(result, args, len(examples)), questions_per_round=per_round)
     table = results_table(specs, result, "baas", gflops=True)
     lines = [
         "# Evaluation throughput (forward only): baas vs PEFT prompt tuning", "",

@@ -47,7 +47,7 @@ B, K, T, P = 4, cfg["options"], cfg["length"], cfg["prompt"]
 g = torch.Generator().manual_seed(0)
 ids = torch.randint(1000, 20000, (B, K, T), generator=g).tolist()
 questions = [Encoded(rows, 0) for rows in ids]  # every row exactly T tokens: the batch has no padding
-config = TrainConfig(prefix_len=P, suffix_len=P, depth=cfg["depth"])
+config = TrainConfig(prefix_len=P, suffix_len=P, depth=cfg["depth"], scoring="joint")  # the rows are joint rows
 module, _ = make_trainable(bb, questions, config)
 learner = PairLearner(bb, module, "mean_input")
 opt = learner.optimizer(config)
@@ -63,7 +63,9 @@ print(json.dumps({"step_s": statistics.median(times), "peak_rss_mb": rss}))
 
 
 def measure(cfg: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"scaling: the configuration {cfg} failed:\n{out.stderr.strip()[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -77,7 +79,8 @@ def main() -> None:
     chosen = args.sweeps.split(",")
     lines = ["# Training step scaling (baas, 2 CPU cores, fp32)", "",
              f"Command: `python benchmarks/perf/scaling.py {' '.join(sys.argv[1:])}`. One process per configuration; 4 questions per step; "
-             "every input row exactly the given length (no padding); median of 3 steps after 1 untimed. "
+             "every input row exactly the given length (no padding), scored `joint` (the option in the row; the default `both` "
+             "adds a dual pass, `scoring_speed.md`); median of 3 steps after 1 untimed. "
              f"Defaults when not varied: {DEFAULT}. bert-base: 12 layers, hidden 768, random weights "
              f"(the shape of bert-base, not its weights). {time.strftime('%Y-%m-%d')}.", ""]
     for title, key, values in (sweep for sweep in SWEEPS if sweep[1] in chosen):

@@ -44,6 +44,9 @@ from torch import nn
 REPO = Path(__file__).resolve().parents[2]
 RESULTS = REPO / "benchmarks" / "results"
 DEFAULT_DATASETS = ("arc_easy", "commonsense_qa", "medqa", "dream")
+# Both sides score joint (question, option) rows: PEFT prompt tuning, as a user runs it, has no dual pass, and the
+# comparison is row for row. baas's default `both` adds a dual pass; benchmarks/perf/scoring_speed.py measures it.
+SCORING = "joint"
 USER_MAX_LENGTH = 256  # what a user passes to the tokenizer; baas's TrainConfig.max_length is the same
 
 
@@ -454,6 +457,27 @@ def command_line(script: str) -> str:
             a = f"{name}={target}" if eq else target
         args.append(a)
     return shlex.join(["python", f"benchmarks/perf/{script}", *args])
+
+
+def peft_summary(result: dict, args: argparse.Namespace, questions: int) -> dict:
+    """The figures both throughput benchmarks report for the sides baas, peft_user and peft_same of `result`."""
+    sides, peak = result["sides"], result["matmul_peak_gflops"]
+    baas, user, same = sides["baas"], sides["peft_user"], sides["peft_same"]
+    return {
+        "speedup_vs_peft": baas["questions_per_s"] / user["questions_per_s"],
+        "speedup_vs_peft_same_batches": baas["questions_per_s"] / same["questions_per_s"],
+        "fraction_of_matmul_peak": baas["gflops"] / peak,
+        "baas_questions_per_s": baas["questions_per_s"],
+        "peft_questions_per_s": user["questions_per_s"],
+        "peft_same_batches_questions_per_s": same["questions_per_s"],
+        "baas_peak_rss_mb": baas["peak_rss_mb"],
+        "peft_peak_rss_mb": user["peak_rss_mb"],
+        "peft_same_batches_peak_rss_mb": same["peak_rss_mb"],
+        "baas_gflops": baas["gflops"],
+        "matmul_peak_gflops": peak,
+        "threads": args.threads,
+        "questions": questions, "batch_size": args.batch_size, "rounds": args.rounds,
+    }
 
 
 def results_table(specs: list[SideSpec], result: dict, baseline: str, gflops: bool) -> list[str]:

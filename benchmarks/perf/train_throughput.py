@@ -42,6 +42,7 @@ from throughput import (
     BaasTokens,
     BenchError,
     PeftUserSide,
+    SCORING,
     SideSpec,
     add_common_args,
     check_logits,
@@ -53,6 +54,7 @@ from throughput import (
     main_guard,
     measured,
     peft_learner,
+    peft_summary,
     random_batches,
     resolve_data_dir,
     results_table,
@@ -90,7 +92,7 @@ class BaasEncoded(TrainSide, BaasTokens):
 
     def __init__(self, examples, backbone_spec, batch_size: int):
         # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
-        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1))
+        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1, scoring=SCORING))
         self.questions, self.pad_id = self.encoded, self.backbone.pad_id
         self.order = baas_order(self.encoded, batch_size, self.config.seed)
 
@@ -116,7 +118,7 @@ class PeftTrainUser(TrainSide, PeftUserSide):
     """PEFT prompt tuning as a user would run it: pair tokenisation, random order, each batch padded to its longest row."""
 
     def __init__(self, examples, backbone_spec, batch_size: int):
-        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1))
+        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1, scoring=SCORING))
         self.questions, self.pad_id = self.data.encoded, self.backbone.pad_id
         self.optimizer = self.learner.optimizer(self.config)
         self.order = random_batches(len(self.data), batch_size, self.config.seed)
@@ -161,24 +163,9 @@ def main() -> None:
         f"{args.rounds} rounds x {args.steps} steps per side; {args.threads} thread(s)")
     result = compare(specs, args.rounds, args.steps, args.warmup, args.threads)
     sides, peak = result["sides"], result["matmul_peak_gflops"]
-    baas, user, same = sides["baas"], sides["peft_user"], sides["peft_same"]
-    summary = {
-        "speedup_vs_peft": baas["questions_per_s"] / user["questions_per_s"],
-        "speedup_vs_peft_same_batches": baas["questions_per_s"] / same["questions_per_s"],
-        "fraction_of_matmul_peak": baas["gflops"] / peak,
-        "baas_questions_per_s": baas["questions_per_s"],
-        "peft_questions_per_s": user["questions_per_s"],
-        "peft_same_batches_questions_per_s": same["questions_per_s"],
-        "baas_peak_rss_mb": baas["peak_rss_mb"],
-        "peft_peak_rss_mb": user["peak_rss_mb"],
-        "peft_same_batches_peak_rss_mb": same["peak_rss_mb"],
-        "baas_gflops": baas["gflops"],
-        "matmul_peak_gflops": peak,
-        "threads": args.threads,
-        "questions": len(examples), "batch_size": args.batch_size, "rounds": args.rounds, "steps": args.steps,
-    }
+    summary = dict(peft_summary(result, args, len(examples)), steps=args.steps)
     table = results_table(specs, result, "baas", gflops=True)
-    config = TrainConfig(batch_size=args.batch_size, depth=1)  # what every side trains with
+    config = TrainConfig(batch_size=args.batch_size, depth=1, scoring=SCORING)  # what every side trains with
     lines = [
         "# Training throughput: baas vs PEFT prompt tuning", "",
         (f"Frozen {args.backbone or 'all-MiniLM-L6-v2 (offline)'}; {len(examples)} training questions "
