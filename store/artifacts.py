@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from baas.store.catalog import Catalog
@@ -56,20 +54,9 @@ class Artifacts(Catalog):
             row = db.execute("SELECT * FROM artifacts WHERE kind = ? AND name = ?", (kind, name)).fetchone()
         if row is None:
             return None
-        path = self.root / row["file"]
-        try:
-            payload = path.read_bytes()
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot read {kind} file: {exc.strerror}") from None
-        if hashlib.sha256(payload).hexdigest() != row["sha256"]:
-            raise StoreError(f"{path}: {kind} file is corrupt or truncated (sha256 does not match the catalog); "
-                             f"rebuild it (`baas fuse` remakes routers and summaries)")
-        try:
-            header = int.from_bytes(payload[:8], "little")  # safetensors: 8-byte header length, JSON header
-            meta = json.loads(payload[8 : 8 + header]).get("__metadata__") or {}
-            return load_safetensors(payload), meta
-        except (SafetensorError, ValueError) as exc:
-            raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
+        _, payload, tensors = self._read_verified(row, kind, "rebuild it (`baas fuse` remakes routers and summaries)")
+        header = int.from_bytes(payload[:8], "little")  # safetensors: 8-byte header length, then the JSON header
+        return tensors, json.loads(payload[8 : 8 + header]).get("__metadata__") or {}
 
     def artifacts(self, kind: str) -> list[dict]:
         """Every artifact of a kind, newest first (of two saved within the clock's resolution, the one saved last)."""

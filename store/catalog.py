@@ -8,6 +8,7 @@ classes in their own files that `Store` combines.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sqlite3
@@ -15,6 +16,10 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
 
 from baas.store.files import TMP_SUFFIX, writer_gone
 from baas.store.names import StoreError, default_store_path, validate_task_name
@@ -102,6 +107,22 @@ class Catalog:
             db.close()
 
     # ---- runs ---------------------------------------------------------------------------------
+
+    def _read_verified(self, row: sqlite3.Row, what: str, remedy: str) -> tuple[Path, bytes, dict[str, torch.Tensor]]:
+        """(path, bytes, tensors) of the safetensors file a catalog row names, refused with a StoreError that names
+        the file when it cannot be read, when its sha256 is not the catalog's (then `remedy` says what to do), or
+        when it is not safetensors. `what`: the kind of file, for the message."""
+        path = self.root / row["file"]
+        try:
+            payload = path.read_bytes()
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot read {what} file: {exc.strerror}") from None
+        if hashlib.sha256(payload).hexdigest() != row["sha256"]:
+            raise StoreError(f"{path}: {what} file is corrupt or truncated (sha256 does not match the catalog); {remedy}")
+        try:
+            return path, payload, load_safetensors(payload)
+        except (SafetensorError, ValueError) as exc:
+            raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
 
     def start_run(self, task: str, kind: str, config: dict) -> int:
         with self._db() as db:

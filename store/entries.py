@@ -9,8 +9,6 @@ import sqlite3
 import time
 from pathlib import Path
 
-from safetensors import SafetensorError
-from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 
 from baas.prompts_bank.bank import BankEntry
@@ -68,20 +66,8 @@ class Entries(Catalog):
     ) -> BankEntry:
         """Read and verify an entry; refuse one made for another backbone when `backbone` is given."""
         row = self._entry_row(task, version)
-        path = self.root / row["file"]
-        try:
-            payload = path.read_bytes()
-        except OSError as exc:
-            raise StoreError(f"{path}: cannot read bank file: {exc.strerror}") from None
-        if hashlib.sha256(payload).hexdigest() != row["sha256"]:
-            raise StoreError(
-                f"{path}: bank file is corrupt or truncated (sha256 does not match the catalog); "
-                f"retrain it with `baas train-task {task}` or remove that version with `baas bank rm {task}@v{row['version']}`"
-            )
-        try:
-            tensors = load_safetensors(payload)
-        except (SafetensorError, ValueError) as exc:
-            raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
+        path, _, tensors = self._read_verified(
+            row, "bank", f"retrain it with `baas train-task {task}` or remove that version with `baas bank rm {task}@v{row['version']}`")
         meta = json.loads(row["meta"])
         if backbone is not None and (meta["backbone"] != backbone or meta["hidden_size"] != hidden_size):
             raise StoreError(
