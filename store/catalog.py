@@ -106,8 +106,6 @@ class Catalog:
         finally:
             db.close()
 
-    # ---- runs ---------------------------------------------------------------------------------
-
     def _read_verified(self, row: sqlite3.Row, what: str, remedy: str) -> tuple[Path, bytes, dict[str, torch.Tensor]]:
         """(path, bytes, tensors) of the safetensors file a catalog row names, refused with a StoreError that names
         the file when it cannot be read, when its sha256 is not the catalog's (then `remedy` says what to do), or
@@ -123,6 +121,8 @@ class Catalog:
             return path, payload, load_safetensors(payload)
         except (SafetensorError, ValueError) as exc:
             raise StoreError(f"{path}: not a readable safetensors file: {exc}") from None
+
+    # ---- runs ---------------------------------------------------------------------------------
 
     def start_run(self, task: str, kind: str, config: dict) -> int:
         with self._db() as db:
