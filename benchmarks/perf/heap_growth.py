@@ -8,7 +8,10 @@ reads its RSS after every 10th step and its peak RSS and CPU time at the end. Va
     none        as the trainer runs today
     trim1       glibc malloc_trim(0) after every step (hands the heap's free pages back to the kernel)
     trim10      the same every 10th step
-    mmap64k     MALLOC_MMAP_THRESHOLD_=65536: every allocation above 64 KiB is its own mapping
+    mmap64k     MALLOC_MMAP_THRESHOLD_=65536: every allocation above 64 KiB is its own mapping, unmapped when freed
+    mmap1m      the same above 1 MiB
+    mmap4m      the same above 4 MiB (glibc's own threshold starts at 128 KiB and rises up to 32 MiB as big
+                blocks are freed, which is what lets the heap keep them)
 
 If the loop kept tensors alive, trimming could not lower the RSS; if freed memory merely stays in the heap,
 it does. CPU seconds (not wall) are compared, as ratios to `none` in the same run.
@@ -29,7 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-VARIANTS = {"none": ({}, 0), "trim1": ({}, 1), "trim10": ({}, 10), "mmap64k": ({"MALLOC_MMAP_THRESHOLD_": "65536"}, 0)}
+VARIANTS = {"none": ({}, 0), "trim1": ({}, 1), "trim10": ({}, 10),
+            **{f"mmap{name}": ({"MALLOC_MMAP_THRESHOLD_": str(size)}, 0) for name, size in
+               (("64k", 2**16), ("1m", 2**20), ("4m", 2**22))}}
 
 
 def child(data_dir: str, store_dir: str, steps: int, trim_every: int) -> dict:
