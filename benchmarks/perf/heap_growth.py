@@ -25,7 +25,6 @@ import argparse
 import ctypes
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -48,6 +47,7 @@ def child(data_dir: str, store_dir: str, steps: int, trim_every: int) -> dict:
     from baas.training.data import load_task_data
     from baas.training.loop import PairLearner, train_step
     from baas.training.trainer import make_trainable
+    from throughput import rss_mb
 
     torch.manual_seed(0)
     config, backbone = TrainConfig(), load_backbone(None)
@@ -57,16 +57,15 @@ def child(data_dir: str, store_dir: str, steps: int, trim_every: int) -> dict:
     learner = PairLearner(backbone, module, config.pooling or backbone.default_pooling)
     optimizer = learner.optimizer(config)
     trim = ctypes.CDLL("libc.so.6").malloc_trim if trim_every else None
-    page = os.sysconf("SC_PAGE_SIZE")
     rss, started = {}, time.process_time()
     for step, idx in enumerate(batch_indices(encoded, config.batch_size, shuffle=True, seed=0)[:steps], start=1):
         train_step(learner, optimizer, [[encoded[i] for i in idx]], backbone.pad_id, config.clip)
         if trim is not None and step % trim_every == 0:
             trim(0)
         if step % 10 == 0:
-            rss[step] = round(int(Path("/proc/self/statm").read_text().split()[1]) * page / 2**20)
+            rss[step] = round(rss_mb(peak=False))
     return {"cpu_s": round(time.process_time() - started, 1), "rss_mb": rss,
-            "peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "peak_mb": round(rss_mb(peak=True))}
 
 
 def main() -> None:
@@ -101,7 +100,7 @@ def main() -> None:
              "| variant | " + " | ".join(f"RSS after step {m} (MB)" for m in marks) + " | peak RSS (MB) | CPU (s) | CPU vs none |",
              "|---|" + "---|" * (len(marks) + 3)]
     for name, r in results.items():
-        cells = [str(r["rss_mb"].get(str(m), r["rss_mb"].get(m, "–"))) for m in marks]
+        cells = [str(r["rss_mb"].get(str(m), "–")) for m in marks]  # (JSON made the steps strings)
         lines.append(f"| {name} | " + " | ".join(cells) + f" | {r['peak_mb']} | {r['cpu_s']} | {r['cpu_s'] / base:.2f}x |")
     Path(args.out).write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
