@@ -36,20 +36,28 @@ def bank_list(store: StoreOpt = None, as_json: JsonOpt = False):
     from baas.training.api import Bank
 
     bank = Bank(store)
-    rows = bank.entries()
-    emit({"store": str(bank.store.root), "entries": rows}, as_json, lambda: _show_list(rows, bank.store.root))
+    _emit_listing(bank.entries(), bank.store.root, "entries", as_json,
+                  "prompt bank", ["entry", "version", "versions", "backbone", "Lp+Ls (x depth)", "accuracy"], _entry_cells,
+                  "no entries in {root}; train one with `baas train-task NAME`")
 
 
-def _show_list(rows: list[dict], root: Path) -> None:
-    if not rows:
-        say(f"no entries in {root}; train one with `baas train-task NAME`")
-        return
-    table = Table(f"prompt bank at {root}", ["entry", "version", "versions", "backbone", "Lp+Ls (x depth)", "accuracy"])
-    for r in rows:
-        meta = r["meta"]
-        shape = f"{meta['prefix_len']}+{meta['suffix_len']}" + (f" x{meta['depth']}" if meta.get("depth", 1) > 1 else "")
-        table.add_row(r["task"], f"v{r['version']}", r["versions"], r["backbone"], shape, accuracy(r["metrics"]))
-    show(table)
+def _entry_cells(r: dict) -> list:
+    meta = r["meta"]
+    shape = f"{meta['prefix_len']}+{meta['suffix_len']}" + (f" x{meta['depth']}" if meta.get("depth", 1) > 1 else "")
+    return [r["task"], f"v{r['version']}", r["versions"], r["backbone"], shape, accuracy(r["metrics"])]
+
+
+def _emit_listing(rows: list[dict], root: Path, key: str, as_json: bool, title: str, columns: list[str], cells, empty: str) -> None:
+    """`{"store", key: rows}` as JSON, or a table of `cells(row)` titled `title at root` (`empty` when there are no rows)."""
+    def render() -> None:
+        if not rows:
+            say(empty.format(root=root))
+            return
+        table = Table(f"{title} at {root}", columns)
+        for r in rows:
+            table.add_row(*cells(r))
+        show(table)
+    emit({"store": str(root), key: rows}, as_json, render)
 
 
 @app.command("show")
@@ -93,19 +101,11 @@ def bank_routers(store: StoreOpt = None, as_json: JsonOpt = False):
     from baas.training.api import Bank
 
     bank = Bank(store)
-    rows = bank.routers()
-    emit({"store": str(bank.store.root), "routers": rows}, as_json, lambda: _show_routers(rows, bank.store.root))
-
-
-def _show_routers(rows: list[dict], root: Path) -> None:
-    if not rows:
-        say(f"no saved routers in {root}; fit one with `baas fuse`")
-        return
-    table = Table(f"saved routers at {root}", ["router", "strategy", "rule", "space", "entries", "problems"])
-    for r in rows:
-        table.add_row(r["name"], r["strategy"], r["rule"], r["space"], ", ".join(r.get("entries", [])) or "–",
-                      "; ".join(r["problems"]) or "none")
-    show(table)
+    _emit_listing(bank.routers(), bank.store.root, "routers", as_json,
+                  "saved routers", ["router", "strategy", "rule", "space", "entries", "problems"],
+                  lambda r: [r["name"], r["strategy"], r["rule"], r["space"], ", ".join(r.get("entries", [])) or "–",
+                             "; ".join(r["problems"]) or "none"],
+                  "no saved routers in {root}; fit one with `baas fuse`")
 
 
 @app.command("rm")
