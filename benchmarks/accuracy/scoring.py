@@ -14,6 +14,8 @@ Rows (MiniLM, frozen unless said):
     full_both    the same, both: full fine-tuning scored as the default is (the seeds' goal compares with it)
     st_ft        the sentence encoder fine-tuned by the sentence-transformers trainer with a ranking loss, the
                  wrong options as hard negatives (eval-forgetting's st_ft on one task), scored by its cosine
+    deep_both_bf16  deep_both with the frozen backbone's forward under bf16 autocast (`--precision bf16`); a
+                 twin of deep_both, reported in its own section (paired against it), not in the main table
 
 Budget: 600 training questions, 2 epochs, at most 200 validation and 200 evaluation questions per dataset,
 seed 0 (`--seeds 0,1,2` adds seeds). Each row's epoch is chosen on validation; dual and both also consider
@@ -54,7 +56,9 @@ ROWS = {
     "full_dual": dict(scoring="dual", lr=3e-5),
     "full_both": dict(scoring="both", lr=3e-5),
     "st_ft": dict(scoring="dual", lr=3e-5),  # sentence-transformers' usual rate, full_ft's (ST_FT_LR)
+    "deep_both_bf16": dict(scoring="both", precision="bf16"),
 }
+TWINS = {"deep_both_bf16": "deep_both"}  # a row that differs from another only in precision: its own section
 DEFAULT_ROW = "deep_both"  # the row the default was chosen from (mean validation accuracy over the ten)
 SEED_DATASETS = ("arc_easy", "commonsense_qa", "cosmos_qa")  # where the goals ask for 3 seeds
 FULL_FT_BEFORE = {"arc_easy": 0.503, "commonsense_qa": 0.363, "cosmos_qa": 0.559}  # full_ft, joint, before (zero_shot.md)
@@ -173,7 +177,7 @@ def report(args) -> None:
         dual, joint = runs.get((d, "deep_dual", 0)), runs.get((d, "deep_joint", 0))
         if dual and joint:
             runs[(d, "auto", 0)] = dual if dual["validation_accuracy"] >= joint["validation_accuracy"] else joint
-    rows = [r for r in [*ROWS, "auto"] if any(k[1] == r for k in runs)]
+    rows = [r for r in [*ROWS, "auto"] if r not in TWINS and any(k[1] == r for k in runs)]
     datasets = [d for d in DATASETS if (d, "zero_shot", 0) in runs]
     samples = resampled_cells({k: (k[0], r["correct"]) for k, r in runs.items()})
     mean = lambda vals: sum(vals) / len(vals)  # noqa: E731
@@ -226,7 +230,7 @@ def report(args) -> None:
               "so differences are paired; over the datasets a row has when it is not complete. 'ahead', 'level', "
               "'behind': the interval above, holding, or below zero. Wilson intervals of single cells: "
               + "; ".join(cell_interval(d) for d in datasets[:3]) + "."]
-    lines += seeds_section(all_runs) + goals_section(runs, all_runs, paired)
+    lines += seeds_section(all_runs) + goals_section(runs, all_runs, paired) + twins_section(runs, paired)
     (RESULTS / "scoring.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -297,6 +301,26 @@ def goals_section(runs: dict, all_runs: dict, paired) -> list[str]:
     else:
         lines.append("- Against st_ft on the ten-dataset mean: not measured yet.")
     lines.append("- Speed of dual against joint: `benchmarks/results/scoring_speed.md`.")
+    return lines
+
+
+def twins_section(runs: dict, paired) -> list[str]:
+    """Each precision twin against its fp32 row on the datasets both have (seed 0): test and validation per
+    dataset, the paired difference of the means, and each run's seconds (a rough guide: the runs did not share
+    the machine's load; interleaved speed ratios are in benchmarks/results/train_effects_bf16.md)."""
+    lines = []
+    for twin, base in TWINS.items():
+        ds = [d for d in DATASETS if (d, twin, 0) in runs and (d, base, 0) in runs]
+        if not ds:
+            continue
+        lines += ["", f"## {twin} against {base} (only the precision differs)", "",
+                  f"| dataset | {base} test (val) | {twin} test (val) | epoch kept ({base}, {twin}) | seconds ({base}, {twin}) |",
+                  "|---|---|---|---|---|"]
+        for d in ds:
+            a, b = runs[(d, base, 0)], runs[(d, twin, 0)]
+            lines.append(f"| {d} | {a['accuracy']:.3f} ({a['validation_accuracy']:.3f}) | {b['accuracy']:.3f} "
+                         f"({b['validation_accuracy']:.3f}) | {a['best_epoch']}, {b['best_epoch']} | {a['seconds']:.0f}, {b['seconds']:.0f} |")
+        lines += ["", f"{twin} − {base} on the mean over these {len(ds)}: {paired(twin, base, ds)[0]} points (95% paired)."]
     return lines
 
 

@@ -90,16 +90,19 @@ class TrainSide:
 class BaasEncoded(TrainSide, BaasTokens):
     """The questions tokenised as `train_task` does, served in the trainer's batch order."""
 
-    def __init__(self, examples, backbone_spec, batch_size: int):
-        # depth 1: the shallow pair, like for like with PEFT prompt tuning's input-level virtual tokens
-        super().__init__(examples, backbone_spec, TrainConfig(batch_size=batch_size, depth=1, scoring=SCORING))
+    def __init__(self, examples, backbone_spec, batch_size: int, pair: str = "shallow"):
+        # shallow: depth 1 and joint, like for like with PEFT prompt tuning's input-level virtual tokens;
+        # default: what `baas train-task` trains (TrainConfig's defaults: every layer, both scoring)
+        config = (TrainConfig(batch_size=batch_size, depth=1, scoring=SCORING) if pair == "shallow"
+                  else TrainConfig(batch_size=batch_size))
+        super().__init__(examples, backbone_spec, config)
         self.questions, self.pad_id = self.encoded, self.backbone.pad_id
         self.order = baas_order(self.encoded, batch_size, self.config.seed)
 
 
 class BaasTrain(BaasEncoded):
-    def __init__(self, examples, backbone_spec, batch_size: int):
-        super().__init__(examples, backbone_spec, batch_size)
+    def __init__(self, examples, backbone_spec, batch_size: int, pair: str = "shallow"):
+        super().__init__(examples, backbone_spec, batch_size, pair)
         module, _ = make_trainable(self.backbone, self.encoded, self.config)
         self.learner = PairLearner(self.backbone, module, self.config.pooling or self.backbone.default_pooling)
         self.optimizer = self.learner.optimizer(self.config)
