@@ -4,9 +4,11 @@ mode, through the library's evaluator. dual reads a long passage once per questi
 option, so it should gain most on cosmos_qa and dream.
 
     python benchmarks/perf/scoring_speed.py --data-dir DIR [--questions 200] [--threads 1] [--repeats 2]
+    python benchmarks/perf/scoring_speed.py --data-dir DIR --modes both --precisions fp32,bf16   # bf16 autocast
 
-Modes are interleaved per repeat (joint, dual, both, joint, ...) and the best repeat of each is kept, so a noisy
-machine shows in every mode alike. Writes benchmarks/results/scoring_speed.md and .json.
+Modes (and precisions) are interleaved per repeat (joint, dual, both, joint, ...) and the best repeat of each is
+kept, so a noisy machine shows in every side alike. Writes benchmarks/results/scoring_speed.md and .json (fp32
+only), or scoring_speed_precision.md and .json when --precisions names more than fp32.
 """
 
 from __future__ import annotations
@@ -27,7 +29,11 @@ def main() -> None:
     ap.add_argument("--questions", type=int, default=200)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--modes", default=",".join(MODES), help="scoring modes, comma-separated (joint first for the x joint column)")
+    ap.add_argument("--precisions", default="fp32", help="the backbone forward's precisions, comma-separated (fp32, bf16, fp16)")
     args = ap.parse_args()
+    modes, precisions = args.modes.split(","), args.precisions.split(",")
+    sides = [(mode, precision) for precision in precisions for mode in modes]
 
     import torch
 
@@ -45,34 +51,39 @@ def main() -> None:
         data = load_task_data(name, args.data_dir, max_train=50, max_eval=args.questions)
         encoded = encode(data.eval.examples, backbone.tokenizer, 256)
         learners = {}
-        for mode in MODES:
+        for mode, precision in sides:
             torch.manual_seed(0)
             module, _ = make_trainable(backbone, encoded, TrainConfig(scoring=mode))
-            learners[mode] = PairLearner(backbone, module, "mean_input")
-        best = {mode: float("inf") for mode in MODES}
+            learners[mode, precision] = PairLearner(backbone, module, "mean_input", precision)
+        best = {side: float("inf") for side in sides}
         for _ in range(args.repeats):
-            for mode in MODES:
+            for side in sides:
                 started = time.perf_counter()
-                evaluate(learner_scorer(learners[mode]), encoded, backbone.pad_id, 32)
-                best[mode] = min(best[mode], time.perf_counter() - started)
+                evaluate(learner_scorer(learners[side]), encoded, backbone.pad_id, 32)
+                best[side] = min(best[side], time.perf_counter() - started)
         tokens = {"joint": sum(len(r) for e in encoded for r in e.options),
                   "dual": sum(len(e.question) + sum(len(a) for a in e.answers) for e in encoded)}
         tokens["both"] = tokens["joint"] + tokens["dual"]
-        for mode in MODES:
-            rows.append(dict(dataset=name, mode=mode, questions=len(encoded), seconds=round(best[mode], 2),
-                             questions_per_second=round(len(encoded) / best[mode], 1), input_tokens=tokens[mode],
-                             speedup_over_joint=round(best["joint"] / best[mode], 2), threads=args.threads))
+        for mode, precision in sides:
+            seconds = best[mode, precision]
+            rows.append(dict(dataset=name, mode=mode, precision=precision, questions=len(encoded), seconds=round(seconds, 2),
+                             questions_per_second=round(len(encoded) / seconds, 1), input_tokens=tokens[mode],
+                             speedup_over_joint=round(best[modes[0], precision] / seconds, 2) if modes[0] == "joint" else None,
+                             speedup_over_fp32=round(best[mode, precisions[0]] / seconds, 2), threads=args.threads))
             print(json.dumps(rows[-1]), flush=True)
-    (RESULTS / "scoring_speed.json").write_text(json.dumps(rows, indent=1) + "\n")
+    name = "scoring_speed" if precisions == ["fp32"] else "scoring_speed_precision"
+    (RESULTS / f"{name}.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = ["# Scoring modes: evaluation speed", "",
-             f"`python benchmarks/perf/scoring_speed.py --data-dir DIR --threads {args.threads}`. MiniLM, the deep pair (every "
+             f"`python benchmarks/perf/scoring_speed.py --data-dir DIR --threads {args.threads} --modes {args.modes} "
+             f"--precisions {args.precisions}`. MiniLM, the deep pair (every "
              f"layer, gated; 5 + 5 vectors), {args.questions} evaluation questions per dataset, batches of 32 questions, "
              f"best of {args.repeats} interleaved repeats, {args.threads} thread(s). Input tokens: the rows the backbone "
              "reads, before the 10 prompt positions each row gets.", "",
-             "| dataset | mode | questions/s | x joint | input tokens |", "|---|---|---|---|---|"]
+             f"| dataset | mode | precision | questions/s | x joint | x {precisions[0]} | input tokens |", "|---|---|---|---|---|---|---|"]
     for r in rows:
-        lines.append(f"| {r['dataset']} | {r['mode']} | {r['questions_per_second']} | {r['speedup_over_joint']} | {r['input_tokens']} |")
-    (RESULTS / "scoring_speed.md").write_text("\n".join(lines) + "\n")
+        lines.append(f"| {r['dataset']} | {r['mode']} | {r['precision']} | {r['questions_per_second']} | "
+                     f"{r['speedup_over_joint'] or '–'} | {r['speedup_over_fp32']} | {r['input_tokens']} |")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
