@@ -49,7 +49,7 @@ def test_keys_are_the_keys_made_before_they_moved_here():
     entry = SimpleNamespace(task="cats", version=2, meta={"created": "2024-01-01T00:00:00"})
 
     assert cache.token_key(backbone, 64, examples) == "ddac860ad4d0d1edc0895d77a0b48052"
-    assert cache.run_key("cats", backbone, data, TrainConfig(epochs=3, scoring="dual")) == "70297fc9e938960e"
+    assert cache.run_key("cats", backbone, data, TrainConfig(epochs=3, scoring="dual", precision="fp32")) == "70297fc9e938960e"
     assert cache.run_key("cats", backbone, data, TrainConfig(precision="fp16", scoring="joint")) == "126ee2b3e0e4e480"
     assert cache.init_key(data, backbone, TrainConfig(prefix_init="topic", suffix_init="autocot"),
                           ("http://127.0.0.1:9/v1", "m")) == "92b0b9960aa332e6"

@@ -6,8 +6,10 @@ import json
 import statistics
 
 import pytest
+import torch
 
 import baas
+from baas.training.backbone import resolve_precision
 from baas.training.metrics import wilson_interval
 from test_cli import TINY_TRAIN, baas as run_baas, error_line, last_json
 
@@ -44,7 +46,9 @@ def test_seeds_runs_and_eval_options(tiny_backbone_dir, cli_env, tmp_path):
     assert [r["accuracy"] for r in runs] == accuracies and all(r["n_eval"] == 24 and r["eval_split"] == "test" for r in runs)
     assert [r["accuracy_interval"] for r in runs] == [r["accuracy_interval"] for r in seeded["runs"]]
     assert runs[0]["settings"]["epochs"] == 1 and runs[1]["settings"]["seed"] == 1
-    assert not {"seed", "device", "precision"} & set(runs[0]["settings"])  # defaults, and where it ran, are no settings
+    assert not {"seed", "device"} & set(runs[0]["settings"])  # defaults, and where it ran, are no settings
+    # the precision auto resolved to is one where it is not fp32 (bf16 on a CPU with native bf16)
+    assert runs[0]["settings"].get("precision", "fp32") == resolve_precision("auto", torch.device("cpu"))
     assert runs[0]["seconds"] > 0 and runs[0]["settings"]["backbone"] == runs[0]["config"]["backbone"]
     table = run_baas("runs", "--store", store, env=dict(cli_env, COLUMNS="200")).stdout
     assert "demo_categories" in table and "done" in table and "n=24 test" in table

@@ -41,10 +41,16 @@ def test_auto_picks_cuda_then_mps_then_the_cpu(monkeypatch):
     assert resolve_device("auto") == CPU
 
 
-def test_auto_precision_is_bf16_on_a_gpu_that_has_it_else_fp32(monkeypatch):
+def test_auto_precision_is_bf16_on_a_gpu_or_cpu_that_has_it_else_fp32(monkeypatch):
+    import baas.training.backbone.device as device
+
     _gpus(monkeypatch, 1, bf16=True)
     assert resolve_precision("auto", torch.device("cuda", 0)) == "bf16"
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: False)
     assert resolve_precision("auto", CPU) == "fp32" and resolve_precision(None, CPU) == "fp32"
+    monkeypatch.setattr(device, "cpu_has_native_bf16", lambda: True)
+    assert resolve_precision("auto", CPU) == "bf16" and resolve_precision("fp32", CPU) == "fp32"
+    assert resolve_precision("auto", torch.device("mps")) == "fp32"
     assert resolve_precision("fp16", CPU) == "fp16"
     _gpus(monkeypatch, 1, bf16=False)
     assert resolve_precision("auto", torch.device("cuda", 0)) == "fp32"
@@ -107,9 +113,10 @@ def test_training_on_an_explicit_cpu_records_it_and_saves_cpu_tensors(cpu_backbo
     store = Store(tmp_path)
     data = load_task_data("demo_categories", max_train=24, max_eval=16)
     result = train_pair("cats", data, cpu_backbone, store, TrainConfig(**dict(SMALL, epochs=1), device="cpu"))
-    assert result["device"] == "cpu" and result["precision"] == "fp32"
+    auto = resolve_precision("auto", CPU)  # bf16 on a CPU with native bf16, else fp32
+    assert result["device"] == "cpu" and result["precision"] == auto
     entry = store.load_entry("cats")
-    assert entry.meta["device"] == "cpu" and entry.meta["precision"] == "fp32"
+    assert entry.meta["device"] == "cpu" and entry.meta["precision"] == auto
     assert all(t.device == CPU for t in entry.tensors().values())
     from safetensors import safe_open
 
@@ -202,8 +209,10 @@ def test_run_keys_of_fp32_runs_are_the_keys_made_before_device_and_precision(cpu
     blob = json.dumps(["cats", cpu_backbone.name, fingerprint(data.train.examples), fingerprint(data.validation.examples),
                        before], sort_keys=True)
     old = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    for device, precision in (("auto", "auto"), ("cpu", "fp32"), ("cuda", "auto")):
-        assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, device=device, precision=precision)) == old
+    for device in ("auto", "cpu", "cuda"):
+        assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, device=device, precision="fp32")) == old
+    auto = run_key("cats", cpu_backbone, data, TrainConfig(**SMALL))  # auto: fp32's key only where it resolves to fp32
+    assert (auto == old) == (resolve_precision("auto", CPU) == "fp32")
     assert run_key("cats", cpu_backbone, data, TrainConfig(**SMALL, precision="bf16")) != old
 
 

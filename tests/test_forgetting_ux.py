@@ -56,6 +56,7 @@ def test_config_file_fills_in_options_the_command_line_wins_and_the_run_keeps_it
     kept = tomllib.loads((out / "run.toml").read_text())
     assert kept["max-eval"] == 12 and kept["tasks"] == TASKS and kept["methods"] == "zero_shot" and kept["out"] == str(out)
     assert "json" not in kept and "yes" not in kept
+    assert kept["precision"] in ("fp32", "bf16")  # what auto resolved to here: a folder resumes on its own precision
     again = last_json(baas("eval-forgetting", "--config", out / "run.toml", "--report-only", "--json", env=cli_env))
     assert again["methods"]["zero_shot"]["accuracy_matrix"] == report["methods"]["zero_shot"]["accuracy_matrix"]
 

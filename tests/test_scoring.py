@@ -95,7 +95,7 @@ def test_fit_never_ends_below_the_untrained_start_on_validation(tiny_backbone):
     bb = tiny_backbone("bert")
     module, _, enc = _trainable(bb, "dual", gate=-4.0)
     learner = PairLearner(bb, module, "mean_input")
-    config = TrainConfig(scoring="dual", epochs=2, batch_size=2, lr=50.0, head_lr=50.0)
+    config = TrainConfig(scoring="dual", epochs=2, batch_size=2, lr=50.0, head_lr=50.0, precision="fp32")  # exact: fp32
     val = enc[:2]
     state = fit(learner, enc, val, config, bb.pad_id)
     start = state["start_accuracy"]

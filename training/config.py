@@ -11,7 +11,7 @@ PREFIX_INITS = ("topic", "vocab", "random")
 SUFFIX_INITS = ("autocot", "vocab", "random")
 SCORINGS = ("joint", "dual", "both")  # prompts_bank.trainable.TrainableHead's modes (see ScoringHead)
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")  # cuda:N: the N-th GPU (see backbone.resolve_device)
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 on a GPU that supports it, else fp32
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # auto: bf16 on a GPU or CPU with native bf16, else fp32
 REPARAMS = ("none", "mlp", "bap")  # prompts_bank.reparam.REPARAMETERISERS (kept here torch-free; a test ties them)
 
 
@@ -42,7 +42,7 @@ class TrainConfig:
     eval_batch_size: int = 32
     checkpoint_every: int = 50
     device: str = "auto"  # auto: CUDA, then MPS, then the CPU (backbone.resolve_device); cpu | cuda | cuda:N | mps
-    precision: str = "auto"  # the frozen backbone's forward: fp32 | bf16 | fp16 (autocast); auto: bf16 on a GPU with bf16, else fp32
+    precision: str = "auto"  # the frozen backbone's forward: fp32 | bf16 | fp16 (autocast); auto: bf16 on a GPU or CPU with native bf16, else fp32
 
     def check(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size", "checkpoint_every", "max_length"):

@@ -14,5 +14,5 @@ store=${2:?usage: benchmarks/continual/forgetting_small.sh DATA_DIR STORE}
 shift 2
 cd "$(dirname "$0")/../.."
 exec .venv/bin/baas eval-forgetting --data-dir "$data" --store "$store" \
-  --methods all --max-train 200 --epochs 1 --max-eval 100 \
+  --methods all --max-train 200 --epochs 1 --max-eval 100 --precision fp32 \
   --out benchmarks/results/forgetting_small "$@"

@@ -29,6 +29,6 @@ out=${OUT:-benchmarks/results/forgetting}
 cd "$(dirname "$0")/../.."
 for method in ${methods//,/ }; do
   .venv/bin/baas eval-forgetting --data-dir "$data" --store "$store" --methods "$method" --scoring "$scoring" \
-    --strategies hard,cluster,topk2 --max-train 600 --epochs 2 --max-eval 200 --seed 0 \
+    --strategies hard,cluster,topk2 --max-train 600 --epochs 2 --max-eval 200 --seed 0 --precision fp32 \
     --out "$out" "$@"
 done

@@ -12,4 +12,4 @@ shift 2
 cd "$(dirname "$0")/../.."
 exec .venv/bin/baas eval-forgetting --data-dir "$data" --store "$store" --yes \
   --tasks arc_easy,commonsense_qa,cosmos_qa --methods zero_shot,baas,naive,multitask \
-  --max-train 200 --epochs 2 --max-eval 200 --seed 0 --out benchmarks/results/forgetting_three "$@"
+  --max-train 200 --epochs 2 --max-eval 200 --seed 0 --precision fp32 --out benchmarks/results/forgetting_three "$@"

@@ -50,8 +50,8 @@ def eval_forgetting(
     entries trained there with the same data and settings are reused, and an entry the run did not make is
     never removed or changed. Results go to --out as they come; a stopped run resumes with the same command.
 
-    The run's effective settings (command line over --config file over defaults) are saved as OUT/run.toml, a
-    file --config reads back.
+    The run's effective settings (command line over --config file over defaults, with the precision it
+    resolved to) are saved as OUT/run.toml, a file --config reads back.
 
     Examples: `baas eval-forgetting --data-dir DIR --tasks arc_easy,qasc,openbookqa --methods baas,naive,ewc --out runs/three`;
     `baas eval-forgetting --out runs/three --report-only` (the report of what is done so far);
@@ -73,7 +73,10 @@ def eval_forgetting(
                                        epochs=o["epochs"], ewc_lambda=o["ewc_lambda"], backbone=bb))
             if ask and not typer.confirm("Start?", default=True, err=True):
                 raise typer.Exit(1)
-            save(ctx, o, Path(o["out_dir"]) / "run.toml", leave_out=("report_only", "yes", "as_json"))
+            # the precision the run used, not `auto`: auto differs between machines, and a results folder
+            # resumes only on the precision it started with
+            save(ctx, dict(o, precision=bb.precision), Path(o["out_dir"]) / "run.toml",
+                 leave_out=("report_only", "yes", "as_json"))
     result = run(o["tasks"], o["methods"], o["strategies"], out=o["out_dir"], orders=o["orders"], data_dir=o["data_dir"],
                  backbone=bb, store=o["store"], max_train=o["max_train"], max_eval=o["max_eval"], epochs=o["epochs"],
                  seed=o["seed"], scoring=o["scoring"], ewc_lambda=o["ewc_lambda"], space=o["space"],

@@ -6,7 +6,7 @@
     offline.py  the offline backbones from PyPI packages (MiniLM, mpnet), extracted once into a cache
 """
 
-from baas.training.backbone.device import AUTOCAST_DTYPES, resolve_device, resolve_precision
+from baas.training.backbone.device import AUTOCAST_DTYPES, cpu_has_native_bf16, resolve_device, resolve_precision
 from baas.training.backbone.inject import INPUT, PAD, PREFIX, SUFFIX, inject, pool
 from baas.training.backbone.model import Backbone, load_backbone
 from baas.training.backbone.offline import DEFAULT_BACKBONE, MPNET, offline_minilm_path, offline_mpnet_path
@@ -20,6 +20,7 @@ __all__ = [
     "PREFIX",
     "SUFFIX",
     "Backbone",
+    "cpu_has_native_bf16",
     "inject",
     "load_backbone",
     "offline_minilm_path",

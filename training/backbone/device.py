@@ -37,14 +37,22 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
 
 
 def resolve_precision(spec: str | None, device: torch.device) -> str:
-    """fp32, bf16 or fp16 of `--precision`: auto (or None) is bf16 on a CUDA GPU that supports it, else fp32.
+    """fp32, bf16 or fp16 of `--precision`: auto (or None) is bf16 on a CUDA GPU that supports it and on a CPU
+    with native bf16 instructions (AVX512-BF16 or AMX, as torch's oneDNN kernels report), else fp32.
     fp16 and bf16 apply to the frozen backbone's forward only (autocast); trained tensors stay fp32."""
     spec = spec or "auto"
     if spec not in PRECISIONS:
         raise BaasError(f"unknown --precision '{spec}'; expected one of {', '.join(PRECISIONS)}")
     if spec == "auto":
-        return "bf16" if device.type == "cuda" and torch.cuda.is_bf16_supported() else "fp32"
+        native = {"cuda": lambda: torch.cuda.is_bf16_supported(), "cpu": cpu_has_native_bf16}.get(device.type)
+        return "bf16" if native is not None and native() else "fp32"
     return spec
+
+
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU runs bf16 matrix products natively (oneDNN's check; an older torch without it: no)."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(check is not None and check())
 
 
 AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
