@@ -44,8 +44,9 @@ def resolve_precision(spec: str | None, device: torch.device) -> str:
     if spec not in PRECISIONS:
         raise BaasError(f"unknown --precision '{spec}'; expected one of {', '.join(PRECISIONS)}")
     if spec == "auto":
-        native = {"cuda": lambda: torch.cuda.is_bf16_supported(), "cpu": cpu_has_native_bf16}.get(device.type)
-        return "bf16" if native is not None and native() else "fp32"
+        native = ((device.type == "cuda" and torch.cuda.is_bf16_supported())
+                  or (device.type == "cpu" and cpu_has_native_bf16()))
+        return "bf16" if native else "fp32"
     return spec
 
 
