@@ -4,9 +4,11 @@ on a terminal) first, a `--config run.toml` kept beside the results, and plots f
 import tomllib
 
 import pytest
+import torch
 from test_cli import baas, error_line, last_json
 
 from baas.cli.main import app
+from baas.training.backbone.device import resolve_precision
 
 TASKS = "demo_animal_sounds,demo_categories"
 
@@ -56,7 +58,8 @@ def test_config_file_fills_in_options_the_command_line_wins_and_the_run_keeps_it
     kept = tomllib.loads((out / "run.toml").read_text())
     assert kept["max-eval"] == 12 and kept["tasks"] == TASKS and kept["methods"] == "zero_shot" and kept["out"] == str(out)
     assert "json" not in kept and "yes" not in kept
-    assert kept["precision"] in ("fp32", "bf16")  # what auto resolved to here: a folder resumes on its own precision
+    # what auto resolved to on this CPU, written down: a folder resumes on its own precision
+    assert kept["precision"] == resolve_precision("auto", torch.device("cpu"))
     again = last_json(baas("eval-forgetting", "--config", out / "run.toml", "--report-only", "--json", env=cli_env))
     assert again["methods"]["zero_shot"]["accuracy_matrix"] == report["methods"]["zero_shot"]["accuracy_matrix"]
 
